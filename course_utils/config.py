@@ -68,6 +68,7 @@ class Settings:
     # ImageNet models: "auto" = ImageNet weights when available (never in quick mode)
     imagenet_weights: str
     # 02, 05, 06: gradient attributions
+    sample_photos: int  # how many of data.sample_images() a notebook explains
     ig_steps: int
     attribution_batch_size: int
     smoothgrad_samples: int
@@ -96,6 +97,7 @@ _FULL = dict(
     train_batch_size=32,
     train_max_images=None,
     imagenet_weights="auto",
+    sample_photos=8,
     ig_steps=50,
     attribution_batch_size=32,
     smoothgrad_samples=50,
@@ -123,6 +125,7 @@ _QUICK = dict(
     train_batch_size=32,
     train_max_images=192,
     imagenet_weights="random",
+    sample_photos=4,
     ig_steps=8,
     attribution_batch_size=8,
     smoothgrad_samples=4,
