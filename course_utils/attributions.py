@@ -1,0 +1,1037 @@
+"""Pixel attributions for image classifiers: gradients, Grad-CAM, IG, SmoothGrad, occlusion.
+
+Every method follows one calling convention (as captum does)::
+
+    fn(model, images, class_index=None, ...) -> numpy array
+
+* ``model`` follows the course's model contract (DESIGN.md section 3): it
+  takes raw RGB pixels, float32 NHWC in [0, 255], and returns class scores
+  ``(N, classes)``; preprocessing lives inside the model, so attributions line
+  up with pixels.
+* ``images`` is ``(N, H, W, 3)`` or one ``(H, W, 3)`` image, in [0, 255]; any
+  real dtype is accepted and converted to float32 (see :func:`as_image_batch`).
+* ``class_index=None`` explains the top predicted class of each image; an int
+  explains that class for every image; a sequence gives one class per image.
+* The result is a numpy array with one entry per image, even for one image.
+
+What "score" means
+------------------
+The score of class ``c`` is column ``c`` of the model output. For the
+course's softmax models that is the class *probability*, which is what the
+source documents differentiate (the keras.io Grad-CAM and Integrated
+Gradients examples, tf-explain). The papers often use the pre-softmax logit;
+with a probability, the gradient also carries the competition between
+classes, and IG's completeness holds for the probability difference.
+
+Batching and compilation
+------------------------
+Interpolation steps (IG), noisy samples (SmoothGrad) and occluded copies
+(occlusion) go through the model in chunks of ``batch_size`` inside
+``tf.function`` s. Each compiled function is cached per model and per input
+shape and has a ``None`` batch dimension; Python numbers (steps, classes,
+noise level, patch size) enter as tensors, so a function is traced once per
+input shape, never once per call or per value. :func:`tracing_counts` shows
+the counts. Results do not depend on ``batch_size`` (up to float rounding).
+
+References
+----------
+Simonyan, Vedaldi & Zisserman (2014). Deep Inside Convolutional Networks:
+    Visualising Image Classification Models and Saliency Maps. ICLR workshop.
+Zeiler & Fergus (2014). Visualizing and Understanding Convolutional Networks. ECCV.
+Selvaraju et al. (2017). Grad-CAM: Visual Explanations from Deep Networks via
+    Gradient-based Localization. ICCV.
+Sundararajan, Taly & Yan (2017). Axiomatic Attribution for Deep Networks. ICML.
+Smilkov et al. (2017). SmoothGrad: removing noise by adding noise. arXiv:1706.03825.
+Sturmfels, Lundberg & Lee (2020). Visualizing the Impact of Feature Attribution
+    Baselines. Distill.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+import weakref
+from typing import Any, Callable, Iterator, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+from scipy import ndimage
+
+from course_utils import models
+
+__all__ = [
+    "BASELINE_KINDS",
+    "as_image_batch",
+    "vanilla_gradients",
+    "grad_cam",
+    "make_baseline",
+    "interpolate_path",
+    "path_gradients",
+    "integrated_gradients",
+    "completeness",
+    "smoothgrad",
+    "occlusion_sensitivity",
+    "layer_activations",
+    "activation_grid",
+    "tracing_counts",
+]
+
+#: Baselines :func:`make_baseline` knows, besides a user-given array.
+BASELINE_KINDS: tuple[str, ...] = ("black", "white", "random", "blurred")
+
+_ZERO = tf.UnconnectedGradients.ZERO
+
+
+# --------------------------------------------------------------------------- input checks
+def as_image_batch(images: Any) -> np.ndarray:
+    """Images as a float32 ``(N, H, W, 3)`` batch, checked.
+
+    Parameters
+    ----------
+    images
+        One ``(H, W, 3)`` image or ``(N, H, W, 3)`` images: a numpy array, a
+        tensor or nested lists, of any real dtype (uint8 is typical), with
+        pixel values in [0, 255].
+
+    Returns
+    -------
+    np.ndarray
+        float32 ``(N, H, W, 3)``; a single image gets a batch axis of 1.
+
+    Raises
+    ------
+    TypeError
+        If the values are not real numbers (strings, objects, complex).
+    ValueError
+        If the rank is not 3 or 4, there are not 3 channels, the batch or an
+        image side is empty, or a value is NaN or infinite.
+
+    Warns
+    -----
+    UserWarning
+        If float images all lie in [0, 1]: the course's models expect [0, 255].
+    """
+    if isinstance(images, (tf.Tensor, tf.Variable)):
+        images = images.numpy()
+    try:
+        array = np.asarray(images)
+    except ValueError as error:  # ragged nested lists
+        raise ValueError(f"images must be a regular array (N, H, W, 3); numpy says: {error}") from error
+    if array.dtype.kind not in "biuf":
+        raise TypeError(
+            f"images must hold real numbers (uint8 or float pixels in [0, 255]), got dtype {array.dtype}"
+        )
+    if array.ndim == 3:
+        array = array[None]
+    if array.ndim != 4:
+        raise ValueError(
+            f"images must be one image (H, W, 3) or a batch (N, H, W, 3), got shape {array.shape} "
+            f"(rank {array.ndim})."
+        )
+    if array.shape[-1] != 3:
+        raise ValueError(
+            f"images must have 3 channels (RGB) in the last axis, got shape {array.shape} with "
+            f"{array.shape[-1]} channels. The course's models take RGB; convert grayscale with "
+            "np.repeat(image[..., None], 3, axis=-1), drop an alpha channel with image[..., :3], "
+            "or load with data.load_image, which converts any mode to RGB."
+        )
+    if 0 in array.shape:
+        raise ValueError(f"images must not be empty, got shape {array.shape}")
+    was_float = array.dtype.kind == "f"
+    array = np.ascontiguousarray(array, dtype=np.float32)
+    if not np.all(np.isfinite(array)):
+        raise ValueError("images contain NaN or infinite values; pixels must be finite numbers in [0, 255].")
+    if was_float and array.min() >= 0.0 and 0.0 < array.max() <= 1.0:
+        warnings.warn(
+            "images are floats in [0, 1], but the course's models take raw pixels in [0, 255]; "
+            "multiply by 255 unless this is intended.",
+            stacklevel=3,
+        )
+    return array
+
+
+def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_model(model: Any, batch: np.ndarray) -> None:
+    """Check the model contract against the images before any work is done."""
+    if not isinstance(model, keras.Model):
+        raise TypeError(
+            f"model must be a keras.Model that maps (N, H, W, 3) pixels to (N, classes) scores, "
+            f"got {type(model).__name__}"
+        )
+    inputs = getattr(model, "inputs", None) or []
+    if len(inputs) > 1:
+        raise ValueError(f"model {model.name!r} has {len(inputs)} inputs; attributions need one image input.")
+    if inputs:
+        expected = tuple(inputs[0].shape[1:])
+        if len(expected) != 3:
+            raise ValueError(
+                f"model {model.name!r} takes inputs of shape {tuple(inputs[0].shape)}, not images "
+                "(N, H, W, 3)."
+            )
+        got = batch.shape[1:]
+        if any(e is not None and e != g for e, g in zip(expected, got)):
+            raise ValueError(
+                f"model {model.name!r} expects images of shape (H, W, C) = {expected}, got {got}. "
+                f"Resize them first, e.g. data.load_image(path, size={expected[0]})."
+            )
+    outputs = getattr(model, "outputs", None) or []
+    if len(outputs) > 1:
+        raise ValueError(
+            f"model {model.name!r} has {len(outputs)} outputs; attributions need one (N, classes) output."
+        )
+    if outputs and len(outputs[0].shape) != 2:
+        raise ValueError(
+            f"model {model.name!r} returns shape {tuple(outputs[0].shape)}; attributions need class "
+            "scores of shape (N, classes)."
+        )
+
+
+def _num_classes(model: keras.Model, batch: np.ndarray) -> int:
+    outputs = getattr(model, "outputs", None) or []
+    if outputs and outputs[0].shape[-1] is not None:
+        return int(outputs[0].shape[-1])
+    scores = _predict(model, batch[:1], batch_size=1)
+    if scores.ndim != 2:
+        raise ValueError(f"model returns shape {scores.shape}; attributions need (N, classes) scores.")
+    return int(scores.shape[1])
+
+
+def _class_indices(model: keras.Model, batch: np.ndarray, class_index: Any) -> np.ndarray:
+    """One class per image; -1 marks "top class", resolved inside the compiled functions."""
+    indices = models.validate_class_index(class_index, _num_classes(model, batch), len(batch))
+    if indices is None:
+        return np.full((len(batch),), -1, dtype=np.int32)
+    return indices.astype(np.int32)
+
+
+def _chunks(total: int, size: int) -> Iterator[slice]:
+    for start in range(0, total, size):
+        yield slice(start, min(start + size, total))
+
+
+# --------------------------------------------------------------------------- compiled functions
+# model -> {key: tf.function}. Weak keys, and the functions hold the model only
+# through a weak reference, so a cached function never keeps a model alive.
+_COMPILED: "weakref.WeakKeyDictionary[keras.Model, dict[str, Any]]" = weakref.WeakKeyDictionary()
+
+
+def _compiled(model: keras.Model, key: str, build: Callable[[], Any]) -> Any:
+    per_model = _COMPILED.setdefault(model, {})
+    function = per_model.get(key)
+    if function is None:
+        function = per_model[key] = build()
+    return function
+
+
+def tracing_counts(model: keras.Model) -> dict[str, int]:
+    """How many times each compiled function of ``model`` has been traced.
+
+    Keys name the method, the layer where there is one, and the input shape,
+    e.g. ``"integrated_gradients@224x224x3"``. Each should stay at 1 however
+    often the method is called with new steps, classes or batch sizes.
+    """
+    return {key: int(fn.experimental_get_tracing_count()) for key, fn in _COMPILED.get(model, {}).items()}
+
+
+def _shape_key(shape: Sequence[int]) -> str:
+    return "x".join(str(int(s)) for s in shape)
+
+
+def _select_scores(scores: tf.Tensor, class_indices: tf.Tensor) -> tf.Tensor:
+    """Score of each row's class; a negative index picks the row's top class."""
+    scores = tf.cast(scores, tf.float32)
+    top = tf.argmax(scores, axis=-1, output_type=tf.int32)
+    chosen = tf.where(class_indices < 0, top, class_indices)
+    return tf.gather(scores, chosen, axis=1, batch_dims=1)
+
+
+def _image_specs(shape: tuple[int, int, int]) -> tuple[tf.TensorSpec, tf.TensorSpec]:
+    return tf.TensorSpec((None, *shape), tf.float32), tf.TensorSpec(shape, tf.float32)
+
+
+def _predict_fn(model: keras.Model, shape: tuple[int, int, int]):
+    model_ref = weakref.ref(model)
+    batch_spec, _ = _image_specs(shape)
+
+    def build():
+        @tf.function(input_signature=[batch_spec])
+        def predict(images):
+            return tf.cast(model_ref()(images, training=False), tf.float32)
+
+        return predict
+
+    return _compiled(model, f"predict@{_shape_key(shape)}", build)
+
+
+def _predict(model: keras.Model, batch: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    predict = _predict_fn(model, batch.shape[1:])
+    return np.concatenate([predict(batch[part]).numpy() for part in _chunks(len(batch), batch_size)])
+
+
+def _gradients_fn(model: keras.Model, shape: tuple[int, int, int]):
+    model_ref = weakref.ref(model)
+    batch_spec, _ = _image_specs(shape)
+
+    def build():
+        @tf.function(input_signature=[batch_spec, tf.TensorSpec((None,), tf.int32)])
+        def gradients(images, class_indices):
+            with tf.GradientTape() as tape:
+                tape.watch(images)
+                selected = _select_scores(model_ref()(images, training=False), class_indices)
+            return selected, tape.gradient(selected, images, unconnected_gradients=_ZERO)
+
+        return gradients
+
+    return _compiled(model, f"gradients@{_shape_key(shape)}", build)
+
+
+def _score_and_gradients(
+    model: keras.Model, batch: np.ndarray, classes: np.ndarray, batch_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    gradients = _gradients_fn(model, batch.shape[1:])
+    scores, grads = [], []
+    for part in _chunks(len(batch), batch_size):
+        score, grad = gradients(batch[part], classes[part])
+        scores.append(score.numpy())
+        grads.append(grad.numpy())
+    return np.concatenate(scores), np.concatenate(grads)
+
+
+# --------------------------------------------------------------------------- vanilla gradients
+def vanilla_gradients(
+    model: keras.Model, images: Any, class_index: Any = None, batch_size: int = 32
+) -> np.ndarray:
+    """Gradient of the class score with respect to every input pixel.
+
+    The saliency map of Simonyan, Vedaldi & Zisserman (2014): how much the
+    score changes when one pixel value changes a little.
+
+    Parameters
+    ----------
+    model
+        Classifier on raw pixels in [0, 255] returning ``(N, classes)`` scores.
+    images
+        ``(N, H, W, 3)`` or ``(H, W, 3)`` pixels in [0, 255].
+    class_index
+        None (top class of each image), an int, or one int per image.
+    batch_size
+        Images per model call.
+
+    Returns
+    -------
+    np.ndarray
+        float32 ``(N, H, W, 3)``, d score / d pixel.
+    """
+    batch = as_image_batch(images)
+    _check_model(model, batch)
+    batch_size = _positive_int("batch_size", batch_size)
+    classes = _class_indices(model, batch, class_index)
+    return _score_and_gradients(model, batch, classes, batch_size)[1]
+
+
+# --------------------------------------------------------------------------- Grad-CAM
+def _layer_name(model: keras.Model, layer: Any) -> str:
+    return models.last_conv_layer(model) if layer is None else models.find_layer(model, layer).name
+
+
+def _spatial_layer_model(model: keras.Model, name: str) -> keras.Model:
+    """Model from the pixels to ``[activations of name, scores]``, nested layers included."""
+    both = models.layer_output_model(model, name)
+    if len(both.outputs[0].shape) != 4:
+        raise ValueError(
+            f"Layer {name!r} outputs shape {tuple(both.outputs[0].shape)}, but Grad-CAM and "
+            "activation maps need a spatial (N, h, w, channels) output. "
+            f"Convolutional layers of this model: {', '.join(models.conv_layer_names(model))}"
+        )
+    return both
+
+
+def _grad_cam_fn(model: keras.Model, name: str, shape: tuple[int, int, int]):
+    batch_spec, _ = _image_specs(shape)
+    height, width = shape[:2]
+
+    def build():
+        both = _spatial_layer_model(model, name)
+
+        @tf.function(input_signature=[batch_spec, tf.TensorSpec((None,), tf.int32)])
+        def cam(images, class_indices):
+            with tf.GradientTape() as tape:
+                # Watching the pixels records every op, even in a frozen model.
+                tape.watch(images)
+                activations, scores = both(images, training=False)
+                selected = _select_scores(scores, class_indices)
+            grads = tape.gradient(selected, activations, unconnected_gradients=_ZERO)
+            activations = tf.cast(activations, tf.float32)
+            channel_weights = tf.reduce_mean(tf.cast(grads, tf.float32), axis=(1, 2))
+            maps = tf.nn.relu(tf.einsum("bhwc,bc->bhw", activations, channel_weights))
+            peak = tf.reduce_max(maps, axis=(1, 2), keepdims=True)
+            # No positive evidence (peak 0) gives an all-zero map, not 0/0 = NaN.
+            maps = tf.math.divide_no_nan(maps, peak)
+            resized = tf.image.resize(maps[..., None], (height, width), method="bilinear")[..., 0]
+            return tf.clip_by_value(resized, 0.0, 1.0)
+
+        return cam
+
+    return _compiled(model, f"grad_cam[{name}]@{_shape_key(shape)}", build)
+
+
+def grad_cam(
+    model: keras.Model, images: Any, class_index: Any = None, layer: str | None = None, batch_size: int = 32
+) -> np.ndarray:
+    """Gradient-weighted class activation maps (Selvaraju et al., 2017).
+
+    For a convolutional layer with activations ``A^k`` (channel ``k``), the
+    channel weight is the spatial mean of d score / d ``A^k``; the map is
+    ``ReLU(sum_k weight_k A^k)``, divided by its maximum and bilinearly resized
+    to the input.
+
+    Parameters
+    ----------
+    model
+        Classifier on raw pixels in [0, 255] returning ``(N, classes)`` scores.
+    images
+        ``(N, H, W, 3)`` or ``(H, W, 3)`` pixels in [0, 255].
+    class_index
+        None (top class of each image), an int, or one int per image.
+    layer
+        Name of the layer whose activations are weighted, which may sit inside
+        a nested model; None uses :func:`course_utils.models.last_conv_layer`.
+    batch_size
+        Images per model call.
+
+    Returns
+    -------
+    np.ndarray
+        float32 ``(N, H, W)`` in [0, 1]. A map without positive evidence is
+        all zeros (never NaN).
+
+    Raises
+    ------
+    ValueError
+        If ``layer`` does not exist (the message lists the convolutional
+        layers) or has no spatial output.
+    """
+    batch = as_image_batch(images)
+    _check_model(model, batch)
+    batch_size = _positive_int("batch_size", batch_size)
+    cam = _grad_cam_fn(model, _layer_name(model, layer), batch.shape[1:])
+    classes = _class_indices(model, batch, class_index)
+    return np.concatenate([cam(batch[part], classes[part]).numpy() for part in _chunks(len(batch), batch_size)])
+
+
+# --------------------------------------------------------------------------- baselines and paths
+def make_baseline(images: Any, kind: str | None = "black", seed: int | None = 0, sigma: float = 10.0) -> np.ndarray:
+    """A reference input for Integrated Gradients.
+
+    Parameters
+    ----------
+    images
+        ``(N, H, W, 3)`` or ``(H, W, 3)`` pixels in [0, 255].
+    kind
+        ``"black"`` (or None): zeros; ``"white"``: 255 everywhere;
+        ``"random"``: uniform noise in [0, 255]; ``"blurred"``: the image
+        under a Gaussian blur of ``sigma`` pixels, which removes edges and
+        texture but keeps colors (Sturmfels, Lundberg & Lee, 2020).
+    seed
+        Seed of the random baseline (None: a fresh one each call).
+    sigma
+        Blur radius (standard deviation in pixels) of the blurred baseline.
+
+    Returns
+    -------
+    np.ndarray
+        float32, the same shape as ``images``.
+    """
+    single = np.ndim(images) == 3
+    batch = as_image_batch(images)
+    kind = "black" if kind is None else kind
+    if kind == "black":
+        baseline = np.zeros_like(batch)
+    elif kind == "white":
+        baseline = np.full_like(batch, 255.0)
+    elif kind == "random":
+        baseline = np.random.default_rng(seed).uniform(0.0, 255.0, size=batch.shape).astype(np.float32)
+    elif kind == "blurred":
+        if not isinstance(sigma, numbers.Real) or not sigma > 0:
+            raise ValueError(f"sigma must be a positive number of pixels, got {sigma!r}")
+        # Blur along height and width only, never across images or channels.
+        baseline = ndimage.gaussian_filter(batch, sigma=(0, float(sigma), float(sigma), 0), mode="reflect")
+    else:
+        raise ValueError(
+            f"Unknown baseline {kind!r}; use one of {', '.join(BASELINE_KINDS)}, None, or an array "
+            "broadcastable to the images."
+        )
+    baseline = baseline.astype(np.float32)
+    return baseline[0] if single else baseline
+
+
+def _resolve_baseline(baseline: Any, batch: np.ndarray, seed: int | None, sigma: float = 10.0) -> np.ndarray:
+    if baseline is None or isinstance(baseline, str):
+        return make_baseline(batch, baseline, seed=seed, sigma=sigma)
+    if isinstance(baseline, (tf.Tensor, tf.Variable)):
+        baseline = baseline.numpy()
+    array = np.asarray(baseline)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"baseline must be a kind name or an array of pixels, got dtype {array.dtype}")
+    try:
+        array = np.broadcast_to(array.astype(np.float32), batch.shape)
+    except ValueError as error:
+        raise ValueError(
+            f"baseline of shape {array.shape} does not broadcast to the images' shape {batch.shape}; "
+            "give one image (H, W, 3), one per image (N, H, W, 3), an RGB triple or a number."
+        ) from error
+    if not np.all(np.isfinite(array)):
+        raise ValueError("baseline contains NaN or infinite values")
+    return np.ascontiguousarray(array)
+
+
+def _alphas_and_weights(steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Points ``alpha_k = k / steps`` and trapezoidal-rule weights over [0, 1]."""
+    alphas = np.arange(steps + 1, dtype=np.float64) / steps
+    weights = np.full(steps + 1, 1.0 / steps)
+    weights[[0, -1]] = 0.5 / steps
+    return alphas.astype(np.float32), weights.astype(np.float32)
+
+
+def interpolate_path(image: Any, baseline: Any = None, steps: int = 50) -> np.ndarray:
+    """The straight line from ``baseline`` to ``image`` in ``steps`` equal steps.
+
+    Parameters
+    ----------
+    image
+        One ``(H, W, 3)`` image (or a batch of one).
+    baseline
+        A kind for :func:`make_baseline` (None: black) or an array
+        broadcastable to the image.
+    steps
+        Number of intervals; the path has ``steps + 1`` points.
+
+    Returns
+    -------
+    np.ndarray
+        float32 ``(steps + 1, H, W, 3)``: ``baseline + alpha_k (image - baseline)``
+        with ``alpha_k = k / steps``; the first point is the baseline, the
+        last the image.
+    """
+    batch = as_image_batch(image)
+    if len(batch) != 1:
+        raise ValueError(f"interpolate_path takes one image, got a batch of {len(batch)}")
+    steps = _positive_int("steps", steps)
+    start = _resolve_baseline(baseline, batch, seed=0)
+    alphas, _ = _alphas_and_weights(steps)
+    return (start + alphas[:, None, None, None] * (batch - start)).astype(np.float32)
+
+
+def path_gradients(
+    model: keras.Model,
+    image: Any,
+    class_index: Any = None,
+    baseline: Any = None,
+    steps: int = 50,
+    batch_size: int = 32,
+    seed: int | None = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Scores and gradients at every point of the straight-line path.
+
+    Shows why Integrated Gradients integrates: the score often saturates
+    near the image, where the plain gradient is small (Sundararajan, Taly &
+    Yan, 2017, section 2).
+
+    Parameters
+    ----------
+    model, class_index, baseline, steps, batch_size, seed
+        As in :func:`integrated_gradients`; the class is chosen on ``image``.
+    image
+        One ``(H, W, 3)`` image.
+
+    Returns
+    -------
+    alphas : np.ndarray
+        ``(steps + 1,)`` positions on the path, 0 (baseline) to 1 (image).
+    scores : np.ndarray
+        ``(steps + 1,)`` class score at each point.
+    grads : np.ndarray
+        ``(steps + 1, H, W, 3)`` gradient of the score at each point.
+    """
+    batch = as_image_batch(image)
+    if len(batch) != 1:
+        raise ValueError(f"path_gradients takes one image, got a batch of {len(batch)}")
+    _check_model(model, batch)
+    steps = _positive_int("steps", steps)
+    batch_size = _positive_int("batch_size", batch_size)
+    classes = _top_classes(model, batch, class_index)
+    path = interpolate_path(batch, _resolve_baseline(baseline, batch, seed), steps)
+    scores, grads = _score_and_gradients(model, path, np.full(len(path), classes[0], np.int32), batch_size)
+    return _alphas_and_weights(steps)[0], scores, grads
+
+
+def _top_classes(model: keras.Model, batch: np.ndarray, class_index: Any) -> np.ndarray:
+    """Explicit classes, with "top class" resolved on the images themselves.
+
+    IG and SmoothGrad evaluate the model away from the image (on the path, on
+    noisy copies), where the top class may differ; the class is the image's.
+    """
+    classes = _class_indices(model, batch, class_index)
+    if np.any(classes < 0):
+        classes = np.argmax(_predict(model, batch), axis=1).astype(np.int32)
+    return classes
+
+
+# --------------------------------------------------------------------------- Integrated Gradients
+def _ig_fn(model: keras.Model, shape: tuple[int, int, int]):
+    model_ref = weakref.ref(model)
+    _, image_spec = _image_specs(shape)
+    vector = tf.TensorSpec((None,), tf.float32)
+
+    def build():
+        @tf.function(input_signature=[image_spec, image_spec, vector, vector, tf.TensorSpec((), tf.int32)])
+        def weighted_path_gradients(image, baseline, alphas, weights, class_index):
+            path = baseline[None] + alphas[:, None, None, None] * (image - baseline)[None]
+            with tf.GradientTape() as tape:
+                tape.watch(path)
+                scores = tf.cast(model_ref()(path, training=False), tf.float32)
+                selected = tf.gather(scores, class_index, axis=1)
+            grads = tape.gradient(selected, path, unconnected_gradients=_ZERO)
+            return tf.tensordot(weights, grads, axes=1)
+
+        return weighted_path_gradients
+
+    return _compiled(model, f"integrated_gradients@{_shape_key(shape)}", build)
+
+
+def integrated_gradients(
+    model: keras.Model,
+    images: Any,
+    class_index: Any = None,
+    baseline: Any = None,
+    steps: int = 50,
+    batch_size: int = 32,
+    seed: int | None = 0,
+) -> np.ndarray:
+    """Integrated Gradients (Sundararajan, Taly & Yan, 2017).
+
+    ``IG_i(x) = (x_i - x'_i) * integral_0^1 d score(x' + a (x - x')) / d x_i da``
+    along the straight line from the baseline ``x'`` to the image ``x``; the
+    integral is the trapezoidal rule over ``steps + 1`` equally spaced points.
+    The attributions add up to ``score(x) - score(x')`` (completeness), up
+    to the integration error; see :func:`completeness`.
+
+    Parameters
+    ----------
+    model
+        Classifier on raw pixels in [0, 255] returning ``(N, classes)`` scores.
+    images
+        ``(N, H, W, 3)`` or ``(H, W, 3)`` pixels in [0, 255].
+    class_index
+        None (top class of each image, decided on the image), an int, or one
+        int per image.
+    baseline
+        None or ``"black"``, ``"white"``, ``"random"``, ``"blurred"`` (see
+        :func:`make_baseline`), or an array broadcastable to the images.
+    steps
+        Number of intervals of the path (the papers use 20 to 300).
+    batch_size
+        Path points per model call.
+    seed
+        Seed of the ``"random"`` baseline.
+
+    Returns
+    -------
+    np.ndarray
+        float32 ``(N, H, W, 3)`` attributions.
+    """
+    batch = as_image_batch(images)
+    _check_model(model, batch)
+    steps = _positive_int("steps", steps)
+    batch_size = _positive_int("batch_size", batch_size)
+    baselines = _resolve_baseline(baseline, batch, seed)
+    classes = _top_classes(model, batch, class_index)
+    alphas, weights = _alphas_and_weights(steps)
+    weighted_path_gradients = _ig_fn(model, batch.shape[1:])
+    result = np.empty_like(batch)
+    for i, (image, start) in enumerate(zip(batch, baselines)):
+        average_gradient = np.zeros(batch.shape[1:], dtype=np.float64)
+        for part in _chunks(steps + 1, batch_size):
+            average_gradient += weighted_path_gradients(
+                image, start, alphas[part], weights[part], classes[i]
+            ).numpy()
+        result[i] = (image - start) * average_gradient
+    return result
+
+
+def completeness(
+    model: keras.Model,
+    images: Any,
+    attributions: Any,
+    class_index: Any = None,
+    baseline: Any = None,
+    seed: int | None = 0,
+    sigma: float = 10.0,
+) -> dict[str, np.ndarray]:
+    """Check IG's completeness axiom: attributions sum to the score difference.
+
+    Parameters
+    ----------
+    model, images, class_index, baseline, seed
+        The arguments given to :func:`integrated_gradients` (the same
+        ``seed`` reproduces a random baseline).
+    attributions
+        ``(N, H, W, 3)`` attributions of the images.
+    sigma
+        Blur of a ``"blurred"`` baseline.
+
+    Returns
+    -------
+    dict
+        ``sum_attributions`` ``(N,)``, ``score_difference`` ``(N,)`` =
+        ``score(image) - score(baseline)``, and ``relative_error`` ``(N,)`` =
+        ``|sum - difference| / |difference|`` (0 when both are 0).
+    """
+    batch = as_image_batch(images)
+    _check_model(model, batch)
+    values = np.asarray(attributions, dtype=np.float64)
+    if values.ndim == 3:
+        values = values[None]
+    if values.shape != batch.shape:
+        raise ValueError(f"attributions have shape {values.shape}, the images {batch.shape}; they must match.")
+    baselines = _resolve_baseline(baseline, batch, seed, sigma)
+    classes = _top_classes(model, batch, class_index)
+    rows = np.arange(len(batch))
+    difference = (
+        _predict(model, batch)[rows, classes].astype(np.float64)
+        - _predict(model, baselines)[rows, classes].astype(np.float64)
+    )
+    total = values.sum(axis=(1, 2, 3))
+    gap = np.abs(total - difference)
+    relative = np.divide(gap, np.abs(difference), out=np.where(gap > 0, np.inf, 0.0), where=np.abs(difference) > 0)
+    return {"sum_attributions": total, "score_difference": difference, "relative_error": relative}
+
+
+# --------------------------------------------------------------------------- SmoothGrad
+def _smoothgrad_fn(model: keras.Model, shape: tuple[int, int, int]):
+    model_ref = weakref.ref(model)
+    batch_spec, image_spec = _image_specs(shape)
+
+    def build():
+        @tf.function(
+            input_signature=[image_spec, batch_spec, tf.TensorSpec((), tf.float32), tf.TensorSpec((), tf.int32)]
+        )
+        def summed_noisy_gradients(image, unit_noise, sigma, class_index):
+            noisy = image[None] + sigma * unit_noise
+            with tf.GradientTape() as tape:
+                tape.watch(noisy)
+                scores = tf.cast(model_ref()(noisy, training=False), tf.float32)
+                selected = tf.gather(scores, class_index, axis=1)
+            return tf.reduce_sum(tape.gradient(selected, noisy, unconnected_gradients=_ZERO), axis=0)
+
+        return summed_noisy_gradients
+
+    return _compiled(model, f"smoothgrad@{_shape_key(shape)}", build)
+
+
+def smoothgrad(
+    model: keras.Model,
+    images: Any,
+    class_index: Any = None,
+    samples: int = 50,
+    noise: float = 0.15,
+    batch_size: int = 32,
+    seed: int | None = None,
+) -> np.ndarray:
+    """SmoothGrad: the mean gradient over noisy copies (Smilkov et al., 2017).
+
+    Each sample adds Gaussian noise of standard deviation
+    ``noise * (max - min)`` of that image's pixels; the paper finds 10-20 %
+    of the input range works best. With ``noise=0`` the result equals
+    :func:`vanilla_gradients`.
+
+    Parameters
+    ----------
+    model
+        Classifier on raw pixels in [0, 255] returning ``(N, classes)`` scores.
+    images
+        ``(N, H, W, 3)`` or ``(H, W, 3)`` pixels in [0, 255].
+    class_index
+        None (top class of each clean image), an int, or one int per image.
+    samples
+        Noisy copies per image.
+    noise
+        Noise level as a fraction of the image's value range, >= 0.
+    batch_size
+        Noisy copies per model call.
+    seed
+        Seed of the noise (None: fresh noise each call). The same seed gives
+        the same result whatever ``batch_size``.
+
+    Returns
+    -------
+    np.ndarray
+        float32 ``(N, H, W, 3)`` smoothed gradients.
+    """
+    batch = as_image_batch(images)
+    _check_model(model, batch)
+    samples = _positive_int("samples", samples)
+    batch_size = _positive_int("batch_size", batch_size)
+    if isinstance(noise, bool) or not isinstance(noise, numbers.Real) or not 0.0 <= noise < math.inf:
+        raise ValueError(f"noise must be a fraction of the input range >= 0 (e.g. 0.15), got {noise!r}")
+    classes = _top_classes(model, batch, class_index)
+    summed_noisy_gradients = _smoothgrad_fn(model, batch.shape[1:])
+    rng = np.random.default_rng(seed)
+    result = np.empty_like(batch)
+    for i, image in enumerate(batch):
+        sigma = np.float32(noise * (float(image.max()) - float(image.min())))
+        total = np.zeros(batch.shape[1:], dtype=np.float64)
+        for part in _chunks(samples, batch_size):
+            # Drawn chunk by chunk from one stream: the same noise for any batch_size.
+            unit_noise = rng.standard_normal((part.stop - part.start, *batch.shape[1:]), dtype=np.float32)
+            total += summed_noisy_gradients(image, unit_noise, sigma, classes[i]).numpy()
+        result[i] = total / samples
+    return result
+
+
+# --------------------------------------------------------------------------- occlusion
+def _occlusion_fn(model: keras.Model, shape: tuple[int, int, int]):
+    model_ref = weakref.ref(model)
+    _, image_spec = _image_specs(shape)
+    height, width, channels = shape
+
+    def build():
+        @tf.function(
+            input_signature=[
+                image_spec,
+                tf.TensorSpec((None, 2), tf.int32),
+                tf.TensorSpec((), tf.int32),
+                tf.TensorSpec((channels,), tf.float32),
+                tf.TensorSpec((), tf.int32),
+            ]
+        )
+        def occluded_scores(image, corners, patch, fill, class_index):
+            rows = tf.range(height)[None, :]
+            cols = tf.range(width)[None, :]
+            in_rows = (rows >= corners[:, :1]) & (rows < corners[:, :1] + patch)
+            in_cols = (cols >= corners[:, 1:]) & (cols < corners[:, 1:] + patch)
+            covered = tf.cast(in_rows[:, :, None] & in_cols[:, None, :], tf.float32)[..., None]
+            occluded = image[None] * (1.0 - covered) + fill * covered
+            scores = tf.cast(model_ref()(occluded, training=False), tf.float32)
+            return tf.gather(scores, class_index, axis=1)
+
+        return occluded_scores
+
+    return _compiled(model, f"occlusion@{_shape_key(shape)}", build)
+
+
+def _patch_starts(size: int, patch: int, stride: int) -> list[int]:
+    """Start positions that cover every pixel (the last patch ends at the border)."""
+    starts = list(range(0, size - patch + 1, stride))
+    if starts[-1] + patch < size:
+        starts.append(size - patch)
+    return starts
+
+
+def _fill_values(fill: Any, image: np.ndarray) -> np.ndarray:
+    if fill is None:
+        return image.mean(axis=(0, 1)).astype(np.float32)
+    values = np.asarray(fill, dtype=np.float64)
+    if values.ndim == 0:
+        values = np.full(3, float(values))
+    if values.shape != (3,) or not np.all(np.isfinite(values)):
+        raise ValueError(f"fill must be None (the image's mean color), a number or an RGB triple, got {fill!r}")
+    return values.astype(np.float32)
+
+
+def occlusion_sensitivity(
+    model: keras.Model,
+    images: Any,
+    class_index: Any = None,
+    patch: int = 32,
+    stride: int = 16,
+    batch_size: int = 64,
+    fill: Any = None,
+) -> np.ndarray:
+    """Occlusion sensitivity (Zeiler & Fergus, 2014).
+
+    A ``patch x patch`` square of constant color slides over the image with
+    the given stride; for each position the drop of the class score
+    (original minus occluded) is recorded, and each pixel gets the mean drop
+    over every patch that covered it. Positive: hiding the pixel hurts the
+    class; negative: hiding it helps. Patches are placed so every pixel is
+    covered (the last one in each row and column ends at the border).
+
+    Parameters
+    ----------
+    model
+        Classifier on raw pixels in [0, 255] returning ``(N, classes)`` scores.
+    images
+        ``(N, H, W, 3)`` or ``(H, W, 3)`` pixels in [0, 255].
+    class_index
+        None (top class of each image), an int, or one int per image.
+    patch
+        Side of the square patch in pixels, at most the image's shorter side.
+    stride
+        Step between patch positions in pixels.
+    batch_size
+        Occluded copies per model call.
+    fill
+        Patch color: None (the image's mean color per channel), a number, or
+        an RGB triple in [0, 255].
+
+    Returns
+    -------
+    np.ndarray
+        float32 ``(N, H, W)`` mean score drop per pixel.
+    """
+    batch = as_image_batch(images)
+    _check_model(model, batch)
+    height, width = batch.shape[1:3]
+    patch = _positive_int("patch", patch)
+    if patch > min(height, width):
+        raise ValueError(f"patch={patch} is larger than the images ({height}x{width}); use 1 to {min(height, width)}.")
+    stride = _positive_int("stride", stride)
+    batch_size = _positive_int("batch_size", batch_size)
+    classes = _top_classes(model, batch, class_index)
+    original = _predict(model, batch)[np.arange(len(batch)), classes]
+    corners = np.array(
+        [(y, x) for y in _patch_starts(height, patch, stride) for x in _patch_starts(width, patch, stride)],
+        dtype=np.int32,
+    )
+    occluded_scores = _occlusion_fn(model, batch.shape[1:])
+    result = np.empty(batch.shape[:3], dtype=np.float32)
+    for i, image in enumerate(batch):
+        fill_values = _fill_values(fill, image)
+        scores = np.concatenate(
+            [
+                occluded_scores(image, corners[part], np.int32(patch), fill_values, classes[i]).numpy()
+                for part in _chunks(len(corners), batch_size)
+            ]
+        )
+        drop_sum = np.zeros((height, width), dtype=np.float64)
+        covered = np.zeros((height, width), dtype=np.int64)
+        for (y, x), drop in zip(corners, float(original[i]) - scores.astype(np.float64)):
+            drop_sum[y : y + patch, x : x + patch] += drop
+            covered[y : y + patch, x : x + patch] += 1
+        result[i] = drop_sum / covered
+    return result
+
+
+# --------------------------------------------------------------------------- activations
+def _activations_fn(model: keras.Model, name: str, shape: tuple[int, int, int]):
+    batch_spec, _ = _image_specs(shape)
+
+    def build():
+        both = _spatial_layer_model(model, name)
+        head = keras.Model(both.inputs, both.outputs[0], name=f"{model.name}_to_{name}_only")
+
+        @tf.function(input_signature=[batch_spec])
+        def activations(images):
+            return tf.cast(head(images, training=False), tf.float32)
+
+        return activations
+
+    return _compiled(model, f"layer_activations[{name}]@{_shape_key(shape)}", build)
+
+
+def layer_activations(model: keras.Model, images: Any, layer: str, batch_size: int = 32) -> np.ndarray:
+    """Feature maps of one layer, which may sit inside a nested model.
+
+    What tf-explain's ``ExtractActivations`` shows: which channels respond
+    to the image, and where (Zeiler & Fergus, 2014, visualise the same maps).
+
+    Parameters
+    ----------
+    model
+        Classifier on raw pixels in [0, 255].
+    images
+        ``(N, H, W, 3)`` or ``(H, W, 3)`` pixels in [0, 255].
+    layer
+        Name of a layer with a spatial output ``(N, h, w, c)``.
+    batch_size
+        Images per model call.
+
+    Returns
+    -------
+    np.ndarray
+        float32 ``(N, h, w, c)``.
+    """
+    batch = as_image_batch(images)
+    _check_model(model, batch)
+    batch_size = _positive_int("batch_size", batch_size)
+    if layer is None:
+        raise ValueError(
+            "layer_activations needs a layer name; convolutional layers of this model: "
+            + ", ".join(models.conv_layer_names(model))
+        )
+    activations = _activations_fn(model, _layer_name(model, layer), batch.shape[1:])
+    return np.concatenate([activations(batch[part]).numpy() for part in _chunks(len(batch), batch_size)])
+
+
+def activation_grid(
+    activations: Any,
+    channels: int | Sequence[int] | None = None,
+    cols: int | None = None,
+    normalize: bool = True,
+    separator: float = 1.0,
+) -> np.ndarray:
+    """Tile the channels of one image's activations into one 2-D picture.
+
+    Parameters
+    ----------
+    activations
+        ``(h, w, c)`` activations of one image (a batch of one is accepted).
+    channels
+        None (all), a count (the first ``channels``), or channel indices.
+    cols
+        Tiles per row; None makes the grid about square.
+    normalize
+        Scale each channel to [0, 1] by its own min and max (a constant
+        channel becomes 0), so weak and strong channels are both visible.
+    separator
+        Value of the 1-pixel lines between tiles.
+
+    Returns
+    -------
+    np.ndarray
+        float32 ``(rows * (h + 1) - 1, cols * (w + 1) - 1)``; unused tiles
+        are 0.
+    """
+    maps = np.asarray(activations, dtype=np.float32)
+    if maps.ndim == 4 and maps.shape[0] == 1:
+        maps = maps[0]
+    if maps.ndim != 3:
+        raise ValueError(
+            f"activation_grid takes the activations of ONE image, shape (h, w, channels), got "
+            f"{np.asarray(activations).shape}; index the batch first, e.g. activations[0]."
+        )
+    total = maps.shape[-1]
+    if channels is None:
+        chosen = np.arange(total)
+    elif isinstance(channels, numbers.Integral) and not isinstance(channels, bool):
+        if not 1 <= channels <= total:
+            raise ValueError(f"channels={channels} but the layer has {total} channels; use 1 to {total}.")
+        chosen = np.arange(int(channels))
+    else:
+        chosen = np.asarray(list(channels), dtype=np.int64)
+        if chosen.size == 0 or chosen.ndim != 1 or np.any((chosen < 0) | (chosen >= total)):
+            raise ValueError(f"channel indices must be in 0 to {total - 1}, got {list(channels)!r}")
+    if cols is None:
+        cols = int(math.ceil(math.sqrt(len(chosen))))
+    cols = min(_positive_int("cols", cols), len(chosen))
+    rows = int(math.ceil(len(chosen) / cols))
+    tiles = maps[..., chosen]
+    if normalize:
+        low = tiles.min(axis=(0, 1), keepdims=True)
+        span = tiles.max(axis=(0, 1), keepdims=True) - low
+        tiles = np.divide(tiles - low, span, out=np.zeros_like(tiles), where=span > 0)
+    h, w = maps.shape[:2]
+    grid = np.full((rows * (h + 1) - 1, cols * (w + 1) - 1), separator, dtype=np.float32)
+    for n in range(rows * cols):
+        row, col = divmod(n, cols)
+        tile = grid[row * (h + 1) : row * (h + 1) + h, col * (w + 1) : col * (w + 1) + w]
+        tile[...] = tiles[..., n] if n < len(chosen) else 0.0
+    return grid
