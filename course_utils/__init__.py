@@ -11,6 +11,7 @@ Submodules (imported on first use, so ``import course_utils`` stays fast):
 - :mod:`course_utils.viz`           overlays, signed maps, image grids
 - :mod:`course_utils.widgets`       the interactive-figure helper the notebooks use
 - :mod:`course_utils.training`      the training command line (``python -m course_utils train``)
+- :mod:`course_utils.notebook_runner` executes the notebooks into ``build/`` (``make run``)
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ _SUBMODULES = (
     "viz",
     "widgets",
     "training",
+    "notebook_runner",
 )
 
 __all__ = [*_SUBMODULES, "__version__"]

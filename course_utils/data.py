@@ -167,7 +167,12 @@ def load_horses_or_humans(
     data_dir = data_dir or os.environ.get("HORSES_OR_HUMANS_DIR") or None
     if data_dir:
         paths, labels = list_image_files(data_dir, split)
-        files = tf.data.Dataset.from_tensor_slices((paths, np.asarray(labels, np.int64)))
+        # Files are listed class by class; a fixed interleaving keeps classes mixed
+        # when a caller takes only the first few examples (quick mode).
+        order = np.random.default_rng(0).permutation(len(paths))
+        files = tf.data.Dataset.from_tensor_slices(
+            (np.asarray(paths)[order], np.asarray(labels, np.int64)[order])
+        )
 
         def decode(path, label):
             image = tf.numpy_function(_decode_for_dataset, [path, size], tf.float32)

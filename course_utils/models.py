@@ -38,6 +38,7 @@ __all__ = [
     "last_conv_layer",
     "layer_output_model",
     "split_model",
+    "logits_model",
     "validate_class_index",
 ]
 
@@ -196,7 +197,10 @@ def imagenet_model(name: str, weights: str | None = "auto", timeout: float = 20.
     def build(w: str | None) -> keras.Model:
         inputs = keras.Input((size, size, 3), name="pixels")
         x = ImageNetPreprocessing(mode, name="preprocess")(inputs)
-        return constructor(weights=w, include_top=True, input_tensor=x)
+        application = constructor(weights=w, include_top=True, input_tensor=x)
+        # Re-wrapped so the model takes one tensor, not a one-element list
+        # (Keras warns on every call otherwise); the layers are the same objects.
+        return keras.Model(inputs, application.output, name=application.name)
 
     if weights in ("random", None):
         return build(None)
@@ -428,6 +432,51 @@ def layer_output_model(model: keras.Model, layer: str | keras.layers.Layer) -> k
         [captured[0], outputs],
         name=f"{model.name}_to_{target.name}",
     )
+
+
+class _LinearDense(keras.layers.Layer):
+    """Apply a Dense layer's own kernel and bias without its activation (shared weights)."""
+
+    def __init__(self, dense: keras.layers.Dense, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.dense = dense
+
+    def call(self, inputs):
+        outputs = keras.ops.matmul(inputs, self.dense.kernel)
+        if self.dense.use_bias:
+            outputs = outputs + self.dense.bias
+        return outputs
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.dense.units)
+
+
+def logits_model(model: keras.Model) -> keras.Model:
+    """The same model with its final softmax removed: it returns logits.
+
+    Gradient methods should differentiate the class *logit* (Selvaraju et al.
+    2017 use the score before the softmax): a confident softmax saturates,
+    ``p_c (1 - p_c)`` rounds to 0 in float32 and every gradient vanishes.
+    The returned model shares its weights with ``model``. A model whose last
+    layer has no softmax is returned unchanged.
+    """
+    last = list(iter_layers(model))[-1]
+    activation = getattr(last, "activation", None)
+    if not isinstance(last, keras.layers.Dense) or getattr(activation, "__name__", "") != "softmax":
+        return model
+    if not _is_graph_model(model):
+        raise ValueError(
+            f"Model {model.name!r} is a subclassed model; its softmax cannot be removed. Use a "
+            "functional or Sequential model."
+        )
+    linear = _LinearDense(last, name=f"{last.name}_logits")
+
+    def visit(operation):
+        return linear if operation is last else operation
+
+    inputs = [keras.Input(batch_shape=tuple(t.shape), dtype=t.dtype) for t in model.inputs]
+    single = inputs[0] if len(inputs) == 1 else inputs
+    return keras.Model(single, _inline_call(model, single, visit), name=f"{model.name}_logits")
 
 
 def split_model(model: keras.Model, layer: str | keras.layers.Layer) -> tuple[keras.Model, keras.Model]:

@@ -1,0 +1,72 @@
+"""Execute the course notebooks in order and write them, as HTML too, under ``build/``.
+
+Used by ``make run`` (``python -m course_utils run-notebooks``). Each notebook
+runs in its own kernel with its own folder as working directory, exactly as a
+student would run it; the executed copy and an HTML page land in
+``build/notebooks/`` and the figures and GIFs the notebooks save land in
+``build/`` through :func:`course_utils.config.output_dir`.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["run_all", "run_one"]
+
+
+def run_one(path: Path, out_dir: Path, timeout: int = 1800) -> float:
+    """Execute one notebook; write ``NAME.ipynb`` and ``NAME.html`` into ``out_dir``.
+
+    Returns the seconds it took. Raises the execution error of the first
+    failing cell (nbclient's ``CellExecutionError``), after writing the
+    partially executed notebook so the failure can be read.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from nbconvert import HTMLExporter
+
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        notebook,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    started = time.perf_counter()
+    try:
+        client.execute()
+    finally:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        nbformat.write(notebook, out_dir / path.name)
+        html, _ = HTMLExporter().from_notebook_node(notebook)
+        (out_dir / path.with_suffix(".html").name).write_text(html, encoding="utf-8")
+    return time.perf_counter() - started
+
+
+def run_all(folder: Path, out_dir: Path, timeout: int = 1800) -> int:
+    """Execute every ``NN_*.ipynb`` of ``folder`` in order, a progress line each.
+
+    Returns 0 when all ran, 1 otherwise (the remaining notebooks still run).
+    """
+    notebooks = sorted(Path(folder).glob("[0-9][0-9]_*.ipynb"))
+    if not notebooks:
+        print(f"error: no NN_*.ipynb notebooks in {str(folder)!r}", file=sys.stderr)
+        return 1
+    target = Path(out_dir) / "notebooks"
+    failures = []
+    for number, path in enumerate(notebooks, start=1):
+        print(f"[{number}/{len(notebooks)}] {path.name} ...", end=" ", flush=True)
+        try:
+            seconds = run_one(path, target, timeout=timeout)
+        except Exception as error:  # report every failing notebook, not just the first
+            failures.append(path.name)
+            print(f"FAILED ({type(error).__name__}); see {target / path.name}", flush=True)
+            continue
+        print(f"ok in {seconds:.0f} s -> {target / path.with_suffix('.html').name}", flush=True)
+    if failures:
+        print(f"{len(failures)} notebook(s) failed: {', '.join(failures)}", file=sys.stderr)
+        return 1
+    print(f"all {len(notebooks)} notebooks ran; executed copies and HTML in {target}")
+    return 0

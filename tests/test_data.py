@@ -1,0 +1,175 @@
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from course_utils import data
+
+
+def _write(path: Path, mode: str = "RGB", size=(20, 16)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    color = {"L": 128, "LA": (128, 200), "P": 3, "RGBA": (10, 20, 30, 128), "CMYK": (0, 50, 100, 0), "RGB": (10, 20, 30), "I;16": 40000}[mode]
+    Image.new(mode, size, color).save(path)
+    return path
+
+
+@pytest.mark.parametrize("mode, suffix", [("L", ".png"), ("LA", ".png"), ("P", ".png"), ("RGBA", ".png"), ("CMYK", ".jpg"), ("RGB", ".jpg"), ("I;16", ".png")])
+def test_load_image_turns_any_mode_into_rgb_uint8(tmp_path, mode, suffix):
+    image = data.load_image(_write(tmp_path / f"x{suffix}", mode))
+    assert image.dtype == np.uint8 and image.shape == (16, 20, 3)
+
+
+def test_load_image_composites_transparency_on_white(tmp_path):
+    path = tmp_path / "clear.png"
+    Image.new("RGBA", (4, 4), (0, 0, 0, 0)).save(path)
+    assert (data.load_image(path) == 255).all()
+
+
+def test_load_image_resizes(tmp_path):
+    path = _write(tmp_path / "a.png")
+    assert data.load_image(path, size=8).shape == (8, 8, 3)
+    assert data.load_image(path, size=(5, 7)).shape == (5, 7, 3)
+    with pytest.raises(ValueError, match="positive int"):
+        data.load_image(path, size=(0, 3))
+
+
+def test_load_image_names_a_missing_or_corrupt_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.jpg"):
+        data.load_image(tmp_path / "nope.jpg")
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8 definitely not a jpeg")
+    with pytest.raises(ValueError, match="broken.jpg"):
+        data.load_image(broken)
+
+
+def test_load_image_url_fails_fast_offline_with_advice():
+    with pytest.raises(ConnectionError, match="sample_images"):
+        data.load_image("https://example.invalid/cat.jpg", timeout=2)
+
+
+def test_load_image_url_uses_the_cache(monkeypatch):
+    png = io.BytesIO()
+    Image.new("RGB", (3, 2), (1, 2, 3)).save(png, format="PNG")
+    calls = []
+
+    class Response(io.BytesIO):
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    def fake_urlopen(request, timeout):
+        calls.append(timeout)
+        return Response(png.getvalue())
+
+    monkeypatch.setattr(data.urllib.request, "urlopen", fake_urlopen)
+    first = data.load_image("https://example.org/tiny.png", timeout=1.5)
+    second = data.load_image("https://example.org/tiny.png")
+    assert calls == [1.5], "the second read comes from the cache"
+    np.testing.assert_array_equal(first, second)
+    assert tuple(first[0, 0]) == (1, 2, 3)
+
+
+def test_sample_images_are_real_offline_photos():
+    images = data.sample_images()
+    assert len(images) >= 4
+    for name, image in images.items():
+        assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3, name
+        assert min(image.shape[:2]) >= 256, name
+        assert image.std() > 20, f"{name} looks flat, not a photo"
+    assert set(images) <= set(data.sample_image_credits())
+    images["cat"][:] = 0
+    assert data.sample_images()["cat"].any(), "callers get copies"
+
+
+def test_imagenet_class_names_in_keras_order():
+    names = data.imagenet_class_names()
+    assert len(names) == 1000
+    assert (names[281], names[285], names[386], names[141]) == ("tabby", "Egyptian_cat", "African_elephant", "redshank")
+    assert names[0] == "tench" and names[999] == "toilet_tissue"
+
+
+def _fake_dataset(root: Path) -> Path:
+    for number in range(1, 11):
+        for pose in (1, 2):
+            _write(root / "horses" / f"horse{number:02d}-{pose}.jpg", size=(12, 12))
+    for number in range(1, 6):
+        for pose in (1, 2, 3):
+            _write(root / "humans" / f"human{number:02d}-{pose:02d}.jpg", size=(12, 12))
+    return root
+
+
+def test_validation_split_holds_out_whole_models(tmp_path):
+    root = _fake_dataset(tmp_path / "hoh")
+    train_paths, train_labels = data.list_image_files(root, "train")
+    val_paths, val_labels = data.list_image_files(root, "validation")
+    all_paths, _ = data.list_image_files(root, "all")
+    assert sorted(train_paths + val_paths) == sorted(all_paths) and not set(train_paths) & set(val_paths)
+
+    def models_of(paths):
+        return {Path(p).stem.split("-")[0] for p in paths}
+
+    assert models_of(val_paths) == {"horse05", "horse10", "human05"}
+    assert not models_of(train_paths) & models_of(val_paths)
+    assert val_labels.count(0) == 4 and val_labels.count(1) == 3 and set(train_labels) == {0, 1}
+
+
+def test_load_horses_or_humans_from_a_folder(tmp_path, monkeypatch):
+    root = _fake_dataset(tmp_path / "hoh")
+    monkeypatch.setenv("HORSES_OR_HUMANS_DIR", str(root))
+    ds = data.load_horses_or_humans("validation", image_size=8)
+    examples = [(x.numpy(), int(y)) for x, y in ds]
+    assert len(examples) == 7
+    image, _ = examples[0]
+    assert image.shape == (8, 8, 3) and image.dtype == np.float32 and 0 <= image.min() and image.max() <= 255
+    assert sorted(label for _, label in examples) == [0, 0, 0, 0, 1, 1, 1]
+
+
+def test_bad_folders_say_what_layout_is_expected(tmp_path):
+    (tmp_path / "horses").mkdir()
+    with pytest.raises(ValueError, match="humans/"):
+        data.load_horses_or_humans("train", 8, data_dir=tmp_path)
+    with pytest.raises(FileNotFoundError, match="HORSES_OR_HUMANS_DIR"):
+        data.load_horses_or_humans("train", 8, data_dir=tmp_path / "missing")
+    with pytest.raises(ValueError, match="split must be"):
+        data.load_horses_or_humans("dev", 8, data_dir=tmp_path)
+
+
+def test_a_corrupt_image_in_the_folder_is_named(tmp_path):
+    root = _fake_dataset(tmp_path / "hoh")
+    (root / "horses" / "horse01-1.jpg").write_bytes(b"garbage")
+    ds = data.load_horses_or_humans("all", 8, data_dir=root)
+    with pytest.raises(Exception, match="horse01-1.jpg"):
+        for _ in ds:
+            pass
+
+
+def test_offline_tfds_falls_back_to_mock_data_in_quick_mode(monkeypatch):
+    monkeypatch.delenv("HORSES_OR_HUMANS_DIR", raising=False)
+    monkeypatch.setattr(data, "_online", lambda timeout=3.0: False)
+    ds = data.load_horses_or_humans("train", image_size=16)
+    x, y = next(iter(ds))
+    assert x.shape == (16, 16, 3) and int(y) in (0, 1)
+
+
+def test_offline_tfds_in_full_mode_says_how_to_point_at_a_copy(monkeypatch):
+    monkeypatch.delenv("HORSES_OR_HUMANS_DIR", raising=False)
+    monkeypatch.setenv("COURSE_QUICK", "0")
+    monkeypatch.setattr(data, "_online", lambda timeout=3.0: False)
+    import tensorflow_datasets as tfds
+
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "is_prepared", lambda self: False, raising=False)
+    with pytest.raises(RuntimeError, match="HORSES_OR_HUMANS_DIR"):
+        data.load_horses_or_humans("train", image_size=16)
+
+
+def test_real_images_split_by_model_number(horses_dir):
+    train_paths, _ = data.list_image_files(horses_dir, "train")
+    val_paths, val_labels = data.list_image_files(horses_dir, "validation")
+    assert len(train_paths) + len(val_paths) == 915
+    assert val_labels.count(0) == 90 and val_labels.count(1) == 93

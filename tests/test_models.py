@@ -1,0 +1,170 @@
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from course_utils import models
+
+
+@pytest.fixture(scope="module")
+def nested_model() -> keras.Model:
+    """A small functional CNN used as a layer inside a Sequential model (transfer-learning style)."""
+    inner_in = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="inner_conv1")(inner_in)
+    x = keras.layers.Conv2D(6, 3, padding="same", name="inner_conv2")(x)
+    x = keras.layers.Activation("relu", name="inner_relu")(x)
+    inner = keras.Model(inner_in, x, name="backbone")
+    return keras.Sequential(
+        [keras.Input((16, 16, 3)), keras.layers.Rescaling(1 / 255.0), inner, keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3, name="scores")],
+        name="classifier",
+    )
+
+
+def test_horses_humans_cnn_matches_the_source_architecture():
+    model = models.horses_humans_cnn(300)
+    assert model.count_params() == 22_717_090
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [c.filters for c in convs] == [32, 32, 64, 64, 128, 128]
+    assert all(c.kernel_size == (3, 3) and c.padding == "same" for c in convs)
+    assert model.output.shape[-1] == 2 and model.layers[-1].activation.__name__ == "softmax"
+    assert isinstance(model.get_layer("dropout"), keras.layers.Dropout) and model.get_layer("dropout").rate == 0.5
+
+
+def test_horses_humans_cnn_takes_raw_pixels():
+    model = models.horses_humans_cnn(32)
+    assert isinstance(model.layers[1], keras.layers.Rescaling)
+    scores = model(np.full((2, 32, 32, 3), 255.0, np.float32)).numpy()
+    np.testing.assert_allclose(scores.sum(axis=1), 1.0, rtol=1e-5)
+    with pytest.raises(ValueError, match=">= 8"):
+        models.horses_humans_cnn(4)
+
+
+def test_preprocessing_matches_keras_applications():
+    pixels = np.random.default_rng(0).uniform(0, 255, (2, 5, 5, 3)).astype(np.float32)
+    caffe = models.ImageNetPreprocessing("caffe")(pixels).numpy()
+    np.testing.assert_allclose(caffe, keras.applications.vgg16.preprocess_input(pixels.copy()), rtol=1e-5, atol=1e-4)
+    tf_mode = models.ImageNetPreprocessing("tf")(pixels).numpy()
+    np.testing.assert_allclose(tf_mode, keras.applications.xception.preprocess_input(pixels.copy()), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="'caffe' or 'tf'"):
+        models.ImageNetPreprocessing("torch")
+
+
+def test_saved_model_with_preprocessing_round_trips(tmp_path):
+    inputs = keras.Input((8, 8, 3))
+    outputs = keras.layers.Dense(2)(keras.layers.Flatten()(models.ImageNetPreprocessing("caffe")(inputs)))
+    model = keras.Model(inputs, outputs)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    again = keras.models.load_model(path)
+    x = np.random.default_rng(1).uniform(0, 255, (1, 8, 8, 3)).astype(np.float32)
+    np.testing.assert_allclose(model(x), again(x), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name, size, last", [("vgg19", 224, "block5_conv4"), ("xception", 299, "block14_sepconv2_act"), ("resnet50v2", 224, "post_relu")])
+def test_imagenet_models_take_raw_pixels_and_know_their_last_conv(name, size, last):
+    model = models.imagenet_model(name)  # quick mode: random weights, never a download
+    assert model.input.shape[1:] == (size, size, 3)
+    assert model.output.shape[-1] == 1000
+    assert isinstance(model.layers[1], models.ImageNetPreprocessing)
+    assert models.last_conv_layer(model) == last
+
+
+def test_imagenet_model_rejects_unknown_names_and_weights():
+    with pytest.raises(ValueError, match="vgg16, vgg19, xception, resnet50v2"):
+        models.imagenet_model("alexnet")
+    with pytest.raises(ValueError, match="weights must be"):
+        models.imagenet_model("vgg16", weights="places365")
+
+
+def test_imagenet_weights_offline_explain_how_to_preseed_and_do_not_hang(monkeypatch, tmp_path, capsys):
+    import time
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+
+    def no_network(*args, **kwargs):
+        raise OSError("network unreachable (simulated)")
+
+    monkeypatch.setattr("urllib.request.urlopen", no_network)
+    monkeypatch.setattr("urllib.request.urlretrieve", no_network)
+    started = time.perf_counter()
+    with pytest.raises(RuntimeError, match="fetch-weights"):
+        models.imagenet_model("resnet50v2", weights="imagenet", timeout=2)
+    assert time.perf_counter() - started < 60
+    monkeypatch.setenv("COURSE_QUICK", "0")
+    model = models.imagenet_model("resnet50v2", weights="auto", timeout=2)
+    assert model.output.shape[-1] == 1000
+    assert "RANDOM weights" in capsys.readouterr().err
+
+
+def test_decode_predictions_offline():
+    scores = np.zeros((2, 1000), np.float32)
+    scores[0, 281], scores[0, 285] = 0.7, 0.2
+    scores[1, 141] = 0.9
+    decoded = models.decode_predictions(scores, top=2)
+    assert decoded[0] == [(281, "tabby", pytest.approx(0.7)), (285, "Egyptian_cat", pytest.approx(0.2))]
+    assert decoded[1][0][:2] == (141, "redshank")
+    with pytest.raises(ValueError, match=r"\(N, 1000\)"):
+        models.decode_predictions(np.zeros((1, 10)))
+    with pytest.raises(ValueError, match="top"):
+        models.decode_predictions(scores, top=0)
+
+
+def test_find_layer_lists_conv_layers_when_the_name_is_wrong(nested_model):
+    assert models.find_layer(nested_model, "inner_conv2").name == "inner_conv2"
+    with pytest.raises(ValueError, match="inner_conv1, inner_conv2"):
+        models.find_layer(nested_model, "block5_conv3")
+    assert models.conv_layer_names(nested_model) == ["inner_conv1", "inner_conv2"]
+    assert models.last_conv_layer(nested_model) == "inner_relu"
+
+
+def test_layer_output_model_reaches_inside_nested_models(nested_model):
+    x = np.random.default_rng(2).uniform(0, 255, (3, 16, 16, 3)).astype(np.float32)
+    both = models.layer_output_model(nested_model, "inner_conv2")
+    activation, scores = both(x)
+    assert activation.shape == (3, 16, 16, 6)
+    np.testing.assert_allclose(scores, nested_model(x), rtol=1e-5, atol=1e-6)
+    backbone = nested_model.get_layer("backbone")
+    expected = keras.Model(backbone.input, backbone.get_layer("inner_conv2").output)(x / 255.0)
+    np.testing.assert_allclose(activation, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_split_model_composes_back_to_the_model(nested_model):
+    x = np.random.default_rng(3).uniform(0, 255, (2, 16, 16, 3)).astype(np.float32)
+    head, tail = models.split_model(nested_model, "inner_conv1")
+    np.testing.assert_allclose(tail(head(x)), nested_model(x), rtol=1e-5, atol=1e-6)
+
+
+def test_split_model_refuses_a_cut_inside_a_residual_block():
+    inputs = keras.Input((8, 8, 3))
+    a = keras.layers.Conv2D(3, 3, padding="same", name="branch")(inputs)
+    outputs = keras.layers.Dense(2)(keras.layers.Flatten()(keras.layers.Add()([a, inputs])))
+    model = keras.Model(inputs, outputs)
+    with pytest.raises(ValueError, match="skip connection"):
+        models.split_model(model, "branch")
+
+
+def test_validate_class_index():
+    assert models.validate_class_index(None, 10, 3) is None
+    np.testing.assert_array_equal(models.validate_class_index(4, 10, 3), [4, 4, 4])
+    np.testing.assert_array_equal(models.validate_class_index([1, 2], 10, 2), [1, 2])
+    with pytest.raises(ValueError, match="0 to 9"):
+        models.validate_class_index(10, 10, 1)
+    with pytest.raises(ValueError, match="one per image"):
+        models.validate_class_index([1, 2, 3], 10, 2)
+    with pytest.raises(TypeError, match="integer"):
+        models.validate_class_index("tabby", 10, 1)
+
+
+def test_logits_model_removes_the_softmax_and_shares_weights():
+    model = models.horses_humans_cnn(16)
+    logits = models.logits_model(model)
+    x = np.random.default_rng(4).uniform(0, 255, (3, 16, 16, 3)).astype(np.float32)
+    z = logits(x).numpy()
+    np.testing.assert_allclose(keras.ops.softmax(z).numpy(), model(x).numpy(), rtol=1e-5, atol=1e-6)
+    kernel = model.get_layer("predictions").kernel
+    kernel.assign(kernel * 2.0)
+    np.testing.assert_allclose(models.logits_model(model)(x), logits(x), rtol=1e-5, atol=1e-5)
+    assert not np.allclose(logits(x).numpy(), z), "the logits model follows the original weights"
+    plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    assert models.logits_model(plain) is plain

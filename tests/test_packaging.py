@@ -1,0 +1,32 @@
+"""The two ways to install the course (pip, conda) must not drift apart."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _normalise(requirement: str) -> str:
+    return requirement.replace(" ", "").lower().replace("_", "-")
+
+
+def test_environment_yml_lists_exactly_the_pyproject_requirements():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {_normalise(r) for r in project["dependencies"] + project["optional-dependencies"]["dev"]}
+    environment = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_section = next(d["pip"] for d in environment["dependencies"] if isinstance(d, dict))
+    listed = {_normalise(r) for r in pip_section if not r.startswith("-e")}
+    assert listed == wanted, f"only in environment.yml: {sorted(listed - wanted)}; only in pyproject: {sorted(wanted - listed)}"
+    assert "-e ." in pip_section
+    assert any(str(d).startswith("python=3.11") for d in environment["dependencies"])
+
+
+def test_class_index_ships_with_the_package():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "resources/*.json" in project["tool"]["setuptools"]["package-data"]["course_utils"]
+    assert (ROOT / "course_utils" / "resources" / "imagenet_class_index.json").is_file()
+    assert (ROOT / "data" / "CREDITS.md").is_file()

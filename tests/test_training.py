@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from course_utils import training
+
+
+def test_cli_refuses_to_overwrite_a_model(tmp_path, capsys):
+    existing = tmp_path / "model.keras"
+    existing.write_bytes(b"an instructor's pre-trained model")
+    status = training.main(["train", "--data-dir", str(tmp_path), "--out", str(existing)])
+    assert status == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert existing.read_bytes() == b"an instructor's pre-trained model"
+
+
+def test_cli_explains_a_wrong_data_folder(tmp_path, capsys):
+    status = training.main(["train", "--data-dir", str(tmp_path), "--out", str(tmp_path / "m.keras")])
+    assert status == 2
+    assert "horses/" in capsys.readouterr().err
+
+
+def test_cli_wants_a_keras_file(tmp_path, capsys):
+    assert training.main(["train", "--out", str(tmp_path / "model.h5")]) == 2
+    assert ".keras" in capsys.readouterr().err
+
+
+def test_pipeline_batches_every_example_once_per_epoch():
+    import tensorflow as tf
+
+    images = np.arange(10, dtype=np.float32).reshape(10, 1, 1, 1) * np.ones((1, 4, 4, 3), np.float32)
+    ds = tf.data.Dataset.from_tensor_slices((images, np.arange(10)))
+    batches = training.make_pipeline(ds, batch_size=4, training=True, seed=1)
+    assert int(batches.cardinality()) == 3, "an epoch is ceil(10 / 4) batches: no repeat(), no steps_per_epoch guesswork"
+    for _ in range(2):
+        seen = sorted(int(y) for _, ys in batches for y in ys)
+        assert seen == list(range(10))
+    with pytest.raises(ValueError, match="never augment validation"):
+        training.make_pipeline(ds, augment=True)
+
+
+def test_augmentation_keeps_shape_and_range():
+    import tensorflow as tf
+
+    x = tf.random.uniform((2, 32, 32, 3), 0, 255, seed=0)
+    y = training.augmentation(seed=0)(x, training=True)
+    assert y.shape == x.shape
+    assert float(tf.reduce_min(y)) >= 0.0 and float(tf.reduce_max(y)) <= 255.0 + 1e-3
+
+
+@pytest.mark.slow
+def test_short_training_on_real_images_learns(horses_dir, tmp_path):
+    """A short version of the instructors' CLI run, on the real images, validated on held-out models."""
+    out = tmp_path / "hh.keras"
+    status = training.main(
+        ["train", "--data-dir", str(horses_dir), "--image-size", "64", "--epochs", "4", "--out", str(out)]
+    )
+    assert status == 0 and out.is_file()
+    import keras
+
+    model = keras.models.load_model(out)
+    assert model.input.shape[1:] == (64, 64, 3)
+    from course_utils import data
+
+    val = training.make_pipeline(data.load_horses_or_humans("validation", 64, data_dir=horses_dir), 64)
+    _, accuracy = model.evaluate(val, verbose=0)
+    assert accuracy >= 0.75, f"validation accuracy on held-out models {accuracy:.3f}"
