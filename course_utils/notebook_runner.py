@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["run_all", "run_one"]
+__all__ = ["run_all", "run_one", "strip_outputs", "freeze_checked_outputs"]
 
 
 def run_one(path: Path, out_dir: Path, timeout: int = 1800) -> float:
@@ -70,3 +70,61 @@ def run_all(folder: Path, out_dir: Path, timeout: int = 1800) -> int:
         return 1
     print(f"all {len(notebooks)} notebooks ran; executed copies and HTML in {target}")
     return 0
+
+
+CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
+
+
+def _is_checked(cell) -> bool:
+    return cell.get("cell_type") == "code" and CHECK_MARK in "".join(cell.get("source", ""))
+
+
+def strip_outputs(notebook, keep_checked_from=None):
+    """Remove outputs and execution counts, as notebooks are committed (DESIGN.md section 5).
+
+    Cells marked ``# NBVAL_CHECK_OUTPUT`` keep their outputs, taken from
+    ``keep_checked_from`` (an executed copy of the same notebook) when given,
+    since nbval compares a fresh run against them.
+    """
+    executed = {}
+    if keep_checked_from is not None:
+        executed = {
+            "".join(cell.get("source", "")): cell.get("outputs", [])
+            for cell in keep_checked_from.cells
+            if _is_checked(cell)
+        }
+    for cell in notebook.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        cell["execution_count"] = None
+        if _is_checked(cell):
+            outputs = executed.get("".join(cell.get("source", "")), cell.get("outputs", []))
+            for output in outputs:
+                if "execution_count" in output:
+                    output["execution_count"] = None
+            cell["outputs"] = outputs
+        else:
+            cell["outputs"] = []
+        cell.get("metadata", {}).pop("execution", None)
+    notebook.metadata = {
+        key: value for key, value in notebook.metadata.items() if key in ("kernelspec", "language_info")
+    }
+    if "language_info" in notebook.metadata:
+        notebook.metadata["language_info"] = {"name": "python"}
+    return notebook
+
+
+def freeze_checked_outputs(path: Path, timeout: int = 1800) -> None:
+    """Execute ``path`` and store only its ``# NBVAL_CHECK_OUTPUT`` outputs in it.
+
+    Run it in quick mode (``COURSE_QUICK=1``), the mode CI compares in.
+    """
+    import copy
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    source = nbformat.read(path, as_version=4)
+    executed = copy.deepcopy(source)
+    NotebookClient(executed, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    nbformat.write(strip_outputs(source, keep_checked_from=executed), path)

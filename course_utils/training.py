@@ -212,6 +212,11 @@ def _parser() -> argparse.ArgumentParser:
     fetch = commands.add_parser("fetch-weights", help="download ImageNet weights into the Keras cache (run online)")
     fetch.add_argument("names", nargs="*", default=list(models.IMAGENET_MODELS), help="models (default: all)")
 
+    freeze = commands.add_parser(
+        "freeze-notebook", help="execute a notebook and keep only its # NBVAL_CHECK_OUTPUT outputs (before committing)"
+    )
+    freeze.add_argument("notebooks", nargs="+", help="notebook files to clean in place")
+
     run = commands.add_parser("run-notebooks", help="execute every notebook and write notebooks, HTML and figures under build/")
     run.add_argument("folder", nargs="?", default="notebooks", help="folder of NN_*.ipynb notebooks")
     run.add_argument("--out", default=None, help="output folder (default build/)")
@@ -225,6 +230,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "fetch-weights":
             return _fetch_weights(args.names)
+        if args.command == "freeze-notebook":
+            from course_utils import notebook_runner
+
+            for notebook in args.notebooks:
+                notebook_runner.freeze_checked_outputs(Path(notebook))
+                print(f"froze {notebook}: outputs kept only in # NBVAL_CHECK_OUTPUT cells")
+            return 0
         if args.command == "run-notebooks":
             return _run_notebooks(args.folder, args.out, args.timeout)
         out = args.out or str(config.output_dir() / f"horses_humans_{args.image_size}.keras")
