@@ -21,6 +21,9 @@ __all__ = [
     "overlay_heatmap",
     "plot_overlay",
     "show_images",
+    "attribution_to_mask",
+    "plot_attribution",
+    "plot_signed",
 ]
 
 
@@ -195,3 +198,203 @@ def show_images(
         fig.suptitle(suptitle)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- attribution maps
+_POLARITY_COLORS = {
+    # The keras.io Integrated Gradients visualizer's colors: green for evidence
+    # for the class, red for evidence against it; gold for both signs at once.
+    "positive": (0.0, 1.0, 0.0),
+    "negative": (1.0, 0.0, 0.0),
+    "both": (1.0, 0.78, 0.0),
+}
+
+
+def _mass_threshold(values: np.ndarray, percentage: float) -> float:
+    """The value above which pixels hold ``percentage`` % of the total attribution."""
+    ordered = np.sort(values.ravel())[::-1]
+    total = float(ordered.sum())
+    if percentage >= 100.0 or total <= 0.0:
+        return float(ordered[-1])
+    cumulative = 100.0 * np.cumsum(ordered) / total
+    return float(ordered[min(int(np.searchsorted(cumulative, percentage)), ordered.size - 1)])
+
+
+def _outline(mask: np.ndarray, component_percentage: float = 90.0, max_components: int = 3) -> np.ndarray:
+    """Borders of the few connected regions that hold most of the mask's mass."""
+    from scipy import ndimage
+
+    regions = ndimage.binary_fill_holes(mask > 1e-3)
+    labels, count = ndimage.label(regions, structure=np.ones((3, 3)))
+    if count == 0:
+        return np.zeros_like(mask)
+    masses = np.asarray(ndimage.sum(mask, labels, index=np.arange(1, count + 1)))
+    order = np.argsort(-masses, kind="stable")
+    needed = np.searchsorted(np.cumsum(masses[order]), component_percentage / 100.0 * masses.sum()) + 1
+    kept = np.isin(labels, order[: min(int(needed), max_components)] + 1)
+    return (kept & ~ndimage.binary_erosion(kept)).astype(np.float64)
+
+
+def attribution_to_mask(
+    attributions: Any,
+    polarity: str = "positive",
+    clip: tuple[float, float] = (0.0, 99.9),
+    outlines: bool = False,
+    morphology: bool = True,
+) -> np.ndarray:
+    """Turn pixel attributions into a displayable ``(H, W)`` mask in [0, 1].
+
+    The recipe of the keras.io Integrated Gradients visualizer (Sundararajan,
+    Taly & Yan, 2017, figures): keep one sign, add up the channels, clip by
+    attribution mass, optionally clean up with a grey closing and opening and
+    reduce to the outlines of the main regions.
+
+    Parameters
+    ----------
+    attributions
+        ``(H, W, C)`` or ``(H, W)`` attributions (a batch of one is accepted).
+    polarity
+        ``"positive"`` (evidence for the class), ``"negative"`` (evidence
+        against it, shown as magnitudes) or ``"both"`` (absolute values).
+    clip
+        ``(low, high)`` percentages of the total attribution mass: the
+        weakest pixels that together hold ``low`` % of the mass become 0, the
+        strongest that hold ``100 - high`` % saturate at 1, linear in between.
+        ``(0, 100)`` is plain min-max scaling.
+    outlines
+        Return only the borders of the (at most three) connected regions that
+        hold 90 % of the mask.
+    morphology
+        Grey closing then opening with a 3x3 square, which fills pinholes and
+        removes isolated specks.
+
+    Returns
+    -------
+    np.ndarray
+        float64 ``(H, W)`` in [0, 1]; all zeros when nothing has the polarity.
+    """
+    values = np.asarray(attributions, dtype=np.float64)
+    if values.ndim == 4 and values.shape[0] == 1:
+        values = values[0]
+    if values.ndim == 2:
+        values = values[..., None]
+    if values.ndim != 3:
+        raise ValueError(f"attributions must be (H, W, C) or (H, W) for one image, got shape {np.shape(attributions)}")
+    if polarity == "positive":
+        kept = np.clip(values, 0.0, None)
+    elif polarity == "negative":
+        kept = np.clip(-values, 0.0, None)
+    elif polarity == "both":
+        kept = np.abs(values)
+    else:
+        raise ValueError(f"polarity must be 'positive', 'negative' or 'both', got {polarity!r}")
+    low, high = (float(c) for c in clip)
+    if not 0.0 <= low < high <= 100.0:
+        raise ValueError(f"clip must be (low, high) percentages with 0 <= low < high <= 100, got {clip!r}")
+    mask = np.nan_to_num(kept.sum(axis=-1))
+    upper = _mass_threshold(mask, 100.0 - high)
+    lower = _mass_threshold(mask, 100.0 - low)
+    if upper > lower:
+        mask = np.clip((mask - lower) / (upper - lower), 0.0, 1.0)
+    else:
+        mask = (mask > lower).astype(np.float64)
+    if morphology:
+        from scipy import ndimage
+
+        mask = ndimage.grey_opening(ndimage.grey_closing(mask, size=(3, 3)), size=(3, 3))
+    if outlines:
+        mask = _outline(mask)
+    return mask
+
+
+def _polarity_cmap(polarity: str) -> LinearSegmentedColormap:
+    color = _POLARITY_COLORS[polarity]
+    return LinearSegmentedColormap.from_list(f"{polarity}_alpha", [(*color, 0.0), (*color, 1.0)])
+
+
+def plot_attribution(
+    ax: plt.Axes,
+    image: Any,
+    attributions: Any,
+    polarity: str = "positive",
+    clip: tuple[float, float] = (0.0, 99.9),
+    outlines: bool = False,
+    morphology: bool = True,
+    title: str | None = None,
+    colorbar: bool = True,
+) -> plt.Axes:
+    """Draw an image with an attribution mask (see :func:`attribution_to_mask`) on top.
+
+    The mask is one color (green positive, red negative, gold both) whose
+    opacity is the mask value, so unimportant pixels show the image.
+    """
+    rgb = to_uint8_image(image)
+    mask = attribution_to_mask(attributions, polarity=polarity, clip=clip, outlines=outlines, morphology=morphology)
+    if mask.shape != rgb.shape[:2]:
+        raise ValueError(f"attributions are {mask.shape[0]}x{mask.shape[1]} but the image is {rgb.shape[0]}x{rgb.shape[1]}")
+    ax.imshow(rgb)
+    shown = ax.imshow(mask, cmap=_polarity_cmap(polarity), vmin=0.0, vmax=1.0)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    if colorbar:
+        ax.figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.04, label=f"{polarity} attribution (clipped)")
+    return ax
+
+
+def plot_signed(
+    ax: plt.Axes,
+    attributions: Any,
+    title: str | None = None,
+    colorbar: bool = True,
+    image: Any = None,
+    percentile: float = 99.9,
+    label: str = "attribution",
+) -> plt.Axes:
+    """Draw signed attributions: red positive, blue negative, transparent zero.
+
+    Channels are summed; the color limits are symmetric, ``+-`` the
+    ``percentile`` of the absolute values (as the SHAP image plot does), so
+    zero is always transparent and a few extreme pixels do not wash out the rest.
+
+    Parameters
+    ----------
+    ax
+        Axes to draw on.
+    attributions
+        ``(H, W)`` or ``(H, W, C)`` attributions of one image.
+    title
+        Axes title.
+    colorbar
+        Add a colorbar.
+    image
+        Optional image drawn faintly in gray underneath.
+    percentile
+        Percentile of ``|attributions|`` used as the color limit, in (0, 100].
+    label
+        Colorbar label.
+    """
+    values = np.asarray(attributions, dtype=np.float64)
+    if values.ndim == 4 and values.shape[0] == 1:
+        values = values[0]
+    if values.ndim == 3:
+        values = values.sum(axis=-1)
+    if values.ndim != 2:
+        raise ValueError(f"attributions must be (H, W) or (H, W, C) for one image, got shape {np.shape(attributions)}")
+    if not 0.0 < float(percentile) <= 100.0:
+        raise ValueError(f"percentile must be in (0, 100], got {percentile!r}")
+    values = np.nan_to_num(values)
+    limit = float(np.percentile(np.abs(values), percentile))
+    if limit <= 0.0:
+        # All-zero attributions: any positive limit draws them transparent.
+        limit = max(float(np.abs(values).max()), 1e-12)
+    if image is not None:
+        gray = to_uint8_image(image).astype(np.float64) @ np.array([0.2989, 0.5870, 0.1140])
+        ax.imshow(_resize_map(gray, *values.shape), cmap="gray", alpha=0.3)
+    shown = ax.imshow(values, cmap=red_transparent_blue, vmin=-limit, vmax=limit)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    if colorbar:
+        ax.figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.04, label=label)
+    return ax
