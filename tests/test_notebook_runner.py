@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import nbformat
+
+from course_utils import notebook_runner
+
+
+def _notebook():
+    nb = nbformat.v4.new_notebook()
+    plain = nbformat.v4.new_code_cell("print('hi')")
+    plain.outputs = [nbformat.v4.new_output("stream", name="stdout", text="hi\n")]
+    plain.execution_count = 3
+    checked = nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nprint(2)")
+    checked.outputs = [nbformat.v4.new_output("stream", name="stdout", text="stale\n")]
+    nb.cells = [nbformat.v4.new_markdown_cell("# T"), plain, checked]
+    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}, "language_info": {"name": "python", "version": "3.11.7"}, "widgets": {"state": {}}}
+    return nb
+
+
+def test_strip_outputs_keeps_only_checked_cells_and_minimal_metadata():
+    executed = _notebook()
+    executed.cells[2].outputs = [nbformat.v4.new_output("stream", name="stdout", text="2\n")]
+    stripped = notebook_runner.strip_outputs(_notebook(), keep_checked_from=executed)
+    plain, checked = stripped.cells[1], stripped.cells[2]
+    assert plain.outputs == [] and plain.execution_count is None
+    assert [o["text"] for o in checked.outputs] == ["2\n"], "the fresh output replaces the stale one"
+    assert set(stripped.metadata) == {"kernelspec", "language_info"} and stripped.metadata["language_info"] == {"name": "python"}
+
+
+def test_run_all_reports_a_missing_folder(tmp_path, capsys):
+    assert notebook_runner.run_all(tmp_path, tmp_path / "out") == 1
+    assert "no NN_*.ipynb" in capsys.readouterr().err
+
+
+def test_run_all_executes_in_order_and_writes_notebooks_and_html(tmp_path, capsys):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    for number, text in ((2, "second"), (1, "first")):
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell(f"print('{text}')")]
+        nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+        nbformat.write(nb, folder / f"0{number}_{text}.ipynb")
+    out = tmp_path / "build"
+    assert notebook_runner.run_all(folder, out, timeout=120) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[")]
+    assert lines[0].startswith("[1/2] 01_first.ipynb") and lines[1].startswith("[2/2] 02_second.ipynb")
+    executed = nbformat.read(out / "notebooks" / "01_first.ipynb", as_version=4)
+    assert executed.cells[0].outputs[0]["text"] == "first\n"
+    assert "first" in (out / "notebooks" / "01_first.html").read_text()
+
+
+def test_run_all_keeps_going_and_fails_when_a_notebook_fails(tmp_path):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    for name, source in (("01_bad", "raise RuntimeError('boom')"), ("02_good", "print(1)")):
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell(source)]
+        nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+        nbformat.write(nb, folder / f"{name}.ipynb")
+    assert notebook_runner.run_all(folder, tmp_path / "build", timeout=120) == 1
+    assert (tmp_path / "build" / "notebooks" / "02_good.html").is_file()
+    assert (tmp_path / "build" / "notebooks" / "01_bad.ipynb").is_file(), "the failing notebook is written for reading"
