@@ -1,0 +1,1006 @@
+"""LIME and SHAP, wrapped for the course's raw-pixel Keras models.
+
+The notebooks should be about the ideas, so the bookkeeping lives here:
+
+* :func:`lime_explanation` runs ``lime_image.LimeImageExplainer`` (Ribeiro,
+  Singh and Guestrin 2016) with a compiled, fixed-shape batched predict
+  function, a seeded segmentation and sampling, and returns a
+  :class:`LimeExplanation` that holds every superpixel's weight, so masks for
+  any ``num_features`` are drawn later without running LIME again.
+* :func:`shap_gradient_explanation` and :class:`GradientLayerExplainer` run
+  ``shap.GradientExplainer`` (expected gradients: Lundberg and Lee 2017;
+  Erion et al. 2021) at an inner layer of a Keras 3 model, by splitting the
+  model at that layer with :func:`course_utils.models.split_model`: SHAP sees
+  the ``tail`` (layer activations -> class scores) and the background as the
+  ``head``'s activations. No TF1 session, no symbolic tensors.
+
+Both follow the course's model contract: images are raw RGB pixels, float32
+in [0, 255], and the model does its own preprocessing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import inspect
+import time
+import warnings
+import weakref
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+
+from course_utils import config, models, viz
+
+__all__ = [
+    "IMAGENET_MEAN_RGB",
+    "SEGMENTATION_DEFAULTS",
+    "batched_predict",
+    "segmentation_function",
+    "LimeExplanation",
+    "lime_explanation",
+    "background_from_photos",
+    "GradientLayerExplainer",
+    "ShapLayerExplanation",
+    "shap_gradient_explanation",
+]
+
+#: Mean ImageNet pixel (RGB). Caffe-style models (VGG) subtract it, so a
+#: superpixel painted this color reaches the first convolution as zeros: the
+#: closest thing to "no information" for them, and LIME's default fill here.
+IMAGENET_MEAN_RGB: tuple[float, float, float] = (123.68, 116.779, 103.939)
+
+#: Default parameters of each segmentation algorithm (scikit-image names).
+#: Quickshift's are LIME's own defaults; SLIC starts its labels at 0 because
+#: LIME assumes superpixel ids 0..n-1.
+SEGMENTATION_DEFAULTS: dict[str, dict[str, Any]] = {
+    "quickshift": {"kernel_size": 4, "max_dist": 200, "ratio": 0.2},
+    "slic": {"n_segments": 50, "compactness": 10.0, "start_label": 0},
+    "felzenszwalb": {"scale": 100.0, "sigma": 0.5, "min_size": 50},
+}
+
+
+# --------------------------------------------------------------------------- validation helpers
+def _check_model(model: Any) -> keras.Model:
+    if not isinstance(model, keras.Model):
+        raise TypeError(
+            f"model must be a keras.Model that takes raw RGB pixels, got {type(model).__name__}; "
+            "see course_utils.models.imagenet_model for one."
+        )
+    return model
+
+
+def _model_image_shape(model: keras.Model) -> tuple[int | None, int | None, int | None]:
+    shape = tuple(model.inputs[0].shape)
+    if len(shape) != 4:
+        raise ValueError(
+            f"model {model.name!r} takes inputs of shape {shape}; these explainers need an image "
+            "model with NHWC input (batch, height, width, channels)."
+        )
+    return shape[1], shape[2], shape[3]
+
+
+def _check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_pixels(array: np.ndarray, what: str) -> None:
+    if array.dtype.kind not in "uif":
+        raise TypeError(f"{what} must hold numbers (raw RGB pixels in [0, 255]), got dtype {array.dtype}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{what} contains NaN or infinite values")
+    low, high = float(array.min()), float(array.max())
+    if low < 0.0 or high > 255.0:
+        raise ValueError(
+            f"{what} must be raw RGB pixels in [0, 255], got values in [{low:.3g}, {high:.3g}]; "
+            "the course's models preprocess inside, so pass unnormalized pixels."
+        )
+
+
+def _check_images(images: Any, model: keras.Model, what: str = "images") -> np.ndarray:
+    """Validate a batch ``(N, H, W, C)`` (or one ``(H, W, C)`` image) against ``model``'s input."""
+    array = np.asarray(images)
+    if array.ndim == 3:
+        array = array[None]
+    height, width, channels = _model_image_shape(model)
+    expected = f"(N, {height or 'H'}, {width or 'W'}, {channels or 'C'})"
+    if array.ndim != 4:
+        raise ValueError(f"{what} must have shape {expected} (or one image without N), got {array.shape}")
+    if array.shape[0] == 0:
+        raise ValueError(f"{what} is empty: it must hold at least one image of shape {expected[4:]}")
+    for got, want, axis in zip(array.shape[1:], (height, width, channels), ("height", "width", "channels")):
+        if want is not None and got != want:
+            raise ValueError(
+                f"{what} have shape {array.shape} but model {model.name!r} expects {expected}: "
+                f"{axis} {got} != {want}. Resize with course_utils.data.load_image(path, size=...)."
+            )
+    _check_pixels(array, what)
+    return array.astype(np.float32)
+
+
+def _class_names_for(num_classes: int, class_names: Sequence[str] | None) -> list[str]:
+    if class_names is not None:
+        names = list(class_names)
+        if len(names) != num_classes:
+            raise ValueError(f"class_names has {len(names)} names but the model has {num_classes} outputs")
+        return names
+    if num_classes == 1000:
+        from course_utils.data import imagenet_class_names
+
+        return imagenet_class_names()
+    return [f"class {i}" for i in range(num_classes)]
+
+
+def _predict_in_batches(model: Callable[..., Any], images: np.ndarray, batch_size: int) -> np.ndarray:
+    """``model(images)`` in chunks (plain calls: cheaper than ``predict`` for a few images)."""
+    chunks = [
+        keras.ops.convert_to_numpy(model(images[start : start + batch_size], training=False))
+        for start in range(0, len(images), batch_size)
+    ]
+    return np.concatenate(chunks, axis=0)
+
+
+# --------------------------------------------------------------------------- LIME
+_PREDICT_CACHE: "weakref.WeakKeyDictionary[keras.Model, dict[int, Callable[[np.ndarray], np.ndarray]]]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def batched_predict(model: keras.Model, batch_size: int = 64) -> Callable[[np.ndarray], np.ndarray]:
+    """A fast ``classifier_fn`` for LIME: compiled, fixed batch shape, padded last batch.
+
+    LIME calls its classifier with ``batch_size`` perturbed images at a time.
+    ``model.predict`` pays a per-call setup cost, and a ``tf.function`` traced
+    on the actual batch shape would retrace for the last, smaller batch. Here
+    the function is traced once for ``(batch_size, H, W, C)``; a partial batch
+    is padded with zeros and the padding's scores are dropped.
+
+    Parameters
+    ----------
+    model
+        A Keras image classifier taking raw pixels.
+    batch_size
+        Images per compiled call (match LIME's ``batch_size``).
+
+    Returns
+    -------
+    callable
+        ``predict(images) -> scores``: ``(n, H, W, C)`` array-like in, float32
+        ``(n, classes)`` out, for any ``n``. The same function is returned
+        for the same model and batch size, so repeated explanations (a
+        notebook, a widget) trace only once.
+    """
+    import tensorflow as tf
+
+    model = _check_model(model)
+    batch_size = _check_positive_int(batch_size, "batch_size")
+    cached = _PREDICT_CACHE.get(model, {}).get(batch_size)
+    if cached is not None:
+        return cached
+    height, width, channels = _model_image_shape(model)
+    signature = tf.TensorSpec((batch_size, height, width, channels), tf.float32)
+    # A weak reference, so the cache entry (keyed weakly by the model) does not
+    # keep the model alive; the traced graph holds only its variables.
+    model_ref = weakref.ref(model)
+
+    @tf.function(input_signature=[signature], reduce_retracing=True)
+    def forward(batch):
+        return model_ref()(batch, training=False)
+
+    def predict(images: np.ndarray) -> np.ndarray:
+        array = np.asarray(images, dtype=np.float32)
+        if array.ndim != 4:
+            raise ValueError(f"predict expects a batch (n, H, W, C), got shape {array.shape}")
+        outputs = []
+        for start in range(0, len(array), batch_size):
+            chunk = array[start : start + batch_size]
+            filled = len(chunk)
+            if filled < batch_size:
+                padding = np.zeros((batch_size - filled, *chunk.shape[1:]), dtype=np.float32)
+                chunk = np.concatenate([chunk, padding], axis=0)
+            outputs.append(forward(chunk).numpy()[:filled])
+        return np.concatenate(outputs, axis=0) if outputs else np.zeros((0, 0), np.float32)
+
+    # Lets tests and the benchmark check that the padding keeps it to one trace.
+    predict.tracing_count = forward.experimental_get_tracing_count  # type: ignore[attr-defined]
+    _PREDICT_CACHE.setdefault(model, {})[batch_size] = predict
+    return predict
+
+
+def segmentation_function(
+    method: str = "quickshift", seed: int = 0, **params: Any
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The superpixel segmentation LIME uses, on raw [0, 255] pixels.
+
+    Wraps ``lime.wrappers.scikit_image.SegmentationAlgorithm``. scikit-image
+    reads float images as [0, 1] (quickshift converts to Lab), so the image is
+    scaled before segmenting; labels are renumbered to ``0..n-1`` because LIME
+    treats superpixel ids as column numbers (SLIC's labels start at 1 by
+    default, which would silently drop a superpixel).
+
+    Parameters
+    ----------
+    method
+        ``"quickshift"`` (LIME's default), ``"slic"`` or ``"felzenszwalb"``.
+    seed
+        Seeds quickshift's tie-breaking noise (the others are deterministic).
+    **params
+        scikit-image parameters that replace :data:`SEGMENTATION_DEFAULTS`.
+
+    Returns
+    -------
+    callable
+        ``segment(image) -> int labels (H, W)`` in ``0..n-1``.
+    """
+    from lime.wrappers.scikit_image import SegmentationAlgorithm
+    from skimage import segmentation as skseg
+
+    if method not in SEGMENTATION_DEFAULTS:
+        raise ValueError(f"Unknown segmentation {method!r}; use one of {', '.join(SEGMENTATION_DEFAULTS)}")
+    target = getattr(skseg, method)
+    accepted = inspect.signature(target).parameters
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise ValueError(
+            f"{method} has no parameter {', '.join(unknown)}; its parameters are "
+            f"{', '.join(p for p in accepted if p != 'image')}"
+        )
+    merged = {**SEGMENTATION_DEFAULTS[method], **params}
+    if method == "quickshift" and "rng" in accepted:
+        # scikit-image >= 0.23 calls quickshift's seed `rng`; LIME still passes
+        # `random_seed`, which its wrapper then drops, so set it by name.
+        merged.setdefault("rng", int(seed))
+    algorithm = SegmentationAlgorithm(method, **merged)
+
+    def segment(image: np.ndarray) -> np.ndarray:
+        scaled = np.asarray(image, dtype=np.float64) / 255.0
+        labels = np.asarray(algorithm(scaled))
+        _, dense = np.unique(labels, return_inverse=True)
+        return dense.reshape(labels.shape).astype(np.int64)
+
+    segment.method = method  # type: ignore[attr-defined]
+    segment.params = merged  # type: ignore[attr-defined]
+    return segment
+
+
+@contextlib.contextmanager
+def _lime_progress(show: bool) -> Iterator[None]:
+    """Silence LIME's per-sample progress bar unless asked for.
+
+    ``lime_image`` calls ``tqdm`` unconditionally; a bar per explanation
+    clutters notebooks and CI logs, so its module-level name is pointed at a
+    disabled tqdm for the duration of the call.
+    """
+    if show:
+        yield
+        return
+    from lime import lime_image
+    from tqdm.auto import tqdm
+
+    original = lime_image.tqdm
+    lime_image.tqdm = functools.partial(tqdm, disable=True)
+    try:
+        yield
+    finally:
+        lime_image.tqdm = original
+
+
+@dataclasses.dataclass
+class LimeExplanation:
+    """What LIME found for one image: superpixels and one weight per superpixel and label.
+
+    Attributes
+    ----------
+    image : np.ndarray
+        float32 ``(H, W, 3)`` raw pixels that were explained.
+    segments : np.ndarray
+        int ``(H, W)`` superpixel id of every pixel, ids ``0..n-1``.
+    top_labels : list of int
+        The model's top classes for the image, best first.
+    labels : list of int
+        Every explained class (the top labels plus any asked for).
+    class_names : dict
+        class index -> name, for the explained classes.
+    scores : np.ndarray
+        ``(classes,)`` model scores of the unperturbed image.
+    weights : dict
+        class index -> float ``(n,)``: the weight of the local linear model
+        for each superpixel (positive: evidence for the class).
+    intercepts : dict
+        class index -> intercept of the local linear model.
+    num_samples, batch_size, seed, segmentation, hide_color, seconds
+        How it was computed, and how long LIME took.
+    num_features : int
+        Default number of superpixels in masks and plots.
+    lime : lime.lime_image.ImageExplanation
+        LIME's own object, for anything not wrapped here.
+    """
+
+    image: np.ndarray
+    segments: np.ndarray
+    top_labels: list[int]
+    labels: list[int]
+    class_names: dict[int, str]
+    scores: np.ndarray
+    weights: dict[int, np.ndarray]
+    intercepts: dict[int, float]
+    num_samples: int
+    batch_size: int
+    seed: int
+    segmentation: str
+    hide_color: Any
+    num_features: int
+    seconds: float
+    lime: Any = dataclasses.field(repr=False)
+
+    @property
+    def num_superpixels(self) -> int:
+        """How many superpixels the image was cut into."""
+        return int(self.segments.max()) + 1
+
+    def _label(self, label: int | None) -> int:
+        if label is None:
+            return self.top_labels[0]
+        if int(label) not in self.weights:
+            raise KeyError(
+                f"class {label} was not explained; explained classes: {self.labels}. "
+                "Pass labels=[...] to lime_explanation to explain others."
+            )
+        return int(label)
+
+    def _num_features(self, num_features: int | None) -> int:
+        if num_features is None:
+            return self.num_features
+        return _check_positive_int(num_features, "num_features")
+
+    def ranked_superpixels(self, label: int | None = None) -> np.ndarray:
+        """Superpixel ids from strongest evidence for ``label`` to strongest against."""
+        return np.argsort(-self.weights[self._label(label)], kind="stable")
+
+    def weight_map(self, label: int | None = None) -> np.ndarray:
+        """float ``(H, W)``: each pixel carries its superpixel's weight for ``label``."""
+        return self.weights[self._label(label)][self.segments]
+
+    def image_and_mask(
+        self,
+        label: int | None = None,
+        num_features: int | None = None,
+        positive_only: bool = True,
+        hide_rest: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """LIME's ``get_image_and_mask`` for a class, from the cached weights.
+
+        Parameters
+        ----------
+        label
+            Class to show; ``None`` is the top class.
+        num_features
+            How many superpixels: with ``positive_only`` the ones with the
+            largest positive weights, otherwise the largest |weights|, for
+            and against; default ``self.num_features``.
+        positive_only
+            Only superpixels that support the class (mask 1), else pros (1)
+            and cons (-1), with pros tinted green and cons red in the image.
+        hide_rest
+            Black out everything outside the chosen superpixels.
+
+        Returns
+        -------
+        image, mask
+            float ``(H, W, 3)`` in [0, 255] and int ``(H, W)``.
+        """
+        return self.lime.get_image_and_mask(
+            self._label(label),
+            positive_only=bool(positive_only),
+            negative_only=False,
+            hide_rest=bool(hide_rest),
+            num_features=self._num_features(num_features),
+        )
+
+    def positive_mask(self, label: int | None = None, num_features: int | None = None) -> np.ndarray:
+        """bool ``(H, W)``: the top superpixels with positive weight."""
+        return self.image_and_mask(label, num_features, positive_only=True)[1] > 0
+
+    def pros_and_cons_mask(self, label: int | None = None, num_features: int | None = None) -> np.ndarray:
+        """int ``(H, W)``: +1 for the top superpixels that support ``label``, -1 for those against."""
+        return self.image_and_mask(label, num_features, positive_only=False)[1].astype(np.int64)
+
+    def hidden_rest_image(self, label: int | None = None, num_features: int | None = None) -> np.ndarray:
+        """uint8 ``(H, W, 3)``: only the top positive superpixels, the rest black."""
+        image, _ = self.image_and_mask(label, num_features, positive_only=True, hide_rest=True)
+        return viz.to_uint8_image(np.clip(image, 0, 255).astype(np.float32))
+
+    def plot(
+        self,
+        ax: plt.Axes | None = None,
+        label: int | None = None,
+        num_features: int | None = None,
+        positive_only: bool = True,
+        hide_rest: bool = False,
+        title: str | None = None,
+    ) -> plt.Axes:
+        """Draw the explanation with the chosen superpixels' boundaries in yellow.
+
+        With ``positive_only=False`` supporting superpixels are tinted green
+        and opposing ones red (LIME's convention).
+        """
+        from skimage.segmentation import mark_boundaries
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(4, 4))
+        shown_label = self._label(label)
+        count = self._num_features(num_features)
+        image, mask = self.image_and_mask(shown_label, count, positive_only, hide_rest)
+        ax.imshow(mark_boundaries(np.clip(image / 255.0, 0, 1), mask, color=(1, 1, 0)))
+        ax.set_axis_off()
+        if title is None:
+            kind = "for" if positive_only else "green for / red against"
+            title = f"LIME: {self.class_names[shown_label]}\ntop {count} superpixels ({kind})"
+        ax.set_title(title, fontsize=10)
+        return ax
+
+    def plot_superpixels(self, ax: plt.Axes | None = None, title: str | None = None) -> plt.Axes:
+        """Draw the segmentation: what LIME switches on and off."""
+        from skimage.segmentation import mark_boundaries
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(4, 4))
+        ax.imshow(mark_boundaries(viz.to_uint8_image(self.image) / 255.0, self.segments, color=(1, 1, 0)))
+        ax.set_axis_off()
+        ax.set_title(title or f"{self.segmentation}: {self.num_superpixels} superpixels", fontsize=10)
+        return ax
+
+    def plot_weights(
+        self, ax: plt.Axes | None = None, label: int | None = None, title: str | None = None, colorbar: bool = True
+    ) -> plt.Axes:
+        """Every superpixel colored by its weight (red for, blue against) over a faint image."""
+        if ax is None:
+            _, ax = plt.subplots(figsize=(4.5, 4))
+        shown_label = self._label(label)
+        weights = self.weight_map(shown_label)
+        limit = float(np.abs(weights).max()) or 1.0
+        ax.imshow(viz.to_uint8_image(self.image).mean(axis=-1), cmap="gray", alpha=0.3)
+        shown = ax.imshow(weights, cmap=viz.red_transparent_blue, vmin=-limit, vmax=limit)
+        ax.set_axis_off()
+        ax.set_title(title or f"LIME weights: {self.class_names[shown_label]}", fontsize=10)
+        if colorbar:
+            ax.figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.04, label="superpixel weight")
+        return ax
+
+
+def lime_explanation(
+    model: keras.Model,
+    image: Any,
+    *,
+    top_labels: int = 5,
+    labels: Sequence[int] | None = None,
+    num_samples: int | None = None,
+    batch_size: int | None = None,
+    num_features: int | None = None,
+    segmentation: str = "quickshift",
+    segmentation_params: Mapping[str, Any] | None = None,
+    hide_color: float | Sequence[float] | None = IMAGENET_MEAN_RGB,
+    kernel_width: float = 0.25,
+    seed: int = 0,
+    class_names: Sequence[str] | None = None,
+    progress: bool = False,
+) -> LimeExplanation:
+    """Explain one prediction with LIME (Ribeiro, Singh and Guestrin 2016).
+
+    LIME cuts the image into superpixels, draws ``num_samples`` random on/off
+    patterns (an "off" superpixel is painted ``hide_color``), asks the model
+    for each perturbed image, and fits a weighted linear model (ridge) from
+    the on/off pattern to the class score, weighting samples by their cosine
+    proximity to the original. The linear model's coefficients are the
+    superpixel weights.
+
+    Every superpixel's weight is kept (LIME's ``feature_selection="none"``),
+    so masks and plots for any ``num_features`` are drawn later from the
+    cached explanation; choosing the top ``num_features`` by |weight| is what
+    ``lime_image`` does with its defaults.
+
+    Parameters
+    ----------
+    model
+        Keras classifier taking raw RGB pixels ``(N, H, W, 3)`` in [0, 255].
+    image
+        One image ``(H, W, 3)`` (or a batch of one) in [0, 255], the size the
+        model expects.
+    top_labels
+        Explain this many of the model's top classes.
+    labels
+        Further classes to explain (e.g. the expected class of a wrong prediction).
+    num_samples
+        Perturbed images to score; ``None`` takes ``settings().lime_samples``.
+        The cost is ``num_samples`` forward passes.
+    batch_size
+        Images per model call; ``None`` takes ``settings().lime_batch_size``.
+    num_features
+        Default number of superpixels in masks and plots (``settings().lime_num_features``).
+    segmentation
+        ``"quickshift"`` (default, as LIME), ``"slic"`` or ``"felzenszwalb"``.
+    segmentation_params
+        scikit-image parameters for the segmentation (see :data:`SEGMENTATION_DEFAULTS`).
+    hide_color
+        Color of switched-off superpixels: a gray level, an RGB triple in
+        [0, 255], or ``None`` for each superpixel's mean color (LIME's own
+        default). Default: the ImageNet mean pixel (zeros after VGG's preprocessing).
+    kernel_width
+        Width of LIME's exponential proximity kernel on cosine distance.
+    seed
+        Seeds the sampling and the segmentation: the same call gives the same
+        superpixels and weights.
+    class_names
+        Names of the model's classes; ImageNet names for 1000 outputs by default.
+    progress
+        Show LIME's progress bar.
+
+    Returns
+    -------
+    LimeExplanation
+    """
+    from lime import lime_image
+
+    model = _check_model(model)
+    array = np.asarray(image)
+    if array.ndim == 4 and array.shape[0] == 1:
+        array = array[0]
+    if array.ndim != 3:
+        raise ValueError(
+            f"image must be one RGB image (H, W, 3) in [0, 255], got shape {np.asarray(image).shape}; "
+            "LIME explains one image at a time, so loop over a batch."
+        )
+    pixels = _check_images(array, model, what="image")[0]
+    settings = config.settings()
+    num_samples = _check_positive_int(settings.lime_samples if num_samples is None else num_samples, "num_samples", 2)
+    batch_size = _check_positive_int(settings.lime_batch_size if batch_size is None else batch_size, "batch_size")
+    num_features = _check_positive_int(
+        settings.lime_num_features if num_features is None else num_features, "num_features"
+    )
+    top_labels = _check_positive_int(top_labels, "top_labels")
+    seed = _check_positive_int(seed, "seed", 0)
+    if hide_color is not None:
+        fill = np.asarray(hide_color, dtype=np.float64)
+        if fill.shape not in ((), (3,)) or fill.min() < 0 or fill.max() > 255:
+            raise ValueError(f"hide_color must be None, a gray level or an RGB triple in [0, 255], got {hide_color!r}")
+        hide_color = float(fill) if fill.ndim == 0 else tuple(float(v) for v in fill)
+
+    predict = batched_predict(model, batch_size)
+    scores = predict(pixels[None])[0]
+    num_classes = int(scores.shape[-1])
+    names = _class_names_for(num_classes, class_names)
+    if top_labels > num_classes:
+        raise ValueError(f"top_labels must be at most the number of classes ({num_classes}), got {top_labels}")
+    extra = [] if labels is None else [int(v) for v in models.validate_class_index(list(labels), num_classes, len(labels))]
+    ranked = [int(i) for i in np.argsort(-scores, kind="stable")[:top_labels]]
+    explained = ranked + [label for label in dict.fromkeys(extra) if label not in ranked]
+
+    segmenter = segmentation_function(segmentation, seed, **dict(segmentation_params or {}))
+    explainer = lime_image.LimeImageExplainer(
+        kernel_width=kernel_width, feature_selection="none", random_state=seed
+    )
+    start = time.perf_counter()
+    with _lime_progress(progress):
+        raw = explainer.explain_instance(
+            pixels,
+            predict,
+            labels=explained,
+            hide_color=hide_color,
+            top_labels=None,
+            num_features=100_000,
+            num_samples=num_samples,
+            batch_size=batch_size,
+            segmentation_fn=segmenter,
+            random_seed=seed,
+        )
+    seconds = time.perf_counter() - start
+    raw.top_labels = ranked
+    count = int(raw.segments.max()) + 1
+    weights = {}
+    for label in explained:
+        dense = np.zeros(count, dtype=np.float64)
+        for feature, weight in raw.local_exp[label]:
+            dense[int(feature)] = float(weight)
+        weights[label] = dense
+    return LimeExplanation(
+        image=pixels,
+        segments=raw.segments,
+        top_labels=ranked,
+        labels=explained,
+        class_names={label: names[label] for label in explained},
+        scores=scores,
+        weights=weights,
+        intercepts={label: float(raw.intercept[label]) for label in explained},
+        num_samples=num_samples,
+        batch_size=batch_size,
+        seed=seed,
+        segmentation=segmentation,
+        hide_color=hide_color,
+        num_features=num_features,
+        seconds=seconds,
+        lime=raw,
+    )
+
+
+# --------------------------------------------------------------------------- SHAP
+def background_from_photos(
+    count: int,
+    size: int | tuple[int, int] = 224,
+    seed: int = 0,
+    photos: Mapping[str, np.ndarray] | Sequence[np.ndarray] | None = None,
+    exclude: Sequence[str] = (),
+    min_crop: float = 0.5,
+) -> np.ndarray:
+    """A SHAP background set made offline: random crops and flips of real photos.
+
+    Expected gradients integrates from background images to the input, so the
+    background should look like the data the model sees. Without a dataset at
+    hand (``shap.datasets.imagenet50`` needs a download), random crops of the
+    offline sample photos, half of them mirrored, are a reasonable stand-in.
+
+    Parameters
+    ----------
+    count
+        How many background images.
+    size
+        Output height and width (an int for a square).
+    seed
+        Seeds the crops and flips.
+    photos
+        Source photos (uint8 or [0, 255] floats); default
+        :func:`course_utils.data.sample_images`.
+    exclude
+        Names of photos to leave out (e.g. the ones being explained).
+    min_crop
+        Smallest crop side as a fraction of the photo's shorter side, in (0, 1].
+
+    Returns
+    -------
+    np.ndarray
+        float32 ``(count, height, width, 3)`` raw pixels in [0, 255].
+    """
+    from PIL import Image
+
+    count = _check_positive_int(count, "count")
+    height, width = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
+    _check_positive_int(height, "size (height)")
+    _check_positive_int(width, "size (width)")
+    if not 0.0 < float(min_crop) <= 1.0:
+        raise ValueError(f"min_crop must be in (0, 1], got {min_crop!r}")
+    if photos is None:
+        from course_utils.data import sample_images
+
+        photos = sample_images()
+    if isinstance(photos, Mapping):
+        unknown = sorted(set(exclude) - set(photos))
+        if unknown:
+            raise ValueError(f"exclude names unknown photos {unknown}; photos: {sorted(photos)}")
+        sources = [np.asarray(p) for name, p in photos.items() if name not in set(exclude)]
+    else:
+        sources = [np.asarray(p) for p in photos]
+    if not sources:
+        raise ValueError("background_from_photos needs at least one photo (after exclude)")
+    for photo in sources:
+        if photo.ndim != 3 or photo.shape[-1] != 3:
+            raise ValueError(f"photos must be RGB images (H, W, 3), got shape {photo.shape}")
+    rng = np.random.default_rng(seed)
+    background = np.empty((count, height, width, 3), dtype=np.float32)
+    for i in range(count):
+        photo = viz.to_uint8_image(sources[i % len(sources)])
+        side = min(photo.shape[:2])
+        crop = max(1, int(round(side * rng.uniform(min_crop, 1.0))))
+        top = int(rng.integers(0, photo.shape[0] - crop + 1))
+        left = int(rng.integers(0, photo.shape[1] - crop + 1))
+        patch = Image.fromarray(photo[top : top + crop, left : left + crop])
+        patch = patch.resize((width, height), Image.Resampling.BILINEAR)
+        array = np.asarray(patch, dtype=np.float32)
+        background[i] = array[:, ::-1] if rng.random() < 0.5 else array
+    return background
+
+
+@dataclasses.dataclass
+class ShapLayerExplanation:
+    """Expected-gradients SHAP values at an inner layer, for the top-ranked classes.
+
+    Shapes use ``N`` images, ``R`` ranked classes and the layer's output
+    ``(h, w, c)``. As in shap 0.51, the rank axis comes last (shap >= 0.45
+    returns one array, not a list of per-output arrays).
+
+    Attributes
+    ----------
+    images : np.ndarray
+        float32 ``(N, H, W, 3)`` explained images (raw pixels).
+    layer : str
+        Name of the layer whose output is explained.
+    values : np.ndarray
+        float ``(N, h, w, c, R)``: SHAP value of every activation for each ranked class.
+    class_indices : np.ndarray
+        int ``(N, R)``: the explained classes, the model's top ``R`` per image.
+    class_names : list of lists of str
+        ``(N, R)`` names of those classes.
+    outputs : np.ndarray
+        ``(N, R)`` model output for each explained class.
+    expected_outputs : np.ndarray
+        ``(N, R)`` mean model output over the background for those classes.
+    nsamples, seed : int
+        Monte-Carlo samples per image and class, and the seed.
+    """
+
+    images: np.ndarray
+    layer: str
+    values: np.ndarray
+    class_indices: np.ndarray
+    class_names: list[list[str]]
+    outputs: np.ndarray
+    expected_outputs: np.ndarray
+    nsamples: int
+    seed: int
+
+    @property
+    def spatial(self) -> np.ndarray:
+        """``(N, h, w, R)``: SHAP values summed over channels, on the layer's spatial grid."""
+        return self.values.sum(axis=3)
+
+    @property
+    def totals(self) -> np.ndarray:
+        """``(N, R)``: sum of all SHAP values (additivity: ~ ``outputs - expected_outputs``)."""
+        return self.values.reshape(self.values.shape[0], -1, self.values.shape[-1]).sum(axis=1)
+
+    @property
+    def additivity_gap(self) -> np.ndarray:
+        """``(N, R)``: ``totals - (outputs - expected_outputs)``, the Monte-Carlo error."""
+        return self.totals - (self.outputs - self.expected_outputs)
+
+    def plot(
+        self,
+        rows: Sequence[int] | None = None,
+        percentile: float = 99.9,
+        size: float = 3.0,
+        title: str | None = None,
+    ) -> plt.Figure:
+        """The input, then one panel per ranked class, sharing one colorbar.
+
+        Each class panel shows the channel-summed SHAP values on the layer's
+        grid, stretched over a faint gray copy of the image, red for evidence
+        for the class and blue against (``viz.red_transparent_blue``). The
+        color range is symmetric, set by the ``percentile`` of |value| over
+        all panels so that one extreme cell does not wash out the rest.
+
+        Parameters
+        ----------
+        rows
+            Which images to draw (indices); default all.
+        percentile
+            Percentile of |value| that sets the color range, in (0, 100].
+        size
+            Inches per panel.
+        title
+            Figure title; default names the layer.
+        """
+        indices = list(range(len(self.images))) if rows is None else [int(r) for r in rows]
+        if not indices or any(not 0 <= r < len(self.images) for r in indices):
+            raise ValueError(f"rows must be indices in [0, {len(self.images) - 1}], got {rows!r}")
+        if not 0.0 < float(percentile) <= 100.0:
+            raise ValueError(f"percentile must be in (0, 100], got {percentile!r}")
+        maps = self.spatial[indices]
+        limit = float(np.nanpercentile(np.abs(maps), percentile)) or 1e-12
+        ranks = maps.shape[-1]
+        figure, axes = plt.subplots(
+            len(indices), ranks + 1, figsize=(size * (ranks + 1), size * len(indices) + 0.9), squeeze=False
+        )
+        shown = None
+        for row, index in enumerate(indices):
+            rgb = viz.to_uint8_image(self.images[index])
+            height, width = rgb.shape[:2]
+            gray = rgb.astype(np.float64) @ np.array([0.2989, 0.5870, 0.1140])
+            axes[row, 0].imshow(rgb)
+            axes[row, 0].set_title("input", fontsize=10)
+            for rank in range(ranks):
+                ax = axes[row, rank + 1]
+                ax.imshow(gray, cmap="gray", alpha=0.15)
+                shown = ax.imshow(
+                    maps[row, :, :, rank],
+                    cmap=viz.red_transparent_blue,
+                    vmin=-limit,
+                    vmax=limit,
+                    extent=(-0.5, width - 0.5, height - 0.5, -0.5),
+                    interpolation="nearest",
+                )
+                name = self.class_names[index][rank]
+                ax.set_title(f"#{rank + 1} {name} ({self.outputs[index, rank]:.2f})", fontsize=10)
+            for ax in axes[row]:
+                ax.set_axis_off()
+        grid = self.values.shape[1:4]
+        figure.suptitle(title or f"SHAP (expected gradients) at {self.layer}, grid {grid[0]}x{grid[1]}x{grid[2]}")
+        colorbar = figure.colorbar(
+            shown, ax=axes.ravel().tolist(), orientation="horizontal", fraction=0.04, pad=0.04, aspect=40
+        )
+        colorbar.set_label("SHAP value (summed over channels)")
+        colorbar.outline.set_visible(False)
+        return figure
+
+
+class GradientLayerExplainer:
+    """``shap.GradientExplainer`` at an inner layer of a Keras 3 model, built once.
+
+    The model is split at ``layer`` (:func:`course_utils.models.split_model`,
+    which also reaches layers inside nested models): SHAP differentiates the
+    ``tail`` (layer activations -> class scores) and its background is the
+    ``head``'s activations of the background images. Building this object
+    splits the model and runs the background once; each :meth:`explain` call
+    reuses both, and shap's compiled gradient functions, so widgets stay fast.
+
+    Expected gradients (Erion et al. 2021; Lundberg and Lee 2017) attributes
+    ``f(a) - E_b[f(b)]`` to the activations ``a`` as the expectation, over a
+    background activation ``b`` and ``t ~ U(0, 1)``, of
+    ``(a - b) * grad f(b + t (a - b))``, estimated with ``nsamples`` draws.
+
+    Parameters
+    ----------
+    model
+        Keras classifier taking raw RGB pixels.
+    layer
+        Name (or object) of the layer whose output is explained.
+    background
+        float ``(B, H, W, 3)`` raw-pixel background images, ``B >= 1``
+        (e.g. :func:`background_from_photos`).
+    batch_size
+        Samples per gradient call inside shap.
+    local_smoothing
+        Std of Gaussian noise added to the input activations (SmoothGrad-like), 0 for none.
+    class_names
+        Names of the model's classes; ImageNet names for 1000 outputs by default.
+    """
+
+    def __init__(
+        self,
+        model: keras.Model,
+        layer: str | keras.layers.Layer,
+        background: Any,
+        batch_size: int = 50,
+        local_smoothing: float = 0.0,
+        class_names: Sequence[str] | None = None,
+    ) -> None:
+        import shap
+
+        self.model = _check_model(model)
+        self.layer = models.find_layer(self.model, layer).name
+        background_array = np.asarray(background)
+        if background_array.size == 0:
+            raise ValueError(
+                "background is empty: expected gradients needs at least one background image "
+                "(B, H, W, 3) in [0, 255]; build some with background_from_photos(count)."
+            )
+        self.batch_size = _check_positive_int(batch_size, "batch_size")
+        if float(local_smoothing) < 0:
+            raise ValueError(f"local_smoothing must be >= 0, got {local_smoothing!r}")
+        self.background = _check_images(background_array, self.model, what="background")
+        self.head, self.tail = models.split_model(self.model, self.layer)
+        self.background_activations = _predict_in_batches(self.head, self.background, self.batch_size)
+        background_outputs = _predict_in_batches(self.tail, self.background_activations, self.batch_size)
+        if background_outputs.ndim != 2:
+            raise ValueError(
+                f"model {self.model.name!r} returns outputs of shape {background_outputs.shape[1:]}; "
+                "SHAP ranking needs one score vector per image (N, classes)."
+            )
+        #: ``(classes,)`` mean model output over the background: SHAP's base value.
+        self.expected_value = background_outputs.mean(axis=0)
+        self.class_names = _class_names_for(background_outputs.shape[1], class_names)
+        self._shap = shap.GradientExplainer(
+            self.tail, self.background_activations, batch_size=self.batch_size, local_smoothing=float(local_smoothing)
+        )
+
+    @property
+    def layer_shape(self) -> tuple[int, ...]:
+        """Shape of one image's activations at the layer, e.g. ``(56, 56, 128)``."""
+        return tuple(self.background_activations.shape[1:])
+
+    def explain(
+        self, images: Any, ranked_outputs: int = 2, nsamples: int | None = None, seed: int = 0
+    ) -> ShapLayerExplanation:
+        """SHAP values at the layer for each image's top ``ranked_outputs`` classes.
+
+        Parameters
+        ----------
+        images
+            float ``(N, H, W, 3)`` raw pixels (or one image ``(H, W, 3)``).
+        ranked_outputs
+            How many top classes to explain per image.
+        nsamples
+            Monte-Carlo samples per image and class; ``None`` takes
+            ``settings().shap_nsamples``. The estimate's error shrinks like
+            ``1 / sqrt(nsamples)``.
+        seed
+            Seeds shap's choice of background samples and path points.
+
+        Returns
+        -------
+        ShapLayerExplanation
+        """
+        pixels = _check_images(images, self.model, what="images")
+        num_classes = len(self.class_names)
+        ranked_outputs = _check_positive_int(ranked_outputs, "ranked_outputs")
+        if ranked_outputs > num_classes:
+            raise ValueError(f"ranked_outputs must be at most the number of classes ({num_classes}), got {ranked_outputs}")
+        nsamples = _check_positive_int(config.settings().shap_nsamples if nsamples is None else nsamples, "nsamples")
+        seed = _check_positive_int(seed, "seed", 0)
+        activations = _predict_in_batches(self.head, pixels, self.batch_size)
+        scores = _predict_in_batches(self.tail, activations, self.batch_size)
+        # shap reseeds NumPy's global generator (np.random.seed(rseed)); restore
+        # it so a notebook's own random stream does not depend on this call.
+        state = np.random.get_state()
+        try:
+            with warnings.catch_warnings():
+                # shap hands the single-input tail a one-element list; Keras warns, harmlessly.
+                warnings.filterwarnings("ignore", message=r"The structure of `inputs` doesn't match")
+                values, indices = self._shap.shap_values(
+                    activations, nsamples=nsamples, ranked_outputs=ranked_outputs, output_rank_order="max", rseed=seed
+                )
+        finally:
+            np.random.set_state(state)
+        values = np.asarray(values)
+        if values.ndim == activations.ndim:  # a single-output model gives no rank axis
+            values = values[..., None]
+        indices = np.asarray(indices, dtype=np.int64).reshape(len(pixels), -1)
+        return ShapLayerExplanation(
+            images=pixels,
+            layer=self.layer,
+            values=values,
+            class_indices=indices,
+            class_names=[[self.class_names[i] for i in row] for row in indices],
+            outputs=np.take_along_axis(scores, indices, axis=1),
+            expected_outputs=self.expected_value[indices],
+            nsamples=nsamples,
+            seed=seed,
+        )
+
+
+def shap_gradient_explanation(
+    model: keras.Model,
+    images: Any,
+    layer: str | keras.layers.Layer,
+    background: Any,
+    ranked_outputs: int = 2,
+    nsamples: int | None = None,
+    seed: int = 0,
+    batch_size: int = 50,
+    local_smoothing: float = 0.0,
+    class_names: Sequence[str] | None = None,
+) -> ShapLayerExplanation:
+    """Expected-gradients SHAP values at an inner layer (Lundberg and Lee 2017; Erion et al. 2021).
+
+    One-shot form of :class:`GradientLayerExplainer`; build that object
+    instead when explaining several batches at the same layer.
+
+    Parameters
+    ----------
+    model
+        Keras classifier taking raw RGB pixels (the layer may sit in a nested model).
+    images
+        float ``(N, H, W, 3)`` raw pixels in [0, 255].
+    layer
+        Name of the layer whose output is explained, e.g. ``"block2_pool"``.
+    background
+        float ``(B, H, W, 3)`` raw-pixel background images, ``B >= 1``.
+    ranked_outputs
+        How many of each image's top classes to explain.
+    nsamples
+        Monte-Carlo samples per image and class (``settings().shap_nsamples``).
+    seed, batch_size, local_smoothing, class_names
+        See :class:`GradientLayerExplainer` and :meth:`GradientLayerExplainer.explain`.
+
+    Returns
+    -------
+    ShapLayerExplanation
+        ``values`` ``(N, h, w, c, R)``, ``spatial`` ``(N, h, w, R)``,
+        ``class_indices`` and ``class_names`` ``(N, R)``.
+    """
+    explainer = GradientLayerExplainer(
+        model, layer, background, batch_size=batch_size, local_smoothing=local_smoothing, class_names=class_names
+    )
+    return explainer.explain(images, ranked_outputs=ranked_outputs, nsamples=nsamples, seed=seed)

@@ -1,0 +1,353 @@
+"""LIME and SHAP wrappers (course_utils.explainers) on tiny models with known answers."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from course_utils import explainers
+
+SIZE = 48
+BLOCK = 12
+REGION = (slice(12, 24), slice(24, 36))  # one 12x12 block of the 4x4 grid
+SHAP_SIZE = 16
+
+
+# --------------------------------------------------------------------------- fixtures
+def _region_mask() -> np.ndarray:
+    mask = np.zeros((1, SIZE, SIZE, 1), np.float32)
+    mask[0, REGION[0], REGION[1]] = 1.0
+    return mask
+
+
+def _region_model(name: str = "region_model") -> keras.Model:
+    """Class 1's logit grows with the brightness of REGION; nothing else matters.
+
+    Global average pooling of the masked image gives (region mean / 255) / 16
+    per channel (the region is 1/16 of the image), so the logit difference is
+    8 * (mean region brightness in [0, 1]) - 4.
+    """
+    mask = _region_mask()
+    inputs = keras.Input((SIZE, SIZE, 3))
+    masked = keras.layers.Lambda(lambda pixels: pixels * mask / 255.0, name="keep_region")(inputs)
+    pooled = keras.layers.GlobalAveragePooling2D(name="pool")(masked)
+    logits = keras.layers.Dense(2, name="logits")(pooled)
+    outputs = keras.layers.Softmax(name="probabilities")(logits)
+    model = keras.Model(inputs, outputs, name=name)
+    per_channel = 16.0 * 8.0 / 3.0
+    model.get_layer("logits").set_weights(
+        [np.array([[0.0, per_channel]] * 3, np.float32), np.array([0.0, -4.0], np.float32)]
+    )
+    return model
+
+
+def _block_image(seed: int = 0) -> np.ndarray:
+    """A 4x4 grid of distinctly colored, lightly textured blocks; REGION is bright."""
+    rng = np.random.default_rng(seed)
+    image = np.zeros((SIZE, SIZE, 3), np.float32)
+    for row in range(SIZE // BLOCK):
+        for col in range(SIZE // BLOCK):
+            color = rng.uniform(40, 200, size=3)
+            image[row * BLOCK : (row + 1) * BLOCK, col * BLOCK : (col + 1) * BLOCK] = color
+    image[REGION[0], REGION[1]] = (230.0, 220.0, 210.0)
+    image += rng.normal(0, 3, size=image.shape)
+    return np.clip(image, 0, 255).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def region_model() -> keras.Model:
+    keras.utils.set_random_seed(0)
+    return _region_model()
+
+
+@pytest.fixture(scope="module")
+def block_image() -> np.ndarray:
+    return _block_image()
+
+
+LIME_ARGS = dict(
+    top_labels=2,
+    num_samples=160,
+    batch_size=48,  # 160 is not a multiple: the padded last batch is exercised
+    segmentation="slic",
+    segmentation_params={"n_segments": 16, "compactness": 20.0},
+    hide_color=0.0,
+)
+
+
+def _backbone(name: str) -> keras.Model:
+    """Conv -> ReLU -> max-pool; ``pool`` is the layer SHAP explains."""
+    inputs = keras.Input((SHAP_SIZE, SHAP_SIZE, 3))
+    x = keras.layers.Rescaling(1.0 / 255)(inputs)
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="feat")(x)
+    x = keras.layers.MaxPooling2D(2, name="pool")(x)
+    return keras.Model(inputs, x, name=name)
+
+
+def _linear_tail_model(nested: bool) -> keras.Model:
+    """Scores are linear in the ``pool`` activations (Flatten -> Dense, no activation)."""
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((SHAP_SIZE, SHAP_SIZE, 3))
+    if nested:
+        x = _backbone("backbone")(inputs)
+    else:
+        x = inputs
+        for layer in _backbone("flat").layers[1:]:
+            x = layer(x)
+    x = keras.layers.Flatten()(x)
+    outputs = keras.layers.Dense(5, name="scores")(x)
+    return keras.Model(inputs, outputs, name="nested_linear" if nested else "flat_linear")
+
+
+def _nonlinear_model() -> keras.Model:
+    """Conv, ReLU, pool, conv, ReLU, global pooling, dense logits: nonlinear after ``pool``."""
+    keras.utils.set_random_seed(2)
+    inputs = keras.Input((SHAP_SIZE, SHAP_SIZE, 3))
+    x = _backbone("backbone")(inputs)
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="deep")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(5, name="logits")(x)
+    return keras.Model(inputs, outputs, name="nonlinear")
+
+
+def _random_images(count: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(0, 255, (count, SHAP_SIZE, SHAP_SIZE, 3)).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- LIME
+def test_batched_predict_matches_model_and_traces_once(region_model, block_image):
+    predict = explainers.batched_predict(region_model, batch_size=4)
+    images = np.stack([block_image * (i / 7.0) for i in range(7)]).astype(np.float32)
+    expected = keras.ops.convert_to_numpy(region_model(images))
+    np.testing.assert_allclose(predict(images), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(predict(images[:3]), expected[:3], rtol=1e-5, atol=1e-6)
+    assert predict.tracing_count() == 1, "a partial batch must be padded, not retraced"
+    assert explainers.batched_predict(region_model, batch_size=4) is predict, "cached per model and batch size"
+
+
+def test_batched_predict_cache_does_not_keep_models_alive():
+    import gc
+    import weakref
+
+    model = _region_model("short_lived")
+    explainers.batched_predict(model, batch_size=2)(_block_image()[None])
+    alive = weakref.ref(model)
+    del model
+    gc.collect()
+    assert alive() is None
+
+
+def test_lime_top_superpixel_lies_in_the_region_the_model_reads(region_model, block_image):
+    explanation = explainers.lime_explanation(region_model, block_image, **LIME_ARGS)
+    assert explanation.top_labels[0] == 1
+    top = explanation.ranked_superpixels(1)[0]
+    pixels = explanation.segments == top
+    inside = pixels[REGION[0], REGION[1]].sum() / pixels.sum()
+    assert inside > 0.5, f"top superpixel has only {inside:.0%} of its pixels in the region"
+    # Class 0 is the complement, so the same superpixel is the strongest evidence against it.
+    assert explanation.ranked_superpixels(0)[-1] == top
+    assert explanation.weights[1][top] > 0
+
+
+def test_lime_is_reproducible_with_a_seed_and_the_seed_matters(region_model, block_image):
+    first = explainers.lime_explanation(region_model, block_image, seed=3, **LIME_ARGS)
+    again = explainers.lime_explanation(region_model, block_image, seed=3, **LIME_ARGS)
+    other = explainers.lime_explanation(region_model, block_image, seed=4, **LIME_ARGS)
+    np.testing.assert_array_equal(first.segments, again.segments)
+    for label in first.labels:
+        np.testing.assert_allclose(first.weights[label], again.weights[label], rtol=1e-6, atol=1e-9)
+    assert first.segments.shape == other.segments.shape
+    assert not np.allclose(first.weights[1], other.weights[1]), "a different seed must draw different samples"
+
+
+def test_lime_masks_follow_the_weights(region_model, block_image):
+    explanation = explainers.lime_explanation(region_model, block_image, **LIME_ARGS)
+    weights = explanation.weights[1]
+    assert weights.shape == (explanation.num_superpixels,)
+    assert set(np.unique(explanation.segments)) == set(range(explanation.num_superpixels))
+    positive = [s for s in np.argsort(-weights) if weights[s] > 0][:2]
+    np.testing.assert_array_equal(explanation.positive_mask(1, num_features=2), np.isin(explanation.segments, positive))
+    pros_cons = explanation.pros_and_cons_mask(1, num_features=3)
+    strongest = np.argsort(-np.abs(weights))[:3]
+    expected = np.where(np.isin(explanation.segments, strongest), np.sign(weights)[explanation.segments], 0)
+    np.testing.assert_array_equal(pros_cons, expected)
+    hidden = explanation.hidden_rest_image(1, num_features=1)
+    assert hidden.dtype == np.uint8 and hidden[~explanation.positive_mask(1, 1)].max() == 0
+    np.testing.assert_allclose(explanation.weight_map(1), weights[explanation.segments])
+    explanation.plot(label=1, num_features=2, positive_only=False, hide_rest=True)
+    explanation.plot_superpixels()
+    explanation.plot_weights(label=1)
+
+
+def test_lime_explains_requested_labels_and_refuses_others(region_model, block_image):
+    explanation = explainers.lime_explanation(region_model, block_image, **{**LIME_ARGS, "top_labels": 1}, labels=[0])
+    assert explanation.top_labels == [1] and explanation.labels == [1, 0]
+    with pytest.raises(KeyError, match="was not explained"):
+        explainers.lime_explanation(region_model, block_image, **{**LIME_ARGS, "top_labels": 1}).weight_map(0)
+
+
+def test_lime_works_on_a_nested_model(region_model, block_image):
+    inputs = keras.Input((SIZE, SIZE, 3))
+    nested = keras.Model(inputs, region_model(inputs), name="wrapper")
+    flat = explainers.lime_explanation(region_model, block_image, seed=5, **LIME_ARGS)
+    wrapped = explainers.lime_explanation(nested, block_image, seed=5, **LIME_ARGS)
+    np.testing.assert_allclose(wrapped.weights[1], flat.weights[1], rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("method", ["quickshift", "slic", "felzenszwalb"])
+def test_segmentations_give_dense_labels(method, block_image):
+    segments = explainers.segmentation_function(method, seed=0)(block_image)
+    assert segments.shape == block_image.shape[:2]
+    labels = np.unique(segments)
+    np.testing.assert_array_equal(labels, np.arange(len(labels)))
+    assert len(labels) > 1
+
+
+def test_lime_rejects_bad_inputs(region_model, block_image):
+    with pytest.raises(ValueError, match=r"one RGB image \(H, W, 3\)"):
+        explainers.lime_explanation(region_model, block_image[..., 0], **LIME_ARGS)
+    with pytest.raises(ValueError, match="one RGB image"):
+        explainers.lime_explanation(region_model, np.stack([block_image] * 2), **LIME_ARGS)
+    with pytest.raises(ValueError, match=r"expects \(N, 48, 48, 3\)"):
+        explainers.lime_explanation(region_model, block_image[:32, :32], **LIME_ARGS)
+    with pytest.raises(ValueError, match=r"\[0, 255\]"):
+        explainers.lime_explanation(region_model, block_image * 10, **LIME_ARGS)
+    with pytest.raises(ValueError, match="Unknown segmentation 'watershed'"):
+        explainers.lime_explanation(region_model, block_image, **{**LIME_ARGS, "segmentation": "watershed"})
+    with pytest.raises(ValueError, match="slic has no parameter n_clusters"):
+        explainers.segmentation_function("slic", n_clusters=3)
+    with pytest.raises(ValueError, match="num_samples must be an integer >= 2"):
+        explainers.lime_explanation(region_model, block_image, **{**LIME_ARGS, "num_samples": 0})
+    with pytest.raises(ValueError, match="out of range"):
+        explainers.lime_explanation(region_model, block_image, **LIME_ARGS, labels=[7])
+    with pytest.raises(TypeError, match="keras.Model"):
+        explainers.lime_explanation(lambda x: x, block_image)
+
+
+# --------------------------------------------------------------------------- SHAP
+@pytest.mark.parametrize("nested", [False, True], ids=["flat", "nested"])
+def test_shap_additivity_is_exact_for_a_linear_tail(nested):
+    """Sum of SHAP values == f(x) - E_b f(b) up to float32 round-off.
+
+    With a tail that is linear in the layer activations, every Monte-Carlo
+    sample of expected gradients equals w . (a - b) whatever the path point
+    t, so with a single background image there is no sampling error at all:
+    the sum is exact. What is left is float32 arithmetic (eps ~ 6e-8) over
+    the 8*8*4 = 256 terms of the sum, bounded well below 1e-4 of the sum of
+    their magnitudes, which is the tolerance.
+    """
+    model = _linear_tail_model(nested)
+    images = _random_images(3, seed=10)
+    background = _random_images(1, seed=11)
+    explanation = explainers.shap_gradient_explanation(model, images, "pool", background, ranked_outputs=2, nsamples=6)
+    assert explanation.values.shape == (3, 8, 8, 4, 2)
+    assert explanation.spatial.shape == (3, 8, 8, 2)
+    scores = keras.ops.convert_to_numpy(model(images))
+    base = keras.ops.convert_to_numpy(model(background))[0]
+    target = np.take_along_axis(scores, explanation.class_indices, 1) - base[explanation.class_indices]
+    magnitude = np.abs(explanation.values).reshape(3, -1, 2).sum(axis=1)
+    np.testing.assert_allclose(explanation.totals, target, rtol=0, atol=float(1e-4 * magnitude.max()))
+    np.testing.assert_allclose(explanation.additivity_gap, explanation.totals - target, atol=1e-5)
+    assert np.abs(target).min() > 100 * 1e-4 * magnitude.max(), "the check must be able to tell a wrong sum"
+
+
+def test_shap_additivity_within_monte_carlo_error_for_a_nonlinear_tail():
+    """Sum of SHAP values == f(x) - mean background f, within 4 standard errors.
+
+    Expected gradients estimates f(a) - E_b f(b) by the mean of n draws of
+    g = (a - b) . grad f(b + t (a - b)), with b uniform over the background
+    and t ~ U(0, 1); each draw is unbiased. The mean of n = 1000 draws has
+    standard error sigma / sqrt(n). sigma is measured here from 400
+    independent draws of g computed with a GradientTape on the tail, and
+    the tolerance is 4 sigma / sqrt(n): a correct implementation fails it
+    with probability ~6e-5 (normal tail), a wrong one (missing baseline,
+    wrong class) misses by far more, which the last assert makes sure.
+    """
+    import tensorflow as tf
+
+    model = _nonlinear_model()
+    images = _random_images(2, seed=20)
+    # Darker backgrounds than the images, so f(x) - E f(b) is far from zero.
+    background = 0.3 * _random_images(8, seed=21)
+    explainer = explainers.GradientLayerExplainer(model, "pool", background)
+    nsamples = 1000
+    explanation = explainer.explain(images, ranked_outputs=2, nsamples=nsamples, seed=0)
+    target = explanation.outputs - explanation.expected_outputs
+
+    rng = np.random.default_rng(0)
+    activations = keras.ops.convert_to_numpy(explainer.head(images))
+    sigma = np.zeros_like(target)
+    for i, activation in enumerate(activations):
+        picks = explainer.background_activations[rng.integers(0, len(background), 400)]
+        steps = rng.uniform(size=(400, 1, 1, 1)).astype(np.float32)
+        points = tf.constant(picks + steps * (activation - picks))
+        for rank, class_index in enumerate(explanation.class_indices[i]):
+            with tf.GradientTape() as tape:
+                tape.watch(points)
+                score = explainer.tail(points)[:, class_index]
+            draws = (tape.gradient(score, points).numpy() * (activation - picks)).reshape(400, -1).sum(axis=1)
+            sigma[i, rank] = draws.std(ddof=1)
+    tolerance = 4 * sigma / np.sqrt(nsamples)
+    assert np.all(np.abs(explanation.additivity_gap) <= tolerance + 1e-6), (explanation.additivity_gap, tolerance)
+    assert np.all(tolerance < 0.25 * np.abs(target)), "the bound must be tight enough to catch a wrong sum"
+
+
+def test_shap_ranked_outputs_are_the_models_top_classes():
+    model = _nonlinear_model()
+    images = _random_images(4, seed=30)
+    explanation = explainers.shap_gradient_explanation(
+        model, images, "pool", _random_images(2, seed=31), ranked_outputs=3, nsamples=2, class_names=list("abcde")
+    )
+    scores = keras.ops.convert_to_numpy(model(images))
+    np.testing.assert_array_equal(explanation.class_indices, np.argsort(-scores, axis=1)[:, :3])
+    np.testing.assert_allclose(explanation.outputs, np.sort(scores, axis=1)[:, ::-1][:, :3], rtol=1e-5)
+    assert explanation.class_names[0] == ["abcde"[i] for i in explanation.class_indices[0]]
+    figure = explanation.plot(rows=[0, 2])
+    assert len(figure.axes) == 2 * 4 + 1  # 2 rows x (input + 3 classes) + one shared colorbar
+
+
+def test_shap_explainer_is_reusable_and_seeded():
+    model = _nonlinear_model()
+    explainer = explainers.GradientLayerExplainer(model, "deep", _random_images(3, seed=40))
+    images = _random_images(1, seed=41)
+    state = np.random.get_state()[1].copy()
+    first = explainer.explain(images, nsamples=8, seed=1)
+    np.testing.assert_array_equal(np.random.get_state()[1], state)  # shap's global reseed is undone
+    again = explainer.explain(images, nsamples=8, seed=1)
+    other = explainer.explain(images, nsamples=8, seed=2)
+    np.testing.assert_array_equal(first.values, again.values)
+    assert not np.allclose(first.values, other.values)
+    assert explainer.layer_shape == (8, 8, 8)
+
+
+def test_shap_rejects_bad_inputs():
+    model = _nonlinear_model()
+    images = _random_images(2, seed=50)
+    background = _random_images(2, seed=51)
+    with pytest.raises(ValueError, match=r"No layer named 'block2_pool'.*feat, deep"):
+        explainers.shap_gradient_explanation(model, images, "block2_pool", background)
+    with pytest.raises(ValueError, match="background is empty"):
+        explainers.shap_gradient_explanation(model, images, "pool", np.zeros((0, SHAP_SIZE, SHAP_SIZE, 3)))
+    with pytest.raises(ValueError, match=r"background have shape \(2, 8, 8, 3\).*height 8 != 16"):
+        explainers.shap_gradient_explanation(model, images, "pool", background[:, :8, :8])
+    with pytest.raises(ValueError, match=r"images must have shape \(N, 16, 16, 3\)"):
+        explainers.shap_gradient_explanation(model, images[0, ..., 0], "pool", background)
+    with pytest.raises(ValueError, match="ranked_outputs must be at most the number of classes"):
+        explainers.shap_gradient_explanation(model, images, "pool", background, ranked_outputs=6)
+    with pytest.raises(ValueError, match="nsamples must be an integer >= 1"):
+        explainers.shap_gradient_explanation(model, images, "pool", background, nsamples=0)
+
+
+def test_background_from_photos_is_seeded_and_augmented():
+    first = explainers.background_from_photos(6, size=32, seed=0, exclude=["cat"])
+    again = explainers.background_from_photos(6, size=32, seed=0, exclude=["cat"])
+    assert first.shape == (6, 32, 32, 3) and first.dtype == np.float32
+    assert 0 <= first.min() and first.max() <= 255
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, explainers.background_from_photos(6, size=32, seed=1, exclude=["cat"]))
+    photo = np.arange(64 * 48 * 3, dtype=np.uint8).reshape(64, 48, 3)
+    crops = explainers.background_from_photos(8, size=16, seed=0, photos=[photo])
+    assert len({crop.tobytes() for crop in crops}) == 8, "crops and flips must differ"
+    with pytest.raises(ValueError, match="unknown photos"):
+        explainers.background_from_photos(2, exclude=["unicorn"])
