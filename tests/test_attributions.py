@@ -335,6 +335,20 @@ def test_each_compiled_function_is_traced_once_per_input_shape():
     assert all(count == 1 for count in counts.values()), counts
 
 
+def test_the_compiled_function_cache_does_not_keep_models_alive():
+    import gc
+    import weakref
+
+    model = _small_cnn(seed=5, name="short_lived_cnn")
+    A.grad_cam(model, _images(1))
+    A.integrated_gradients(model, _images(1), steps=2)
+    assert A.tracing_counts(model)
+    alive = weakref.ref(model)
+    del model
+    gc.collect()
+    assert alive() is None
+
+
 # --------------------------------------------------------------------------- activations
 def test_layer_activations_and_grid(cnn):
     images = _images(2)
