@@ -1,0 +1,265 @@
+"""Tests of course_utils.features on tiny conv models (the whole file runs in seconds)."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image, ImageSequence
+
+from course_utils import features
+
+SIZE = 32
+CLASSES = 5
+
+
+def _tiny_cnn(name: str = "tiny") -> keras.Model:
+    """Two conv layers and a softmax top, raw pixels in [0, 255] like the course's models."""
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((SIZE, SIZE, 3), name="pixels")
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="rescale")(inputs)
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv1")(x)
+    # Linear so that no filter starts dead: every filter can be maximised.
+    x = keras.layers.Conv2D(12, 3, padding="same", name="conv2")(x)
+    x = keras.layers.MaxPooling2D(2, name="pool")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    outputs = keras.layers.Dense(CLASSES, activation="softmax", name="predictions")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+@pytest.fixture(scope="module")
+def tiny() -> keras.Model:
+    return _tiny_cnn()
+
+
+@pytest.fixture(scope="module")
+def nested() -> keras.Model:
+    """The tiny CNN used as a layer inside another model (a Keras Application inside a model)."""
+    inner = _tiny_cnn("inner")
+    inputs = keras.Input((SIZE, SIZE, 3), name="outer_pixels")
+    return keras.Model(inputs, inner(inputs), name="outer")
+
+
+# --------------------------------------------------------------------------- filters
+def test_each_image_excites_its_own_filter_most(tiny):
+    filters = list(range(12))
+    images = features.maximize_filters(tiny, "conv2", filters, steps=15, crop=False, progress=False)
+    assert images.shape == (12, SIZE, SIZE, 3) and images.dtype == np.uint8
+    responses = features.filter_responses(tiny, "conv2", images, filters)
+    # Column j: how strongly each image excites filter j; its own image must win.
+    assert list(responses.argmax(axis=0)) == filters
+    start = features._initial_images(filters, SIZE, 0, None)
+    before = np.diag(features.filter_responses(tiny, "conv2", start, filters))
+    assert np.all(np.diag(responses) > before), "the ascent raised every filter's activation"
+
+
+def test_regularised_ascent_still_excites_its_own_filter(tiny):
+    filters = [0, 4, 9]
+    images = features.maximize_filters(
+        tiny, "conv2", filters, steps=15, l2=0.05, tv=0.05, jitter=1, scale=0.05, rotate=5,
+        crop=False, progress=False,
+    )
+    responses = features.filter_responses(tiny, "conv2", images, filters)
+    assert list(responses.argmax(axis=0)) == [0, 1, 2]
+
+
+def test_filters_inside_a_nested_model(nested):
+    images = features.maximize_filters(nested, "conv2", [2, 5], steps=10, crop=False, progress=False)
+    responses = features.filter_responses(nested, "conv2", images, [2, 5])
+    assert list(responses.argmax(axis=0)) == [0, 1]
+
+
+def test_batched_equals_one_at_a_time_for_the_same_seed(tiny):
+    options = dict(steps=8, jitter=2, scale=0.1, rotate=10, l2=0.02, tv=0.02, seed=3, progress=False)
+    together = features.maximize_filters(tiny, "conv2", [3, 7], **options)
+    alone = np.concatenate([features.maximize_filters(tiny, "conv2", [f], **options) for f in (3, 7)])
+    chunked = features.maximize_filters(tiny, "conv2", [3, 7], batch_size=1, **options)
+    # Conv kernels may sum in another order for another batch size: allow one grey level.
+    assert np.abs(together.astype(int) - alone).max() <= 1
+    assert np.abs(together.astype(int) - chunked).max() <= 1
+    # ... and the equality is not trivial: another seed or another filter gives another image.
+    other_seed = features.maximize_filters(tiny, "conv2", [3], **{**options, "seed": 4})
+    assert np.abs(other_seed[0].astype(int) - together[0]).mean() > 5
+    assert np.abs(together[0].astype(int) - together[1]).mean() > 5
+
+
+def test_ascent_step_is_traced_once_however_many_filters(tiny):
+    model = _tiny_cnn("trace_count")
+    key = f"filters:conv2@{SIZE}"
+    features.maximize_filters(model, "conv2", [0, 1], steps=2, progress=False)
+    assert features.tracing_counts(model)[key] == 1
+    features.maximize_filters(model, "conv2", list(range(8)), steps=3, learning_rate=1.5, l2=0.1, progress=False)
+    features.maximize_filters(model, "conv2", [11], steps=2, tv=0.3, jitter=2, rotate=4, progress=False)
+    assert features.tracing_counts(model)[key] == 1
+    features.maximize_class(model, 0, steps=2, progress=False)
+    features.maximize_class(model, [1, 2, 3], steps=2, objective="probability", l2=0.5, progress=False)
+    assert features.tracing_counts(model)[f"class@{SIZE}"] == 1
+
+
+def test_frames_record_the_optimisation(tiny):
+    images, frames = features.maximize_filters(
+        tiny, "conv2", [1, 2], steps=7, return_frames=True, frame_every=3, progress=False
+    )
+    side = SIZE - 2 * features.crop_margin(SIZE)
+    assert images.shape == (2, side, side, 3)
+    # start, after steps 3 and 6, and the last step 7
+    assert frames.shape == (2, 4, side, side, 3) and frames.dtype == np.uint8
+    np.testing.assert_array_equal(frames[:, -1], images)
+    assert np.abs(frames[:, 0].astype(int) - frames[:, -1]).mean() > 5
+
+
+def test_seed_image_keeps_the_photo_visible(tiny):
+    rows, cols = np.mgrid[0:SIZE, 0:SIZE]
+    photo = np.stack([rows * 8, cols * 8, (rows + cols) * 4], axis=-1).clip(0, 255).astype(np.uint8)
+    from_photo = features.maximize_filters(tiny, "conv2", [0], steps=3, learning_rate=1.0, seed_image=photo, crop=False, progress=False)
+    from_noise = features.maximize_filters(tiny, "conv2", [0], steps=3, learning_rate=1.0, crop=False, progress=False)
+    reference = features.deprocess(photo.astype(np.float32), crop=False).astype(float).ravel()
+
+    def correlation(image):
+        return np.corrcoef(image.astype(float).ravel(), reference)[0, 1]
+
+    assert correlation(from_photo[0]) > 0.8
+    assert abs(correlation(from_noise[0])) < 0.3
+
+
+def test_jitter_only_transform_is_an_integer_shift():
+    import tensorflow as tf
+
+    size = 16
+    image = np.random.default_rng(0).uniform(0, 255, (1, size, size, 3)).astype(np.float32)
+    rows = features._transforms([0], steps=5, size=size, seed=0, jitter=3, scale=0.0, rotate=0.0)
+    for transform in rows[:, 0]:
+        dx, dy = -transform[2], -transform[5]  # pure shifts: the op samples input = output - shift
+        assert dx == round(dx) and dy == round(dy) and max(abs(dx), abs(dy)) <= 3
+        moved = features._transform(tf.constant(image), tf.constant(transform[None])).numpy()[0]
+        expected = np.roll(image[0], (int(dy), int(dx)), axis=(0, 1))
+        inner = slice(3, size - 3)
+        np.testing.assert_allclose(moved[inner, inner], expected[inner, inner], atol=1e-3)
+    identity = features._transforms([0], steps=3, size=size, seed=0, jitter=0, scale=0.0, rotate=0.0)
+    np.testing.assert_allclose(identity[:, 0], [[1, 0, 0, 0, 1, 0, 0, 0]] * 3, atol=1e-6)
+
+
+def test_deprocess_normalises_each_image_and_crops():
+    rng = np.random.default_rng(0)
+    raw = np.stack([rng.normal(0, 1, (224, 224, 3)), rng.normal(500, 80, (224, 224, 3))])
+    shown = features.deprocess(raw)
+    assert shown.shape == (2, 174, 174, 3) and shown.dtype == np.uint8  # 25 pixels off each side
+    full = features.deprocess(raw, crop=False).astype(float)
+    for image in full:  # each image on its own: mean grey, std 0.15 of the range
+        assert abs(image.mean() - 127.5) < 1.0
+        assert abs(image.std() - 0.15 * 255) < 1.0
+
+
+def test_layer_head_runs_at_another_image_size(tiny):
+    head = features.layer_head(tiny, "conv2", image_size=48)
+    assert tuple(head.outputs[0].shape) == (None, 48, 48, 12)
+    image = np.random.default_rng(1).uniform(0, 255, (1, SIZE, SIZE, 3)).astype(np.float32)
+    same = features.layer_head(tiny, "conv2")(image).numpy()
+    np.testing.assert_allclose(same, features.layer_head(tiny, "conv2", image_size=SIZE)(image).numpy())
+
+
+# --------------------------------------------------------------------------- classes
+def test_class_images_raise_their_class_above_other_class_images(tiny):
+    classes = list(range(CLASSES))
+    images, frames = features.maximize_class(tiny, classes, steps=15, crop=False, progress=False)
+    assert images.shape == (CLASSES, SIZE, SIZE, 3) and frames.shape == (CLASSES, 16, SIZE, SIZE, 3)
+    logits = features.class_scores(tiny, images)
+    # Column c: the logit of class c on every image; the image made for c must win.
+    assert list(logits.argmax(axis=0)) == classes
+
+
+def test_probability_objective_also_raises_its_class(tiny):
+    image, frames = features.maximize_class(tiny, 3, steps=15, objective="probability", crop=False, progress=False)
+    assert image.shape == (SIZE, SIZE, 3) and frames.shape == (16, SIZE, SIZE, 3)
+    start = features.class_scores(tiny, frames[0], objective="probability")[0, 3]
+    assert features.class_scores(tiny, image, objective="probability")[0, 3] > start
+
+
+def test_class_logits_are_the_scores_before_the_softmax(tiny):
+    image = np.random.default_rng(2).uniform(0, 255, (2, SIZE, SIZE, 3))
+    logits = features.class_scores(tiny, image)
+    np.testing.assert_allclose(
+        features.class_scores(tiny, image, objective="probability"), tiny(image.astype(np.float32)).numpy(), atol=1e-5
+    )
+    np.testing.assert_allclose(keras.ops.softmax(logits).numpy(), tiny(image.astype(np.float32)).numpy(), atol=1e-5)
+
+
+# --------------------------------------------------------------------------- GIF
+def test_gif_has_every_frame_at_the_right_size(tmp_path):
+    # 7 frames at 3 fps is a case where moviepy's own duration would drop the last frame.
+    frames = np.zeros((7, 20, 30, 3), np.uint8)
+    for index in range(7):
+        frames[index, :, : 4 * (index + 1)] = 255  # distinct frames: GIF writers merge equal ones
+    path = features.save_gif(frames, tmp_path / "bar.gif", fps=3)
+    assert path == tmp_path / "bar.gif"
+    with Image.open(path) as gif:
+        read = [np.asarray(frame.convert("RGB")) for frame in ImageSequence.Iterator(gif)]
+    assert len(read) == 7
+    assert all(frame.shape == (20, 30, 3) for frame in read)
+    np.testing.assert_array_equal(read[3][0, :, 0] > 127, frames[3][0, :, 0] > 127)
+
+
+def test_gif_of_a_class_optimisation_goes_under_the_output_dir(tiny):
+    from course_utils import config
+
+    _image, frames = features.maximize_class(tiny, 1, steps=4, frame_every=1, progress=False)
+    path = features.save_gif(frames, "class_1.gif", fps=5)
+    assert path.parent == config.output_dir("gifs")
+    with Image.open(path) as gif:
+        assert gif.n_frames == len(frames) == 5
+        assert gif.size == (frames.shape[2], frames.shape[1])
+
+
+# --------------------------------------------------------------------------- bad inputs
+def test_unknown_layer_lists_the_conv_layers(tiny):
+    with pytest.raises(ValueError, match=r"No layer named 'conv9'.*conv1, conv2"):
+        features.maximize_filters(tiny, "conv9", [0], steps=1, progress=False)
+
+
+def test_layer_without_a_feature_map_is_refused(tiny):
+    with pytest.raises(ValueError, match=r"'gap'.*not a feature map"):
+        features.maximize_filters(tiny, "gap", [0], steps=1, progress=False)
+
+
+def test_filter_index_beyond_the_channels_states_the_count(tiny):
+    with pytest.raises(ValueError, match=r"filter index 12 is out of range.*12 filters.*0 to 11"):
+        features.maximize_filters(tiny, "conv2", [3, 12], steps=1, progress=False)
+    with pytest.raises(ValueError, match=r"filter index -1"):
+        features.maximize_filters(tiny, "conv2", -1, steps=1, progress=False)
+    with pytest.raises(ValueError, match="empty"):
+        features.maximize_filters(tiny, "conv2", [], steps=1, progress=False)
+    with pytest.raises(TypeError, match="integers"):
+        features.maximize_filters(tiny, "conv2", [1.5], steps=1, progress=False)
+
+
+def test_class_index_out_of_range_states_the_range(tiny):
+    with pytest.raises(ValueError, match=r"class_index 5 is out of range.*5 classes.*0 to 4"):
+        features.maximize_class(tiny, 5, steps=1, progress=False)
+    with pytest.raises(ValueError, match="objective must be 'logit'"):
+        features.maximize_class(tiny, 0, steps=1, objective="softmax", progress=False)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(steps=0), "steps must be an integer >= 1"),
+        (dict(learning_rate=0.0), "learning_rate must be > 0"),
+        (dict(l2=-1.0), "l2 must be >= 0"),
+        (dict(scale=1.5), r"scale must be in \[0, 1\)"),
+        (dict(frame_every=0, return_frames=True), "frame_every must be an integer >= 1"),
+        (dict(seed_image=np.zeros((8, 8))), "seed_image must be one RGB photo"),
+        (dict(image_size=4), "image_size must be an integer >= 8"),
+    ],
+)
+def test_bad_numbers_are_refused_with_a_reason(tiny, options, message):
+    with pytest.raises(ValueError, match=message):
+        features.maximize_filters(tiny, "conv2", [0], **{"steps": 1, "progress": False, **options})
+
+
+def test_save_gif_refuses_bad_frames_and_paths(tmp_path):
+    with pytest.raises(ValueError, match=r"frames must be \(T, H, W, 3\)"):
+        features.save_gif(np.zeros((2, 3, 8, 8, 3), np.uint8), tmp_path / "a.gif")
+    with pytest.raises(ValueError, match=r"must end in \.gif"):
+        features.save_gif(np.zeros((2, 8, 8, 3), np.uint8), tmp_path / "a.mp4")
+    with pytest.raises(ValueError, match="fps must be > 0"):
+        features.save_gif(np.zeros((2, 8, 8, 3), np.uint8), tmp_path / "a.gif", fps=0)
