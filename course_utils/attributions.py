@@ -353,12 +353,12 @@ def _spatial_layer_model(model: keras.Model, name: str) -> keras.Model:
     return both
 
 
-def _grad_cam_fn(model: keras.Model, name: str, shape: tuple[int, int, int]):
+def _grad_cam_fn(model: keras.Model, name: str, shape: tuple[int, int, int], use_logits: bool):
     batch_spec, _ = _image_specs(shape)
     height, width = shape[:2]
 
     def build():
-        both = _spatial_layer_model(model, name)
+        both = _spatial_layer_model(models.logits_model(model) if use_logits else model, name)
 
         @tf.function(input_signature=[batch_spec, tf.TensorSpec((None,), tf.int32)])
         def cam(images, class_indices):
@@ -379,11 +379,17 @@ def _grad_cam_fn(model: keras.Model, name: str, shape: tuple[int, int, int]):
 
         return cam
 
-    return _compiled(model, f"grad_cam[{name}]@{_shape_key(shape)}", build)
+    kind = "logits" if use_logits else "scores"
+    return _compiled(model, f"grad_cam[{name},{kind}]@{_shape_key(shape)}", build)
 
 
 def grad_cam(
-    model: keras.Model, images: Any, class_index: Any = None, layer: str | None = None, batch_size: int = 32
+    model: keras.Model,
+    images: Any,
+    class_index: Any = None,
+    layer: str | None = None,
+    batch_size: int = 32,
+    use_logits: bool = True,
 ) -> np.ndarray:
     """Gradient-weighted class activation maps (Selvaraju et al., 2017).
 
@@ -391,6 +397,12 @@ def grad_cam(
     channel weight is the spatial mean of d score / d ``A^k``; the map is
     ``ReLU(sum_k weight_k A^k)``, divided by its maximum and bilinearly resized
     to the input.
+
+    Unlike the other methods of this module, Grad-CAM differentiates the class
+    *logit* by default, as the paper does ("the score for class c before the
+    softmax"): for a confident softmax model the gradient of the probability,
+    ``p_c (1 - p_c)`` times the logit gradients, rounds to zero in float32 and
+    the map vanishes (see :func:`course_utils.models.logits_model`).
 
     Parameters
     ----------
@@ -405,6 +417,9 @@ def grad_cam(
         a nested model; None uses :func:`course_utils.models.last_conv_layer`.
     batch_size
         Images per model call.
+    use_logits
+        Differentiate the logit (True, the default) rather than the model's
+        output column; models without a final softmax are unaffected.
 
     Returns
     -------
@@ -421,7 +436,7 @@ def grad_cam(
     batch = as_image_batch(images)
     _check_model(model, batch)
     batch_size = _positive_int("batch_size", batch_size)
-    cam = _grad_cam_fn(model, _layer_name(model, layer), batch.shape[1:])
+    cam = _grad_cam_fn(model, _layer_name(model, layer), batch.shape[1:], bool(use_logits))
     classes = _class_indices(model, batch, class_index)
     return np.concatenate([cam(batch[part], classes[part]).numpy() for part in _chunks(len(batch), batch_size)])
 

@@ -167,7 +167,8 @@ def train(
     val_batches = make_pipeline(val_ds, batch_size)
     model = models.horses_humans_cnn(image_size)
     started = time.perf_counter()
-    history = model.fit(train_batches, validation_data=val_batches, epochs=epochs, verbose=verbose)
+    # shuffle=False: the pipeline already reshuffles every epoch (Keras would only warn).
+    history = model.fit(train_batches, validation_data=val_batches, epochs=epochs, verbose=verbose, shuffle=False)
     seconds = time.perf_counter() - started
     val_accuracy = float(history.history["val_accuracy"][-1])
     if path is not None:

@@ -117,11 +117,21 @@ def test_single_uint8_image_is_accepted_and_batched(cnn):
 
 
 # --------------------------------------------------------------------------- Grad-CAM
-def _reference_grad_cam(model: keras.Model, layer: str, images: np.ndarray, class_index: int) -> np.ndarray:
-    """Grad-CAM written out step by step, as in the keras.io example."""
-    inner = keras.Model(model.inputs, [model.get_layer(layer).output, model.output])
+def _reference_grad_cam(
+    model: keras.Model, layer: str, images: np.ndarray, class_index: int, logits: bool = True
+) -> np.ndarray:
+    """Grad-CAM written out step by step, as in the keras.io example.
+
+    With ``logits=True`` the class score is recomputed before the final
+    softmax from the last Dense layer's own input, kernel and bias.
+    """
+    last = model.layers[-1]
+    target = last.input if logits else model.output
+    inner = keras.Model(model.inputs, [model.get_layer(layer).output, target])
     with tf.GradientTape() as tape:
         activations, scores = inner(tf.constant(images), training=False)
+        if logits:
+            scores = tf.matmul(scores, last.kernel) + last.bias
         score = scores[:, class_index]
     grads = tape.gradient(score, activations)
     pooled = tf.reduce_mean(grads, axis=(1, 2))
@@ -137,6 +147,29 @@ def test_grad_cam_equals_a_hand_written_reference(softmax_cnn):
     assert got.shape == (2, SIZE, SIZE) and got.dtype == np.float32
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
     assert got.max() > 0.5 and got.min() >= 0.0 and got.max() <= 1.0
+
+
+def test_grad_cam_can_differentiate_the_probability_instead(softmax_cnn):
+    images = _images(2, seed=7)
+    expected = _reference_grad_cam(softmax_cnn, "conv2", images, class_index=1, logits=False)
+    got = A.grad_cam(softmax_cnn, images, class_index=1, use_logits=False)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
+    assert not np.allclose(got, A.grad_cam(softmax_cnn, images, class_index=1))
+
+
+def test_grad_cam_of_a_saturated_softmax_needs_the_logit():
+    """A very confident model: p rounds to 1.0, so the probability's gradient is exactly zero."""
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Conv2D(3, 3, padding="same", activation="relu", name="conv", kernel_initializer=keras.initializers.RandomUniform(0.0, 0.1, seed=0))(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(2, activation="softmax", kernel_initializer=keras.initializers.Constant([[50.0, -50.0]] * 3))(x)
+    model = keras.Model(inputs, outputs)
+    images = np.full((1, SIZE, SIZE, 3), 200.0, np.float32) + _images(1, seed=4)
+    assert float(model(images)[0, 0]) == 1.0
+    assert np.all(A.grad_cam(model, images, class_index=0, use_logits=False) == 0.0)
+    from_logits = A.grad_cam(model, images, class_index=0)
+    assert from_logits.max() > 0.5
+    np.testing.assert_allclose(from_logits, _reference_grad_cam(model, "conv", images, 0), rtol=1e-4, atol=1e-6)
 
 
 def test_grad_cam_at_a_shallow_layer_differs_from_the_deep_one(softmax_cnn):
