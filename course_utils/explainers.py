@@ -24,6 +24,7 @@ import contextlib
 import dataclasses
 import functools
 import inspect
+import logging
 import time
 import warnings
 import weakref
@@ -191,6 +192,9 @@ def batched_predict(model: keras.Model, batch_size: int = 64) -> Callable[[np.nd
     @tf.function(input_signature=[signature], reduce_retracing=True)
     def forward(batch):
         return model_ref()(batch, training=False)
+
+    # Trace now, so a caller that times the first call times the work, not the tracing.
+    forward.get_concrete_function()
 
     def predict(images: np.ndarray) -> np.ndarray:
         array = np.asarray(images, dtype=np.float32)
@@ -439,8 +443,8 @@ class LimeExplanation:
         ax.imshow(mark_boundaries(np.clip(image / 255.0, 0, 1), mask, color=(1, 1, 0)))
         ax.set_axis_off()
         if title is None:
-            kind = "for" if positive_only else "green for / red against"
-            title = f"LIME: {self.class_names[shown_label]}\ntop {count} superpixels ({kind})"
+            kind = "supporting superpixels" if positive_only else "superpixels (green for, red against)"
+            title = f"LIME: {self.class_names[shown_label]}\n{count} strongest {kind}"
         ax.set_title(title, fontsize=10)
         return ax
 
@@ -519,7 +523,9 @@ def lime_explanation(
         Perturbed images to score; ``None`` takes ``settings().lime_samples``.
         The cost is ``num_samples`` forward passes.
     batch_size
-        Images per model call; ``None`` takes ``settings().lime_batch_size``.
+        Images per model call; ``None`` takes ``settings().lime_batch_size``
+        (at most ``num_samples``). The compiled predict function is traced
+        once per model and batch size.
     num_features
         Default number of superpixels in masks and plots (``settings().lime_num_features``).
     segmentation
@@ -570,8 +576,11 @@ def lime_explanation(
             raise ValueError(f"hide_color must be None, a gray level or an RGB triple in [0, 255], got {hide_color!r}")
         hide_color = float(fill) if fill.ndim == 0 else tuple(float(v) for v in fill)
 
+    # A batch larger than the samples would only compute padding.
+    batch_size = min(batch_size, num_samples)
     predict = batched_predict(model, batch_size)
-    scores = predict(pixels[None])[0]
+    # One eager call: through `predict` a single image would cost a padded batch.
+    scores = _predict_in_batches(model, pixels[None], 1)[0]
     num_classes = int(scores.shape[-1])
     names = _class_names_for(num_classes, class_names)
     if top_labels > num_classes:
@@ -812,7 +821,7 @@ class ShapLayerExplanation:
                     interpolation="nearest",
                 )
                 name = self.class_names[index][rank]
-                ax.set_title(f"#{rank + 1} {name} ({self.outputs[index, rank]:.2f})", fontsize=10)
+                ax.set_title(f"#{rank + 1} {name} ({self.outputs[index, rank]:.3f})", fontsize=10)
             for ax in axes[row]:
                 ax.set_axis_off()
         grid = self.values.shape[1:4]
@@ -922,6 +931,8 @@ class GradientLayerExplainer:
         -------
         ShapLayerExplanation
         """
+        import tensorflow as tf
+
         pixels = _check_images(images, self.model, what="images")
         num_classes = len(self.class_names)
         ranked_outputs = _check_positive_int(ranked_outputs, "ranked_outputs")
@@ -934,14 +945,20 @@ class GradientLayerExplainer:
         # shap reseeds NumPy's global generator (np.random.seed(rseed)); restore
         # it so a notebook's own random stream does not depend on this call.
         state = np.random.get_state()
+        tf_logger = tf.get_logger()
+        tf_level = tf_logger.level
         try:
             with warnings.catch_warnings():
                 # shap hands the single-input tail a one-element list; Keras warns, harmlessly.
                 warnings.filterwarnings("ignore", message=r"The structure of `inputs` doesn't match")
+                # shap compiles one gradient function per explained class by design;
+                # TensorFlow would log a "retracing" warning for the fifth one.
+                tf_logger.setLevel(logging.ERROR)
                 values, indices = self._shap.shap_values(
                     activations, nsamples=nsamples, ranked_outputs=ranked_outputs, output_rank_order="max", rseed=seed
                 )
         finally:
+            tf_logger.setLevel(tf_level)
             np.random.set_state(state)
         values = np.asarray(values)
         if values.ndim == activations.ndim:  # a single-output model gives no rank axis
