@@ -370,20 +370,33 @@ def _filter_step(model: keras.Model, layer: str | keras.layers.Layer, size: int)
     return _cached(model, f"filters:{target.name}@{size}", build)
 
 
-def _scores_model(model: keras.Model) -> keras.Model:
-    return _cached(model, "logits", lambda: models.logits_model(model))
+def _scores_model(model: keras.Model) -> Callable[[], keras.Model]:
+    """A getter of ``model`` with its softmax removed (:func:`course_utils.models.logits_model`).
+
+    A model without a softmax is its own logits model; the cache then keeps a
+    weak reference, so that caching never keeps a model alive.
+    """
+
+    def build() -> Callable[[], keras.Model]:
+        logits = models.logits_model(model)
+        if logits is model:
+            reference = weakref.ref(model)
+            return lambda: reference()
+        return lambda: logits
+
+    return _cached(model, "logits", build)
 
 
 def _class_step(model: keras.Model, size: int):
     """The compiled ascent step for class scores at ``size`` (cached, traced once)."""
-    logits_model = _scores_model(model)
+    logits_of = _scores_model(model)
 
     def build():
         @tf.function(input_signature=[*_image_specs(size), tf.TensorSpec((), tf.float32)])
         def class_ascent_step(images, classes, transforms, learning_rate, l2, tv, probability_weight):
             with tf.GradientTape() as tape:
                 tape.watch(images)
-                logits = tf.cast(logits_model(_transform(images, transforms), training=False), tf.float32)
+                logits = tf.cast(logits_of()(_transform(images, transforms), training=False), tf.float32)
                 logit = tf.gather(logits, classes, axis=1, batch_dims=1)
                 probability = tf.gather(tf.nn.softmax(logits), classes, axis=1, batch_dims=1)
                 # A tensor weight picks the objective, so switching needs no retrace.
@@ -728,7 +741,7 @@ def class_scores(model: keras.Model, images: Any, objective: str = "logit") -> n
     array = np.asarray(images, dtype=np.float32)
     if array.ndim == 3:
         array = array[None]
-    logits = _scores_model(model)(tf.constant(array), training=False)
+    logits = _scores_model(model)()(tf.constant(array), training=False)
     return (tf.nn.softmax(logits) if objective == "probability" else logits).numpy()
 
 

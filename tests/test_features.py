@@ -263,3 +263,19 @@ def test_save_gif_refuses_bad_frames_and_paths(tmp_path):
         features.save_gif(np.zeros((2, 8, 8, 3), np.uint8), tmp_path / "a.mp4")
     with pytest.raises(ValueError, match="fps must be > 0"):
         features.save_gif(np.zeros((2, 8, 8, 3), np.uint8), tmp_path / "a.gif", fps=0)
+
+
+def test_the_compiled_step_cache_does_not_keep_models_alive():
+    import gc
+    import weakref
+
+    model = _tiny_cnn("short_lived")
+    features.maximize_filters(model, "conv2", [0], steps=1, progress=False)
+    features.maximize_class(model, 0, steps=1, progress=False)
+    linear_top = keras.Model(model.inputs, model.get_layer("gap").output, name="short_lived_logits")
+    features.maximize_class(linear_top, 2, steps=1, progress=False)  # a model that already gives logits
+    assert features.tracing_counts(model) and features.tracing_counts(linear_top)
+    alive = [weakref.ref(model), weakref.ref(linear_top)]
+    del model, linear_top
+    gc.collect()
+    assert [ref() for ref in alive] == [None, None]
