@@ -24,6 +24,8 @@ __all__ = [
     "attribution_to_mask",
     "plot_attribution",
     "plot_signed",
+    "tile_images",
+    "plot_image_grid",
 ]
 
 
@@ -398,3 +400,110 @@ def plot_signed(
     if colorbar:
         ax.figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.04, label=label)
     return ax
+
+
+# --------------------------------------------------------------------------- image grids
+def tile_images(images: Sequence[Any] | np.ndarray, cols: int | None = None, margin: int = 4, background: int = 255) -> np.ndarray:
+    """Tile equally sized images into one uint8 canvas, row by row.
+
+    One canvas draws in one ``imshow``, which stays fast for the 64 or 512
+    filters of a layer where a subplot per image would not.
+
+    Parameters
+    ----------
+    images
+        ``(N, H, W, 3)`` array or a sequence of ``(H, W, 3)`` images (uint8,
+        or floats in [0, 255] or [0, 1]); all the same size.
+    cols
+        Images per row; ``None``: a near-square grid, ``ceil(sqrt(N))``.
+    margin
+        Pixels between tiles (and around them).
+    background
+        Grey level of the margins and of empty cells, 0-255.
+
+    Returns
+    -------
+    np.ndarray
+        uint8 ``(rows * (H + margin) + margin, cols * (W + margin) + margin, 3)``.
+    """
+    tiles = [to_uint8_image(image) for image in images]
+    if not tiles:
+        raise ValueError("tile_images needs at least one image")
+    shapes = {tile.shape for tile in tiles}
+    if len(shapes) != 1:
+        raise ValueError(f"tile_images needs images of one size, got shapes {sorted(shapes)}")
+    if cols is None:
+        cols = int(np.ceil(np.sqrt(len(tiles))))
+    if int(cols) < 1:
+        raise ValueError(f"cols must be >= 1, got {cols}")
+    if int(margin) < 0 or not 0 <= int(background) <= 255:
+        raise ValueError(f"margin must be >= 0 and background in 0-255, got margin={margin}, background={background}")
+    cols, margin = min(int(cols), len(tiles)), int(margin)
+    rows = int(np.ceil(len(tiles) / cols))
+    height, width = tiles[0].shape[:2]
+    canvas = np.full((rows * (height + margin) + margin, cols * (width + margin) + margin, 3), int(background), np.uint8)
+    for index, tile in enumerate(tiles):
+        row, col = divmod(index, cols)
+        top, left = margin + row * (height + margin), margin + col * (width + margin)
+        canvas[top : top + height, left : left + width] = tile
+    return canvas
+
+
+def plot_image_grid(
+    images: Sequence[Any] | np.ndarray,
+    labels: Sequence[Any] | None = None,
+    cols: int | None = None,
+    title: str | None = None,
+    tile_inches: float = 1.2,
+    margin: int = 4,
+    ax: plt.Axes | None = None,
+) -> plt.Figure:
+    """Draw many images as one labelled grid (e.g. the filters of a layer).
+
+    Parameters
+    ----------
+    images
+        As for :func:`tile_images`.
+    labels
+        One label per image (e.g. the filter index), written in the top-left
+        corner of its tile.
+    cols
+        Images per row (``None``: near-square).
+    title
+        Figure title.
+    tile_inches
+        Size of one tile in inches when a new figure is made.
+    margin
+        Pixels between tiles.
+    ax
+        Draw into this axes instead of a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    images = list(images)
+    if labels is not None and len(labels) != len(images):
+        raise ValueError(f"got {len(labels)} labels for {len(images)} images")
+    canvas = tile_images(images, cols=cols, margin=margin)
+    height, width = to_uint8_image(images[0]).shape[:2]
+    cols = min(int(cols or np.ceil(np.sqrt(len(images)))), len(images))
+    rows = int(np.ceil(len(images) / cols))
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(tile_inches * cols + 0.2, tile_inches * rows + (0.5 if title else 0.2)))
+    else:
+        fig = ax.figure
+    ax.imshow(canvas, interpolation="nearest")
+    ax.set_axis_off()
+    if labels is not None:
+        for index, label in enumerate(labels):
+            row, col = divmod(index, cols)
+            ax.text(
+                margin + col * (width + margin) + 2, margin + row * (height + margin) + 2, str(label),
+                fontsize=7, va="top", ha="left", color="black",
+                bbox=dict(boxstyle="square,pad=0.15", facecolor="white", alpha=0.75, linewidth=0),
+            )
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
