@@ -113,11 +113,11 @@ def _check_images(images: Any, model: keras.Model, what: str = "images") -> np.n
     if array.ndim != 4:
         raise ValueError(f"{what} must have shape {expected} (or one image without N), got {array.shape}")
     if array.shape[0] == 0:
-        raise ValueError(f"{what} is empty: it must hold at least one image of shape {expected[4:]}")
+        raise ValueError(f"{what} is empty: it must hold at least one image, shape {expected}")
     for got, want, axis in zip(array.shape[1:], (height, width, channels), ("height", "width", "channels")):
         if want is not None and got != want:
             raise ValueError(
-                f"{what} have shape {array.shape} but model {model.name!r} expects {expected}: "
+                f"{what}: shape {array.shape}, but model {model.name!r} expects {expected}: "
                 f"{axis} {got} != {want}. Resize with course_utils.data.load_image(path, size=...)."
             )
     _check_pixels(array, what)
@@ -417,7 +417,7 @@ class LimeExplanation:
     def hidden_rest_image(self, label: int | None = None, num_features: int | None = None) -> np.ndarray:
         """uint8 ``(H, W, 3)``: only the top positive superpixels, the rest black."""
         image, _ = self.image_and_mask(label, num_features, positive_only=True, hide_rest=True)
-        return viz.to_uint8_image(np.clip(image, 0, 255).astype(np.float32))
+        return np.rint(np.clip(image, 0, 255)).astype(np.uint8)
 
     def plot(
         self,
@@ -576,20 +576,24 @@ def lime_explanation(
             raise ValueError(f"hide_color must be None, a gray level or an RGB triple in [0, 255], got {hide_color!r}")
         hide_color = float(fill) if fill.ndim == 0 else tuple(float(v) for v in fill)
 
+    output_shape = tuple(model.outputs[0].shape)
+    if len(output_shape) != 2 or output_shape[-1] is None:
+        raise ValueError(f"model {model.name!r} must return class scores (N, classes), not {output_shape}")
+    num_classes = int(output_shape[-1])
+    names = _class_names_for(num_classes, class_names)
+    if top_labels > num_classes:
+        raise ValueError(f"top_labels must be at most the number of classes ({num_classes}), got {top_labels}")
+    extra = [] if labels is None else [int(v) for v in models.validate_class_index(list(labels), num_classes, len(labels))]
+    segmenter = segmentation_function(segmentation, seed, **dict(segmentation_params or {}))
+
     # A batch larger than the samples would only compute padding.
     batch_size = min(batch_size, num_samples)
     predict = batched_predict(model, batch_size)
     # One eager call: through `predict` a single image would cost a padded batch.
     scores = _predict_in_batches(model, pixels[None], 1)[0]
-    num_classes = int(scores.shape[-1])
-    names = _class_names_for(num_classes, class_names)
-    if top_labels > num_classes:
-        raise ValueError(f"top_labels must be at most the number of classes ({num_classes}), got {top_labels}")
-    extra = [] if labels is None else [int(v) for v in models.validate_class_index(list(labels), num_classes, len(labels))]
     ranked = [int(i) for i in np.argsort(-scores, kind="stable")[:top_labels]]
     explained = ranked + [label for label in dict.fromkeys(extra) if label not in ranked]
 
-    segmenter = segmentation_function(segmentation, seed, **dict(segmentation_params or {}))
     explainer = lime_image.LimeImageExplainer(
         kernel_width=kernel_width, feature_selection="none", random_state=seed
     )

@@ -221,6 +221,8 @@ def test_lime_rejects_bad_inputs(region_model, block_image):
         explainers.lime_explanation(region_model, block_image, **{**LIME_ARGS, "num_samples": 0})
     with pytest.raises(ValueError, match="out of range"):
         explainers.lime_explanation(region_model, block_image, **LIME_ARGS, labels=[7])
+    with pytest.raises(ValueError, match="hide_color must be None, a gray level or an RGB triple"):
+        explainers.lime_explanation(region_model, block_image, **{**LIME_ARGS, "hide_color": (300, 0, 0)})
     with pytest.raises(TypeError, match="keras.Model"):
         explainers.lime_explanation(lambda x: x, block_image)
 
@@ -329,7 +331,7 @@ def test_shap_rejects_bad_inputs():
         explainers.shap_gradient_explanation(model, images, "block2_pool", background)
     with pytest.raises(ValueError, match="background is empty"):
         explainers.shap_gradient_explanation(model, images, "pool", np.zeros((0, SHAP_SIZE, SHAP_SIZE, 3)))
-    with pytest.raises(ValueError, match=r"background have shape \(2, 8, 8, 3\).*height 8 != 16"):
+    with pytest.raises(ValueError, match=r"background: shape \(2, 8, 8, 3\).*height 8 != 16"):
         explainers.shap_gradient_explanation(model, images, "pool", background[:, :8, :8])
     with pytest.raises(ValueError, match=r"images must have shape \(N, 16, 16, 3\)"):
         explainers.shap_gradient_explanation(model, images[0, ..., 0], "pool", background)
