@@ -16,6 +16,43 @@ from pathlib import Path
 __all__ = ["run_all", "run_one", "strip_outputs", "freeze_checked_outputs"]
 
 
+def _client(notebook, path: Path, timeout: int):
+    """An nbclient client whose shell-reply wait cannot miss a wake-up.
+
+    nbclient waits for each cell's reply with one blocking ``get_msg(timeout)``;
+    after a cell that writes into an ipywidgets ``Output`` that wait sometimes
+    misses the reply and sleeps out the whole cell timeout although the kernel
+    is idle (jupyter/nbclient#312). Polling in short slices costs at most
+    0.2 s per miss instead.
+    """
+    from queue import Empty
+
+    from nbclient import NotebookClient
+
+    class _PollingClient(NotebookClient):
+        async def async_start_new_kernel_client(self, **kwargs):
+            kernel_client = await super().async_start_new_kernel_client(**kwargs)
+            channel = kernel_client.shell_channel
+            blocking_get = channel.get_msg
+
+            async def get_msg(timeout=None):
+                deadline = None if timeout is None else time.monotonic() + timeout
+                while True:
+                    remaining = 0.2 if deadline is None else min(0.2, max(0.0, deadline - time.monotonic()))
+                    try:
+                        return await blocking_get(timeout=remaining)
+                    except Empty:
+                        if deadline is not None and time.monotonic() >= deadline:
+                            raise
+
+            channel.get_msg = get_msg
+            return kernel_client
+
+    return _PollingClient(
+        notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
+
+
 def run_one(path: Path, out_dir: Path, timeout: int = 1800) -> float:
     """Execute one notebook; write ``NAME.ipynb`` and ``NAME.html`` into ``out_dir``.
 
@@ -24,16 +61,10 @@ def run_one(path: Path, out_dir: Path, timeout: int = 1800) -> float:
     partially executed notebook so the failure can be read.
     """
     import nbformat
-    from nbclient import NotebookClient
     from nbconvert import HTMLExporter
 
     notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(
-        notebook,
-        timeout=timeout,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(path.parent)}},
-    )
+    client = _client(notebook, path, timeout)
     started = time.perf_counter()
     try:
         client.execute()
@@ -82,7 +113,8 @@ def _is_checked(cell) -> bool:
 def strip_outputs(notebook, keep_checked_from=None):
     """Remove outputs and execution counts, as notebooks are committed (DESIGN.md section 5).
 
-    Cells marked ``# NBVAL_CHECK_OUTPUT`` keep their outputs, taken from
+    Cells marked ``# NBVAL_CHECK_OUTPUT`` keep their outputs (and an
+    execution count, without which nbval does not compare them), taken from
     ``keep_checked_from`` (an executed copy of the same notebook) when given,
     since nbval compares a fresh run against them.
     """
@@ -93,15 +125,20 @@ def strip_outputs(notebook, keep_checked_from=None):
             for cell in keep_checked_from.cells
             if _is_checked(cell)
         }
+    checked_count = 0
     for cell in notebook.cells:
         if cell.get("cell_type") != "code":
             continue
         cell["execution_count"] = None
         if _is_checked(cell):
+            # nbval compares a cell only if its stored copy has an execution
+            # count ("unrun" cells are skipped), so checked cells get 1, 2, ...
+            checked_count += 1
+            cell["execution_count"] = checked_count
             outputs = executed.get("".join(cell.get("source", "")), cell.get("outputs", []))
             for output in outputs:
                 if "execution_count" in output:
-                    output["execution_count"] = None
+                    output["execution_count"] = checked_count
             cell["outputs"] = outputs
         else:
             cell["outputs"] = []
@@ -122,9 +159,8 @@ def freeze_checked_outputs(path: Path, timeout: int = 1800) -> None:
     import copy
 
     import nbformat
-    from nbclient import NotebookClient
 
     source = nbformat.read(path, as_version=4)
     executed = copy.deepcopy(source)
-    NotebookClient(executed, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    _client(executed, path, timeout).execute()
     nbformat.write(strip_outputs(source, keep_checked_from=executed), path)

@@ -24,6 +24,7 @@ def test_strip_outputs_keeps_only_checked_cells_and_minimal_metadata():
     plain, checked = stripped.cells[1], stripped.cells[2]
     assert plain.outputs == [] and plain.execution_count is None
     assert [o["text"] for o in checked.outputs] == ["2\n"], "the fresh output replaces the stale one"
+    assert checked.execution_count == 1, "nbval skips checked cells without an execution count"
     assert set(stripped.metadata) == {"kernelspec", "language_info"} and stripped.metadata["language_info"] == {"name": "python"}
 
 
@@ -60,3 +61,27 @@ def test_run_all_keeps_going_and_fails_when_a_notebook_fails(tmp_path):
     assert notebook_runner.run_all(folder, tmp_path / "build", timeout=120) == 1
     assert (tmp_path / "build" / "notebooks" / "02_good.html").is_file()
     assert (tmp_path / "build" / "notebooks" / "01_bad.ipynb").is_file(), "the failing notebook is written for reading"
+
+
+def test_a_cell_writing_into_a_widget_output_does_not_stall_the_runner(tmp_path):
+    """nbclient#312: without polling, the cell after a widget Output write can wait out the whole timeout."""
+    import time
+
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    nb = nbformat.v4.new_notebook()
+    sources = [
+        "import ipywidgets as widgets, matplotlib.pyplot as plt",
+        "o = widgets.Output()",
+        "o.clear_output(wait=True)\nwith o:\n    print('hello')\nprint('a')",
+        "with o:\n    fig, ax = plt.subplots(); ax.plot([1, 2]); plt.show()\nplt.close(fig)\nprint('c')",
+        "o2 = widgets.Output()\nwith o2:\n    fig, ax = plt.subplots(); ax.plot([1, 2]); plt.show()\nplt.close(fig)\nprint('d')",
+        "print(1)",
+    ]
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    nbformat.write(nb, folder / "01_widgets.ipynb")
+    started = time.perf_counter()
+    notebook_runner.run_one(folder / "01_widgets.ipynb", tmp_path / "out", timeout=120)
+    # A stall sleeps out the 120 s cell timeout; a healthy run takes seconds.
+    assert time.perf_counter() - started < 100, "a cell waited out its timeout"
