@@ -198,7 +198,11 @@ def show_images(
             ax.set_title(titles[i], fontsize=10)
     if suptitle:
         fig.suptitle(suptitle)
-    fig.tight_layout()
+        # Reserve the top strip for the suptitle; plain tight_layout ignores it
+        # and would draw it over the tile titles.
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))
+    else:
+        fig.tight_layout()
     return fig
 
 
