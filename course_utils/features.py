@@ -68,6 +68,7 @@ from course_utils import config, models
 __all__ = [
     "deprocess",
     "crop_margin",
+    "crop_border",
     "layer_head",
     "filter_responses",
     "class_scores",
@@ -136,6 +137,22 @@ def crop_margin(image_size: int) -> int:
     return int(round(_check_int("image_size", image_size, 1) * _CROP_FRACTION))
 
 
+def crop_border(images: Any) -> np.ndarray:
+    """Cut the display border off images kept whole with ``crop=False``.
+
+    ``crop_border(maximize_filters(..., crop=False))`` equals
+    ``maximize_filters(...)``: keep the full canvas to feed images back into
+    the network, crop only to show them.
+    """
+    array = np.asarray(images)
+    if array.ndim < 3 or array.shape[-1] != 3:
+        raise ValueError(f"crop_border expects images (..., H, W, 3), got shape {array.shape}")
+    margin = crop_margin(array.shape[-3])
+    if not margin or array.shape[-3] <= 2 * margin or array.shape[-2] <= 2 * margin:
+        return array
+    return array[..., margin:-margin, margin:-margin, :]
+
+
 def deprocess(images: Any, crop: bool = True) -> np.ndarray:
     """Turn optimised pixels into displayable uint8 images, as the source does.
 
@@ -165,11 +182,8 @@ def deprocess(images: Any, crop: bool = True) -> np.ndarray:
     axes = (-3, -2, -1)
     centred = array - array.mean(axis=axes, keepdims=True)
     scaled = centred / (centred.std(axis=axes, keepdims=True) + 1e-5) * _DISPLAY_STD + 0.5
-    if crop:
-        margin = crop_margin(array.shape[-3])
-        if margin and array.shape[-3] > 2 * margin and array.shape[-2] > 2 * margin:
-            scaled = scaled[..., margin:-margin, margin:-margin, :]
-    return np.clip(scaled * 255.0, 0, 255).astype(np.uint8)
+    shown = np.clip(scaled * 255.0, 0, 255).astype(np.uint8)
+    return crop_border(shown) if crop else shown
 
 
 # --------------------------------------------------------------------------- compiled pieces
@@ -317,11 +331,19 @@ def _ascend(images: tf.Tensor, gradients: tf.Tensor, learning_rate: tf.Tensor) -
     return images + learning_rate * gradients / (rms + _EPS)
 
 
+_IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0)
+
+
+def _maybe_transform(images: tf.Tensor, transforms: tf.Tensor) -> tf.Tensor:
+    # A tensor condition, not a Python one: turning transforms on or off needs
+    # no second trace, and without them the resampling (~7 % of a step) is skipped.
+    moving = tf.reduce_any(tf.not_equal(transforms, tf.constant(_IDENTITY, tf.float32)))
+    return tf.cond(moving, lambda: _transform(images, transforms), lambda: tf.identity(images))
+
+
 def _transform(images: tf.Tensor, transforms: tf.Tensor) -> tf.Tensor:
     # One differentiable resampling for jitter, scale and rotation, a different
-    # transform per image; identity rows ([1,0,0,0,1,0,0,0]) return the pixels
-    # exactly (bilinear sampling at integer positions), so it is always applied
-    # and the step needs a single trace.
+    # transform per image (rows of the projective transform op).
     moved = tf.raw_ops.ImageProjectiveTransformV3(
         images=images,
         transforms=transforms,
@@ -350,11 +372,11 @@ def _filter_step(model: keras.Model, layer: str | keras.layers.Layer, size: int)
     target = models.find_layer(model, layer)
 
     def build():
-        @tf.function(input_signature=_image_specs(size))
+        @tf.function(input_signature=_image_specs(size), autograph=False)
         def filter_ascent_step(images, filters, transforms, learning_rate, l2, tv):
-            with tf.GradientTape() as tape:
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
                 tape.watch(images)
-                activations = head(_transform(images, transforms), training=False)
+                activations = head(_maybe_transform(images, transforms), training=False)
                 # Each image's objective is its own filter's mean activation,
                 # border positions excluded (padding artefacts grow there).
                 own = tf.gather(_inner(activations), filters, axis=3, batch_dims=1)
@@ -392,11 +414,11 @@ def _class_step(model: keras.Model, size: int):
     logits_of = _scores_model(model)
 
     def build():
-        @tf.function(input_signature=[*_image_specs(size), tf.TensorSpec((), tf.float32)])
+        @tf.function(input_signature=[*_image_specs(size), tf.TensorSpec((), tf.float32)], autograph=False)
         def class_ascent_step(images, classes, transforms, learning_rate, l2, tv, probability_weight):
-            with tf.GradientTape() as tape:
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
                 tape.watch(images)
-                logits = tf.cast(logits_of()(_transform(images, transforms), training=False), tf.float32)
+                logits = tf.cast(logits_of()(_maybe_transform(images, transforms), training=False), tf.float32)
                 logit = tf.gather(logits, classes, axis=1, batch_dims=1)
                 probability = tf.gather(tf.nn.softmax(logits), classes, axis=1, batch_dims=1)
                 # A tensor weight picks the objective, so switching needs no retrace.

@@ -144,6 +144,7 @@ def test_deprocess_normalises_each_image_and_crops():
     raw = np.stack([rng.normal(0, 1, (224, 224, 3)), rng.normal(500, 80, (224, 224, 3))])
     shown = features.deprocess(raw)
     assert shown.shape == (2, 174, 174, 3) and shown.dtype == np.uint8  # 25 pixels off each side
+    np.testing.assert_array_equal(features.crop_border(features.deprocess(raw, crop=False)), shown)
     full = features.deprocess(raw, crop=False).astype(float)
     for image in full:  # each image on its own: mean grey, std 0.15 of the range
         assert abs(image.mean() - 127.5) < 1.0
