@@ -53,3 +53,12 @@ def test_notebook_template(path: Path):
     assert "google.colab" in code[0], "the first code cell installs course_utils in Colab"
     assert any("InteractiveFigure" in c for c in code), "it has a widget an instructor can move"
     assert not any(re.search(r"^\s*!\s*(wget|curl)", c, re.MULTILINE) for c in code), "no shell downloads"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_checked_cells_carry_what_nbval_compares(path: Path):
+    """nbval skips a checked cell whose stored copy has no execution count or no output."""
+    for index, cell in enumerate(_cells(path)):
+        if cell["cell_type"] == "code" and CHECK_MARK in _source(cell):
+            assert cell.get("execution_count") is not None, f"{path.name} cell {index}: run `python -m course_utils freeze-notebook`"
+            assert cell.get("outputs"), f"{path.name} cell {index} stores no output to compare"
