@@ -454,11 +454,13 @@ class _LinearDense(keras.layers.Layer):
 def logits_model(model: keras.Model) -> keras.Model:
     """The same model with its final softmax removed: it returns logits.
 
-    Gradient methods should differentiate the class *logit* (Selvaraju et al.
-    2017 use the score before the softmax): a confident softmax saturates,
-    ``p_c (1 - p_c)`` rounds to 0 in float32 and every gradient vanishes.
-    The returned model shares its weights with ``model``. A model whose last
-    layer has no softmax is returned unchanged.
+    Grad-CAM differentiates the class *logit* (Selvaraju et al. 2017 use the
+    score before the softmax). The probability's gradient is
+    ``dp_c/dz_c = p_c (1 - p_c)`` and ``dp_c/dz_j = -p_c p_j``: for a
+    confident prediction the first rounds to 0 in float32, so what remains
+    describes the *competing* classes, not class ``c``. The returned model
+    shares its weights with ``model``. A model whose last layer has no
+    softmax is returned unchanged.
     """
     last = list(iter_layers(model))[-1]
     activation = getattr(last, "activation", None)
