@@ -39,6 +39,7 @@ __all__ = [
     "sample_images",
     "sample_image_credits",
     "load_image",
+    "center_square",
     "imagenet_class_names",
 ]
 
@@ -253,6 +254,54 @@ def load_image(path_or_url: str | os.PathLike, size: int | tuple[int, int] | Non
         height, width = _check_size(size)
         rgb = rgb.resize((width, height), Image.Resampling.BILINEAR)
     return np.asarray(rgb, dtype=np.uint8)
+
+
+def center_square(image: Any, size: int) -> np.ndarray:
+    """Crop the central square of a photo and resize it to ``size x size``.
+
+    Cropping before resizing keeps the proportions: nothing gets squashed,
+    at the price of the borders of the longer side.
+
+    Parameters
+    ----------
+    image
+        One RGB image ``(H, W, 3)``: uint8, or real numbers in [0, 255]
+        (rounded to uint8).
+    size
+        Side of the result in pixels, a positive int.
+
+    Returns
+    -------
+    np.ndarray
+        uint8 ``(size, size, 3)``, resized with bilinear interpolation (PIL).
+
+    Raises
+    ------
+    ValueError
+        If ``image`` is not ``(H, W, 3)``, is empty, has values outside
+        [0, 255] or NaN, or ``size`` is not a positive int.
+    TypeError
+        If ``image`` does not hold real numbers.
+    """
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size <= 0:
+        raise ValueError(f"size must be a positive int (the side of the square in pixels), got {size!r}")
+    array = np.asarray(image)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"image must hold real numbers (uint8 pixels), got dtype {array.dtype}")
+    if array.ndim != 3 or array.shape[-1] != 3 or 0 in array.shape:
+        raise ValueError(
+            f"image must be one RGB image (H, W, 3), got shape {array.shape}; load photos with "
+            "data.load_image, which converts any mode to RGB."
+        )
+    if array.dtype != np.uint8:
+        if not np.all(np.isfinite(array)) or array.min() < 0 or array.max() > 255:
+            raise ValueError("image values must be finite pixels in [0, 255].")
+        array = np.round(array).astype(np.uint8)
+    height, width = array.shape[:2]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    crop = Image.fromarray(np.ascontiguousarray(array[top : top + side, left : left + side]))
+    return np.asarray(crop.resize((int(size), int(size)), Image.Resampling.BILINEAR), dtype=np.uint8)
 
 
 def _check_size(size: int | tuple[int, int]) -> tuple[int, int]:

@@ -75,6 +75,35 @@ def test_load_image_url_uses_the_cache(monkeypatch):
     assert tuple(first[0, 0]) == (1, 2, 3)
 
 
+def test_center_square_crops_the_middle_then_resizes():
+    wide = np.zeros((40, 100, 3), np.uint8)
+    wide[:, 30:70] = 200                               # the central 40x40 square is bright
+    out = data.center_square(wide, 20)
+    assert out.shape == (20, 20, 3) and out.dtype == np.uint8
+    assert np.all(out == 200)                          # the dark sides were cropped away
+    tall = np.arange(60 * 30 * 3, dtype=np.float64).reshape(60, 30, 3) % 256
+    expected = np.asarray(Image.fromarray(tall[15:45].astype(np.uint8)).resize((30, 30), Image.Resampling.BILINEAR))
+    np.testing.assert_array_equal(data.center_square(tall, 30), expected)
+    np.testing.assert_array_equal(data.center_square(wide[:, 30:70], 40), wide[:, 30:70])   # identity
+
+
+@pytest.mark.parametrize(
+    "image, size, error",
+    [
+        (np.zeros((10, 10), np.uint8), 5, ValueError),          # no channels
+        (np.zeros((10, 10, 4), np.uint8), 5, ValueError),       # RGBA
+        (np.zeros((0, 10, 3), np.uint8), 5, ValueError),        # empty
+        (np.full((10, 10, 3), 300.0), 5, ValueError),          # out of range
+        (np.zeros((10, 10, 3), np.uint8), 0, ValueError),       # bad size
+        (np.zeros((10, 10, 3), np.uint8), 2.5, ValueError),
+        (np.full((10, 10, 3), "a"), 5, TypeError),
+    ],
+)
+def test_center_square_rejects_bad_input(image, size, error):
+    with pytest.raises(error):
+        data.center_square(image, size)
+
+
 def test_sample_images_are_real_offline_photos():
     images = data.sample_images()
     assert len(images) >= 4
