@@ -17,11 +17,17 @@ Every method follows one calling convention (as captum does)::
 What "score" means
 ------------------
 The score of class ``c`` is column ``c`` of the model output. For the
-course's softmax models that is the class *probability*, which is what the
-source documents differentiate (the keras.io Grad-CAM and Integrated
-Gradients examples, tf-explain). The papers often use the pre-softmax logit;
-with a probability, the gradient also carries the competition between
-classes, and IG's completeness holds for the probability difference.
+course's softmax models that is the class *probability* ``p_c``, which is
+what the source documents differentiate (the keras.io Integrated Gradients
+example, tf-explain), and IG's completeness then holds for the probability
+difference. The papers often use the pre-softmax logit ``z_c`` instead. The
+two differ by the softmax's Jacobian: ``dp_c/dz_c = p_c (1 - p_c)`` and
+``dp_c/dz_j = -p_c p_j`` for every other class ``j``. So the probability's
+gradient also carries the competition between classes, and for a confident
+prediction, where ``p_c`` rounds to 1.0 in float32, the first term is exactly
+0 while the others are not: the gradient then reflects only the competing
+classes, not evidence for ``c``. :func:`grad_cam` therefore differentiates
+the logit by default (``use_logits=True``, as the paper does).
 
 Batching and compilation
 ------------------------
@@ -399,10 +405,13 @@ def grad_cam(
     to the input.
 
     Unlike the other methods of this module, Grad-CAM differentiates the class
-    *logit* by default, as the paper does ("the score for class c before the
-    softmax"): for a confident softmax model the gradient of the probability,
-    ``p_c (1 - p_c)`` times the logit gradients, rounds to zero in float32 and
-    the map vanishes (see :func:`course_utils.models.logits_model`).
+    *logit* ``z_c`` by default, as the paper does ("the score for class c
+    before the softmax"). The probability's gradient goes through the
+    softmax's Jacobian, ``dp_c/dz_c = p_c (1 - p_c)`` and ``dp_c/dz_j =
+    -p_c p_j`` for the other classes ``j``: when a confident prediction has
+    ``p_c`` rounding to 1.0 in float32, the first term is exactly 0 and the
+    map is built only from the gradients of the competing classes' logits,
+    not from evidence for ``c`` (see :func:`course_utils.models.logits_model`).
 
     Parameters
     ----------
@@ -455,7 +464,10 @@ def make_baseline(images: Any, kind: str | None = "black", seed: int | None = 0,
         under a Gaussian blur of ``sigma`` pixels, which removes edges and
         texture but keeps colors (Sturmfels, Lundberg & Lee, 2020).
     seed
-        Seed of the random baseline (None: a fresh one each call).
+        Seed of the random baseline (None: fresh noise each call). With a
+        seed, every image gets the noise that seed gives one image alone, so
+        an image's baseline does not depend on the batch it is in (its size
+        or the image's position).
     sigma
         Blur radius (standard deviation in pixels) of the blurred baseline.
 
@@ -472,7 +484,10 @@ def make_baseline(images: Any, kind: str | None = "black", seed: int | None = 0,
     elif kind == "white":
         baseline = np.full_like(batch, 255.0)
     elif kind == "random":
-        baseline = np.random.default_rng(seed).uniform(0.0, 255.0, size=batch.shape).astype(np.float32)
+        # One stream per image, started from the seed alone: independent of the rest of the batch.
+        baseline = np.stack(
+            [np.random.default_rng(seed).uniform(0.0, 255.0, size=batch.shape[1:]) for _ in range(len(batch))]
+        ).astype(np.float32)
     elif kind == "blurred":
         if not isinstance(sigma, numbers.Real) or not sigma > 0:
             raise ValueError(f"sigma must be a positive number of pixels, got {sigma!r}")
@@ -552,6 +567,7 @@ def path_gradients(
     steps: int = 50,
     batch_size: int = 32,
     seed: int | None = 0,
+    sigma: float = 10.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Scores and gradients at every point of the straight-line path.
 
@@ -561,7 +577,7 @@ def path_gradients(
 
     Parameters
     ----------
-    model, class_index, baseline, steps, batch_size, seed
+    model, class_index, baseline, steps, batch_size, seed, sigma
         As in :func:`integrated_gradients`; the class is chosen on ``image``.
     image
         One ``(H, W, 3)`` image.
@@ -582,7 +598,7 @@ def path_gradients(
     steps = _positive_int("steps", steps)
     batch_size = _positive_int("batch_size", batch_size)
     classes = _top_classes(model, batch, class_index)
-    path = interpolate_path(batch, _resolve_baseline(baseline, batch, seed), steps)
+    path = interpolate_path(batch, _resolve_baseline(baseline, batch, seed, sigma), steps)
     scores, grads = _score_and_gradients(model, path, np.full(len(path), classes[0], np.int32), batch_size)
     return _alphas_and_weights(steps)[0], scores, grads
 
@@ -629,6 +645,7 @@ def integrated_gradients(
     steps: int = 50,
     batch_size: int = 32,
     seed: int | None = 0,
+    sigma: float = 10.0,
 ) -> np.ndarray:
     """Integrated Gradients (Sundararajan, Taly & Yan, 2017).
 
@@ -656,6 +673,9 @@ def integrated_gradients(
         Path points per model call.
     seed
         Seed of the ``"random"`` baseline.
+    sigma
+        Blur (pixels) of the ``"blurred"`` baseline; give :func:`completeness`
+        the same value.
 
     Returns
     -------
@@ -666,7 +686,7 @@ def integrated_gradients(
     _check_model(model, batch)
     steps = _positive_int("steps", steps)
     batch_size = _positive_int("batch_size", batch_size)
-    baselines = _resolve_baseline(baseline, batch, seed)
+    baselines = _resolve_baseline(baseline, batch, seed, sigma)
     classes = _top_classes(model, batch, class_index)
     alphas, weights = _alphas_and_weights(steps)
     weighted_path_gradients = _ig_fn(model, batch.shape[1:])
@@ -694,13 +714,12 @@ def completeness(
 
     Parameters
     ----------
-    model, images, class_index, baseline, seed
+    model, images, class_index, baseline, seed, sigma
         The arguments given to :func:`integrated_gradients` (the same
-        ``seed`` reproduces a random baseline).
+        ``seed`` reproduces a random baseline, the same ``sigma`` a blurred
+        one).
     attributions
         ``(N, H, W, 3)`` attributions of the images.
-    sigma
-        Blur of a ``"blurred"`` baseline.
 
     Returns
     -------
@@ -782,8 +801,10 @@ def smoothgrad(
     batch_size
         Noisy copies per model call.
     seed
-        Seed of the noise (None: fresh noise each call). The same seed gives
-        the same result whatever ``batch_size``.
+        Seed of the noise (None: fresh noise each call). Each image draws its
+        noise from its own stream, started from the seed alone, so the same
+        seed gives the same result for an image whatever ``batch_size`` and
+        whatever other images share the call.
 
     Returns
     -------
@@ -798,13 +819,14 @@ def smoothgrad(
         raise ValueError(f"noise must be a fraction of the input range >= 0 (e.g. 0.15), got {noise!r}")
     classes = _top_classes(model, batch, class_index)
     summed_noisy_gradients = _smoothgrad_fn(model, batch.shape[1:])
-    rng = np.random.default_rng(seed)
     result = np.empty_like(batch)
     for i, image in enumerate(batch):
+        # A stream per image from the seed alone: the result does not depend on the rest of the batch.
+        rng = np.random.default_rng(seed)
         sigma = np.float32(noise * (float(image.max()) - float(image.min())))
         total = np.zeros(batch.shape[1:], dtype=np.float64)
         for part in _chunks(samples, batch_size):
-            # Drawn chunk by chunk from one stream: the same noise for any batch_size.
+            # Drawn chunk by chunk from the image's stream: the same noise for any batch_size.
             unit_noise = rng.standard_normal((part.stop - part.start, *batch.shape[1:]), dtype=np.float32)
             total += summed_noisy_gradients(image, unit_noise, sigma, classes[i]).numpy()
         result[i] = total / samples

@@ -278,6 +278,35 @@ def test_make_baseline_kinds():
     np.testing.assert_allclose(blurred.mean(axis=(0, 1)), images[0].mean(axis=(0, 1)), rtol=0.02)
 
 
+def test_random_baseline_of_an_image_does_not_depend_on_the_batch():
+    images = _images(3, seed=22)
+    together = A.make_baseline(images, "random", seed=5)
+    for i in range(len(images)):
+        np.testing.assert_array_equal(together[i], A.make_baseline(images[i : i + 1], "random", seed=5)[0])
+        np.testing.assert_array_equal(together[i], A.make_baseline(images[i], "random", seed=5))
+    # Reordering or growing the batch changes nothing either.
+    np.testing.assert_array_equal(A.make_baseline(images[::-1], "random", seed=5), together[::-1])
+    np.testing.assert_array_equal(A.make_baseline(np.concatenate([images, images]), "random", seed=5)[:3], together)
+
+
+def test_integrated_gradients_sigma_sets_the_blurred_baseline(cnn):
+    images = _structured_images(2, seed=23)
+    got = A.integrated_gradients(cnn, images, baseline="blurred", sigma=3.0, steps=16)
+    explicit = A.integrated_gradients(cnn, images, baseline=A.make_baseline(images, "blurred", sigma=3.0), steps=16)
+    np.testing.assert_allclose(got, explicit, rtol=1e-5, atol=1e-9)
+    assert not np.allclose(got, A.integrated_gradients(cnn, images, baseline="blurred", steps=16))
+    check = A.completeness(cnn, images, got, baseline="blurred", sigma=3.0)
+    np.testing.assert_allclose(
+        check["score_difference"],
+        A.completeness(cnn, images, explicit, baseline=A.make_baseline(images, "blurred", sigma=3.0))["score_difference"],
+    )
+    _, _, path_grads = A.path_gradients(cnn, images[:1], baseline="blurred", sigma=3.0, steps=4)
+    _, _, explicit_grads = A.path_gradients(
+        cnn, images[:1], baseline=A.make_baseline(images[:1], "blurred", sigma=3.0), steps=4
+    )
+    np.testing.assert_allclose(path_grads, explicit_grads, rtol=1e-5, atol=1e-9)
+
+
 # --------------------------------------------------------------------------- SmoothGrad
 def test_smoothgrad_with_zero_noise_equals_vanilla_gradients(softmax_cnn):
     images = _images(2, seed=14)
@@ -296,6 +325,16 @@ def test_smoothgrad_is_the_mean_gradient_of_seeded_noisy_copies(softmax_cnn):
     got = A.smoothgrad(softmax_cnn, image, samples=samples, noise=noise, seed=21)
     np.testing.assert_allclose(got[0], expected.mean(axis=0), rtol=1e-4, atol=1e-10)
     assert not np.allclose(got, A.vanilla_gradients(softmax_cnn, image))
+
+
+def test_smoothgrad_of_an_image_does_not_depend_on_the_batch(softmax_cnn):
+    images = _images(3, seed=24)
+    together = A.smoothgrad(softmax_cnn, images, samples=3, noise=0.2, seed=6, batch_size=2)
+    for i in range(len(images)):
+        alone = A.smoothgrad(softmax_cnn, images[i : i + 1], samples=3, noise=0.2, seed=6, batch_size=3)
+        np.testing.assert_allclose(together[i], alone[0], rtol=1e-5, atol=1e-9)
+    reordered = A.smoothgrad(softmax_cnn, images[::-1], samples=3, noise=0.2, seed=6)
+    np.testing.assert_allclose(reordered, together[::-1], rtol=1e-5, atol=1e-9)
 
 
 # --------------------------------------------------------------------------- occlusion
