@@ -490,7 +490,11 @@ def _start_image(seed_image: Any, size: int) -> np.ndarray | None:
             f"seed_image must be one RGB photo (H, W, 3) with pixels in [0, 255], got shape "
             f"{array.shape} and dtype {array.dtype}; load one with data.load_image or data.sample_images."
         )
-    resized = tf.image.resize(array[None].astype(np.float32), (size, size), antialias=True)[0]
+    # The central square, so a landscape photo is not squashed.
+    side = min(array.shape[0], array.shape[1])
+    top, left = (array.shape[0] - side) // 2, (array.shape[1] - side) // 2
+    square = array[top : top + side, left : left + side].astype(np.float32)
+    resized = tf.image.resize(square[None], (size, size), antialias=True)[0]
     return np.clip(resized.numpy(), 0.0, 255.0)
 
 
@@ -643,8 +647,8 @@ def maximize_filters(
         ``jitter`` pixels, a zoom by up to ``scale`` (0.05 = 5 %), a rotation
         of up to ``rotate`` degrees. 0 turns a transform off.
     seed_image
-        A photo ``(H, W, 3)`` in [0, 255] to start from (resized to
-        ``image_size``) instead of grey; the same small noise is added.
+        A photo ``(H, W, 3)`` in [0, 255] to start from instead of grey: its
+        central square, resized to ``image_size``, plus the same small noise.
     seed
         Seeds the starting noise and the transforms; filter ``f`` draws from
         ``(seed, f)`` so results do not depend on which filters share a batch.
