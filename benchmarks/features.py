@@ -56,8 +56,10 @@ TARGET = 4.0
 MIN_OWN_WINS = 0.9
 #: Largest accepted ratio of (mean |batched - loop| image difference) to (mean
 #: difference between the images of two different filters): the same images
-#: up to rounding, not merely images of the same kind.
-MAX_RELATIVE_DIFFERENCE = 0.25
+#: up to rounding, not merely images of the same kind. At batch size 1 the
+#: library reproduces the source loop bit for bit; a batch of 64 rounds
+#: differently and 20 normalised steps amplify that to about 0.02.
+MAX_RELATIVE_DIFFERENCE = 0.1
 
 
 # --------------------------------------------------------------------------- the source's loop
