@@ -123,6 +123,16 @@ def overlay_heatmap(image: Any, heatmap: Any, alpha: float = 0.4, cmap: str = "j
     return np.clip(blended, 0, 255).astype(np.uint8)
 
 
+def _finish_axes(ax: plt.Axes, shown: Any, title: str | None, colorbar: bool, label: str) -> plt.Axes:
+    """Hide the axes, set the title and add a slim colorbar for ``shown``: every map plot ends so."""
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    if colorbar:
+        ax.figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.04, label=label)
+    return ax
+
+
 def plot_overlay(
     ax: plt.Axes,
     image: Any,
@@ -145,12 +155,7 @@ def plot_overlay(
     heat = normalize_heatmap(_resize_map(heat, *rgb.shape[:2]))
     ax.imshow(rgb)
     shown = ax.imshow(heat, cmap=cmap, alpha=alpha, vmin=0.0, vmax=1.0)
-    ax.set_axis_off()
-    if title:
-        ax.set_title(title)
-    if colorbar:
-        ax.figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.04, label=label)
-    return ax
+    return _finish_axes(ax, shown, title, colorbar, label)
 
 
 def show_images(
@@ -340,12 +345,7 @@ def plot_attribution(
         raise ValueError(f"attributions are {mask.shape[0]}x{mask.shape[1]} but the image is {rgb.shape[0]}x{rgb.shape[1]}")
     ax.imshow(rgb)
     shown = ax.imshow(mask, cmap=_polarity_cmap(polarity), vmin=0.0, vmax=1.0)
-    ax.set_axis_off()
-    if title:
-        ax.set_title(title)
-    if colorbar:
-        ax.figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.04, label=f"{polarity} attribution (clipped)")
-    return ax
+    return _finish_axes(ax, shown, title, colorbar, f"{polarity} attribution (clipped)")
 
 
 def plot_signed(
@@ -398,12 +398,7 @@ def plot_signed(
         gray = to_uint8_image(image).astype(np.float64) @ np.array([0.2989, 0.5870, 0.1140])
         ax.imshow(_resize_map(gray, *values.shape), cmap="gray", alpha=0.3)
     shown = ax.imshow(values, cmap=red_transparent_blue, vmin=-limit, vmax=limit)
-    ax.set_axis_off()
-    if title:
-        ax.set_title(title)
-    if colorbar:
-        ax.figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.04, label=label)
-    return ax
+    return _finish_axes(ax, shown, title, colorbar, label)
 
 
 # --------------------------------------------------------------------------- image grids
