@@ -120,10 +120,12 @@ _FULL = dict(
 
 _QUICK = dict(
     _FULL,
+    # Eight epochs on every image at 64 px: ~25 s on two cores and 0.8-0.9 accuracy on
+    # held-out models, so quick mode explains a real classifier, not an untrained one.
     train_image_size=64,
-    train_epochs=1,
+    train_epochs=8,
     train_batch_size=32,
-    train_max_images=192,
+    train_max_images=None,
     imagenet_weights="random",
     sample_photos=4,
     ig_steps=8,
@@ -183,6 +185,15 @@ def _course_root(start: Path) -> Path | None:
         if pyproject.is_file() and 'name = "course_utils"' in pyproject.read_text(errors="ignore"):
             return folder
     return None
+
+
+def course_root() -> Path | None:
+    """Root of the course checkout: found from the current folder, else from this package.
+
+    None when the course is installed without its repository (a plain
+    ``pip install`` in Colab), where the embedded data of ``data/`` is absent.
+    """
+    return _course_root(Path.cwd().resolve()) or _course_root(Path(__file__).resolve().parent)
 
 
 def output_dir(*parts: str, create: bool = True) -> Path:

@@ -1,13 +1,16 @@
 """Data for the course: horses-or-humans, offline sample photos, ImageNet class names.
 
-Where the horses-or-humans images come from (DESIGN.md section 4), first match wins:
+Where the horses-or-humans images come from, first match wins:
 
 1. an explicit ``data_dir`` argument, or the ``HORSES_OR_HUMANS_DIR`` variable:
    a folder with ``horses/`` and ``humans/`` sub-folders of images;
 2. TensorFlow Datasets (``tfds.load("horses_or_humans")``), which downloads once;
-3. offline in quick mode only: ``tfds.testing.mock_data`` (random pixels with
-   the real shapes and labels) and a printed notice; offline in full mode a
-   clear error that says how to point at a local copy.
+3. offline, the course's embedded sample ``data/horses_or_humans_sample/`` of
+   the checkout (180 real images, 150x150, credited in ``data/CREDITS.md``),
+   with a one-line notice, in every mode;
+4. only where that sample is missing too (a bare ``pip install``): quick mode
+   uses ``tfds.testing.mock_data`` (random pixels, with a notice) and full mode
+   stops with an error that says how to point at a local copy.
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ from course_utils import config
 __all__ = [
     "CLASS_NAMES",
     "load_horses_or_humans",
+    "embedded_sample_dir",
+    "held_out_images",
+    "choose_cases",
     "list_image_files",
     "validation_model_numbers",
     "sample_images",
@@ -181,7 +187,132 @@ def load_horses_or_humans(
             return image, label
 
         return files.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+    if not _tfds_available():
+        sample = embedded_sample_dir()
+        if sample is not None:
+            _notice_once(
+                "NOTICE: offline and no HORSES_OR_HUMANS_DIR: using the course's embedded sample of "
+                f"horses-or-humans ({sample}, 180 real images)."
+            )
+            return load_horses_or_humans(split, size, data_dir=sample)
     return _load_from_tfds(split, size)
+
+
+_NOTICES_SHOWN: set[str] = set()
+
+
+def _notice_once(message: str) -> None:
+    if message not in _NOTICES_SHOWN:
+        _NOTICES_SHOWN.add(message)
+        print(message, file=sys.stderr, flush=True)
+
+
+def _tfds_available() -> bool:
+    """True when TFDS has the dataset on disk or can download it."""
+    import tensorflow_datasets as tfds
+
+    return bool(tfds.builder("horses_or_humans").is_prepared()) or _online()
+
+
+def embedded_sample_dir() -> Path | None:
+    """The course's embedded horses-or-humans sample, or None outside a checkout.
+
+    ``data/horses_or_humans_sample/`` at the root of the course checkout: two
+    poses of each of the 45 horse models and six of each of the 15 human
+    models (90 + 90 real images, 150x150 JPEG, CC BY 2.0 Laurence Moroney;
+    see ``data/CREDITS.md``). File names keep the model numbers, so
+    :func:`list_image_files` holds out whole models here too (18 + 18
+    validation images).
+    """
+    root = config.course_root()
+    if root is None:
+        return None
+    folder = root / "data" / "horses_or_humans_sample"
+    return folder if all((folder / name).is_dir() for name in CLASS_NAMES) else None
+
+
+def held_out_images(
+    image_size: int, data_dir: str | os.PathLike | None = None, limit: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The validation images (held-out rendered models) as numpy arrays.
+
+    Parameters
+    ----------
+    image_size
+        Side of the square images in pixels (the CNN's input size).
+    data_dir
+        As in :func:`load_horses_or_humans` (default: the source rule of the
+        module docstring).
+    limit
+        Keep at most this many images (classes stay interleaved); None keeps all.
+
+    Returns
+    -------
+    images, labels
+        float32 ``(N, image_size, image_size, 3)`` pixels in [0, 255] and int64
+        ``(N,)`` labels (0 horses, 1 humans), in a fixed order.
+    """
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1):
+        raise ValueError(f"limit must be a positive integer or None, got {limit!r}")
+    dataset = load_horses_or_humans("validation", image_size=image_size, data_dir=data_dir)
+    if limit is not None:
+        dataset = dataset.take(int(limit))
+    pairs = list(dataset.batch(64).as_numpy_iterator())
+    images = np.concatenate([x for x, _ in pairs]).astype(np.float32)
+    labels = np.concatenate([y for _, y in pairs]).astype(np.int64)
+    return images, labels
+
+
+def choose_cases(labels: Any, probabilities: Any, wrong: int = 1) -> list[tuple[int, str]]:
+    """Pick the images a notebook explains: a right horse, a right human, and mistakes.
+
+    The correct cases are the most confident correct prediction of each
+    class; the mistakes are the most confident wrong predictions (the most
+    instructive ones: the model was sure and wrong).
+
+    Parameters
+    ----------
+    labels
+        ``(N,)`` true labels (0 horses, 1 humans).
+    probabilities
+        ``(N, 2)`` predicted class probabilities of the same images.
+    wrong
+        How many misclassified images to add at most (fewer when the model
+        makes fewer mistakes).
+
+    Returns
+    -------
+    list of ``(index, description)``, e.g. ``(3, "horse, predicted horse (p=0.98)")``;
+    correct cases first, then mistakes. Never the same image twice.
+    """
+    truth = np.asarray(labels).astype(np.int64).reshape(-1)
+    scores = np.asarray(probabilities, dtype=np.float64)
+    if scores.ndim != 2 or scores.shape[0] != truth.shape[0] or scores.shape[1] != len(CLASS_NAMES):
+        raise ValueError(
+            f"probabilities must be (N, {len(CLASS_NAMES)}) for N = {truth.shape[0]} labels, got shape {scores.shape}"
+        )
+    if isinstance(wrong, bool) or not isinstance(wrong, (int, np.integer)) or wrong < 0:
+        raise ValueError(f"wrong must be a non-negative integer, got {wrong!r}")
+    predicted = scores.argmax(axis=1)
+    confidence = scores.max(axis=1)
+    singular = {"horses": "horse", "humans": "human"}
+
+    def describe(index: int) -> str:
+        return (
+            f"{singular[CLASS_NAMES[truth[index]]]}, predicted {singular[CLASS_NAMES[predicted[index]]]} "
+            f"(p={confidence[index]:.2f})"
+        )
+
+    cases: list[tuple[int, str]] = []
+    for label in range(len(CLASS_NAMES)):
+        right = np.flatnonzero((truth == label) & (predicted == label))
+        if right.size:
+            best = int(right[np.argmax(confidence[right])])
+            cases.append((best, describe(best)))
+    mistakes = np.flatnonzero(predicted != truth)
+    for index in mistakes[np.argsort(-confidence[mistakes], kind="stable")][: int(wrong)]:
+        cases.append((int(index), describe(int(index))))
+    return cases
 
 
 def _load_from_tfds(split: str, size: int):

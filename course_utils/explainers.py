@@ -516,7 +516,8 @@ def lime_explanation(
         One image ``(H, W, 3)`` (or a batch of one) in [0, 255], the size the
         model expects.
     top_labels
-        Explain this many of the model's top classes.
+        Explain this many of the model's top classes (at most all of them: a
+        larger number is clamped to the number of classes, as ``lime_image`` does).
     labels
         Further classes to explain (e.g. the expected class of a wrong prediction).
     num_samples
@@ -581,8 +582,8 @@ def lime_explanation(
         raise ValueError(f"model {model.name!r} must return class scores (N, classes), not {output_shape}")
     num_classes = int(output_shape[-1])
     names = _class_names_for(num_classes, class_names)
-    if top_labels > num_classes:
-        raise ValueError(f"top_labels must be at most the number of classes ({num_classes}), got {top_labels}")
+    # As lime_image does: a 2-class model explains its 2 classes, whatever the default of 5.
+    top_labels = min(top_labels, num_classes)
     extra = [] if labels is None else [int(v) for v in models.validate_class_index(list(labels), num_classes, len(labels))]
     segmenter = segmentation_function(segmentation, seed, **dict(segmentation_params or {}))
 

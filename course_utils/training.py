@@ -124,6 +124,7 @@ def train(
     augment: bool = True,
     max_images: int | None = None,
     verbose: int | str = "auto",
+    shuffle_labels: bool = False,
 ) -> TrainingResult:
     """Train :func:`course_utils.models.horses_humans_cnn` and report validation accuracy.
 
@@ -151,6 +152,11 @@ def train(
     verbose
         Passed to ``model.fit`` (``"auto"``: a progress bar in a terminal,
         one line per epoch otherwise).
+    shuffle_labels
+        Permute the training labels once, at random (seeded by ``seed``), so
+        the network can only memorise: the control model of the
+        data-randomization sanity check (Adebayo et al., 2018). Validation
+        keeps its true labels, so its accuracy shows chance.
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
@@ -162,6 +168,8 @@ def train(
             raise FileExistsError(f"{str(path)!r} exists; pass --overwrite (overwrite=True) to replace it.")
     config.seed_everything(seed)
     train_ds = data.load_horses_or_humans("train", image_size=image_size, data_dir=data_dir)
+    if shuffle_labels:
+        train_ds = _with_permuted_labels(train_ds, seed)
     val_ds = data.load_horses_or_humans("validation", image_size=image_size, data_dir=data_dir)
     train_batches = make_pipeline(train_ds, batch_size, training=True, augment=augment, seed=seed, max_images=max_images)
     val_batches = make_pipeline(val_ds, batch_size)
@@ -175,6 +183,16 @@ def train(
         path.parent.mkdir(parents=True, exist_ok=True)
         model.save(path)
     return TrainingResult(model, {k: [float(v) for v in vs] for k, vs in history.history.items()}, val_accuracy, seconds, path)
+
+
+def _with_permuted_labels(dataset: Any, seed: int) -> Any:
+    """The same images with their labels permuted once (fixed across epochs)."""
+    import numpy as np
+    import tensorflow as tf
+
+    labels = np.fromiter((int(y) for y in dataset.map(lambda x, y: y).as_numpy_iterator()), dtype=np.int64)
+    permuted = tf.constant(np.random.default_rng(seed).permutation(labels))
+    return dataset.enumerate().map(lambda i, pair: (pair[0], tf.gather(permuted, i)))
 
 
 # --------------------------------------------------------------------------- command line
