@@ -56,9 +56,8 @@ from __future__ import annotations
 
 import math
 import numbers
-import warnings
 import weakref
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Sequence
 
 import keras
 import numpy as np
@@ -66,6 +65,20 @@ import tensorflow as tf
 from scipy import ndimage
 
 from course_utils import models
+from course_utils._core import (
+    as_image_batch,
+    tracing_counts,
+)
+from course_utils._core import check_classifier as _check_model
+from course_utils._core import chunks as _chunks
+from course_utils._core import class_indices as _class_indices
+from course_utils._core import compiled as _compiled
+from course_utils._core import image_specs as _image_specs
+from course_utils._core import positive_int as _positive_int
+from course_utils._core import predict as _predict
+from course_utils._core import select_scores as _select_scores
+from course_utils._core import shape_key as _shape_key
+from course_utils._core import top_classes as _top_classes
 
 __all__ = [
     "BASELINE_KINDS",
@@ -88,197 +101,6 @@ __all__ = [
 BASELINE_KINDS: tuple[str, ...] = ("black", "white", "random", "blurred")
 
 _ZERO = tf.UnconnectedGradients.ZERO
-
-
-# --------------------------------------------------------------------------- input checks
-def as_image_batch(images: Any) -> np.ndarray:
-    """Images as a float32 ``(N, H, W, 3)`` batch, checked.
-
-    Parameters
-    ----------
-    images
-        One ``(H, W, 3)`` image or ``(N, H, W, 3)`` images: a numpy array, a
-        tensor or nested lists, of any real dtype (uint8 is typical), with
-        pixel values in [0, 255].
-
-    Returns
-    -------
-    np.ndarray
-        float32 ``(N, H, W, 3)``; a single image gets a batch axis of 1.
-
-    Raises
-    ------
-    TypeError
-        If the values are not real numbers (strings, objects, complex).
-    ValueError
-        If the rank is not 3 or 4, there are not 3 channels, the batch or an
-        image side is empty, or a value is NaN or infinite.
-
-    Warns
-    -----
-    UserWarning
-        If float images all lie in [0, 1]: the course's models expect [0, 255].
-    """
-    if isinstance(images, (tf.Tensor, tf.Variable)):
-        images = images.numpy()
-    try:
-        array = np.asarray(images)
-    except ValueError as error:  # ragged nested lists
-        raise ValueError(f"images must be a regular array (N, H, W, 3); numpy says: {error}") from error
-    if array.dtype.kind not in "biuf":
-        raise TypeError(
-            f"images must hold real numbers (uint8 or float pixels in [0, 255]), got dtype {array.dtype}"
-        )
-    if array.ndim == 3:
-        array = array[None]
-    if array.ndim != 4:
-        raise ValueError(
-            f"images must be one image (H, W, 3) or a batch (N, H, W, 3), got shape {array.shape} "
-            f"(rank {array.ndim})."
-        )
-    if array.shape[-1] != 3:
-        raise ValueError(
-            f"images must have 3 channels (RGB) in the last axis, got shape {array.shape} with "
-            f"{array.shape[-1]} channels. The course's models take RGB; convert grayscale with "
-            "np.repeat(image[..., None], 3, axis=-1), drop an alpha channel with image[..., :3], "
-            "or load with data.load_image, which converts any mode to RGB."
-        )
-    if 0 in array.shape:
-        raise ValueError(f"images must not be empty, got shape {array.shape}")
-    was_float = array.dtype.kind == "f"
-    array = np.ascontiguousarray(array, dtype=np.float32)
-    if not np.all(np.isfinite(array)):
-        raise ValueError("images contain NaN or infinite values; pixels must be finite numbers in [0, 255].")
-    if was_float and array.min() >= 0.0 and 0.0 < array.max() <= 1.0:
-        warnings.warn(
-            "images are floats in [0, 1], but the course's models take raw pixels in [0, 255]; "
-            "multiply by 255 unless this is intended.",
-            stacklevel=3,
-        )
-    return array
-
-
-def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_model(model: Any, batch: np.ndarray) -> None:
-    """Check the model contract against the images before any work is done."""
-    if not isinstance(model, keras.Model):
-        raise TypeError(
-            f"model must be a keras.Model that maps (N, H, W, 3) pixels to (N, classes) scores, "
-            f"got {type(model).__name__}"
-        )
-    inputs = getattr(model, "inputs", None) or []
-    if len(inputs) > 1:
-        raise ValueError(f"model {model.name!r} has {len(inputs)} inputs; attributions need one image input.")
-    if inputs:
-        expected = tuple(inputs[0].shape[1:])
-        if len(expected) != 3:
-            raise ValueError(
-                f"model {model.name!r} takes inputs of shape {tuple(inputs[0].shape)}, not images "
-                "(N, H, W, 3)."
-            )
-        got = batch.shape[1:]
-        if any(e is not None and e != g for e, g in zip(expected, got)):
-            raise ValueError(
-                f"model {model.name!r} expects images of shape (H, W, C) = {expected}, got {got}. "
-                f"Resize them first, e.g. data.load_image(path, size={expected[0]})."
-            )
-    outputs = getattr(model, "outputs", None) or []
-    if len(outputs) > 1:
-        raise ValueError(
-            f"model {model.name!r} has {len(outputs)} outputs; attributions need one (N, classes) output."
-        )
-    if outputs and len(outputs[0].shape) != 2:
-        raise ValueError(
-            f"model {model.name!r} returns shape {tuple(outputs[0].shape)}; attributions need class "
-            "scores of shape (N, classes)."
-        )
-
-
-def _num_classes(model: keras.Model, batch: np.ndarray) -> int:
-    outputs = getattr(model, "outputs", None) or []
-    if outputs and outputs[0].shape[-1] is not None:
-        return int(outputs[0].shape[-1])
-    scores = _predict(model, batch[:1], batch_size=1)
-    if scores.ndim != 2:
-        raise ValueError(f"model returns shape {scores.shape}; attributions need (N, classes) scores.")
-    return int(scores.shape[1])
-
-
-def _class_indices(model: keras.Model, batch: np.ndarray, class_index: Any) -> np.ndarray:
-    """One class per image; -1 marks "top class", resolved inside the compiled functions."""
-    indices = models.validate_class_index(class_index, _num_classes(model, batch), len(batch))
-    if indices is None:
-        return np.full((len(batch),), -1, dtype=np.int32)
-    return indices.astype(np.int32)
-
-
-def _chunks(total: int, size: int) -> Iterator[slice]:
-    for start in range(0, total, size):
-        yield slice(start, min(start + size, total))
-
-
-# --------------------------------------------------------------------------- compiled functions
-# model -> {key: tf.function}. Weak keys, and the functions hold the model only
-# through a weak reference, so a cached function never keeps a model alive.
-_COMPILED: "weakref.WeakKeyDictionary[keras.Model, dict[str, Any]]" = weakref.WeakKeyDictionary()
-
-
-def _compiled(model: keras.Model, key: str, build: Callable[[], Any]) -> Any:
-    per_model = _COMPILED.setdefault(model, {})
-    function = per_model.get(key)
-    if function is None:
-        function = per_model[key] = build()
-    return function
-
-
-def tracing_counts(model: keras.Model) -> dict[str, int]:
-    """How many times each compiled function of ``model`` has been traced.
-
-    Keys name the method, the layer where there is one, and the input shape,
-    e.g. ``"integrated_gradients@224x224x3"``. Each should stay at 1 however
-    often the method is called with new steps, classes or batch sizes.
-    """
-    return {key: int(fn.experimental_get_tracing_count()) for key, fn in _COMPILED.get(model, {}).items()}
-
-
-def _shape_key(shape: Sequence[int]) -> str:
-    return "x".join(str(int(s)) for s in shape)
-
-
-def _select_scores(scores: tf.Tensor, class_indices: tf.Tensor) -> tf.Tensor:
-    """Score of each row's class; a negative index picks the row's top class."""
-    scores = tf.cast(scores, tf.float32)
-    top = tf.argmax(scores, axis=-1, output_type=tf.int32)
-    chosen = tf.where(class_indices < 0, top, class_indices)
-    return tf.gather(scores, chosen, axis=1, batch_dims=1)
-
-
-def _image_specs(shape: tuple[int, int, int]) -> tuple[tf.TensorSpec, tf.TensorSpec]:
-    return tf.TensorSpec((None, *shape), tf.float32), tf.TensorSpec(shape, tf.float32)
-
-
-def _predict_fn(model: keras.Model, shape: tuple[int, int, int]):
-    model_ref = weakref.ref(model)
-    batch_spec, _ = _image_specs(shape)
-
-    def build():
-        @tf.function(input_signature=[batch_spec])
-        def predict(images):
-            return tf.cast(model_ref()(images, training=False), tf.float32)
-
-        return predict
-
-    return _compiled(model, f"predict@{_shape_key(shape)}", build)
-
-
-def _predict(model: keras.Model, batch: np.ndarray, batch_size: int = 32) -> np.ndarray:
-    predict = _predict_fn(model, batch.shape[1:])
-    return np.concatenate([predict(batch[part]).numpy() for part in _chunks(len(batch), batch_size)])
 
 
 def _gradients_fn(model: keras.Model, shape: tuple[int, int, int]):
@@ -601,18 +423,6 @@ def path_gradients(
     path = interpolate_path(batch, _resolve_baseline(baseline, batch, seed, sigma), steps)
     scores, grads = _score_and_gradients(model, path, np.full(len(path), classes[0], np.int32), batch_size)
     return _alphas_and_weights(steps)[0], scores, grads
-
-
-def _top_classes(model: keras.Model, batch: np.ndarray, class_index: Any) -> np.ndarray:
-    """Explicit classes, with "top class" resolved on the images themselves.
-
-    IG and SmoothGrad evaluate the model away from the image (on the path, on
-    noisy copies), where the top class may differ; the class is the image's.
-    """
-    classes = _class_indices(model, batch, class_index)
-    if np.any(classes < 0):
-        classes = np.argmax(_predict(model, batch), axis=1).astype(np.int32)
-    return classes
 
 
 # --------------------------------------------------------------------------- Integrated Gradients
