@@ -12,6 +12,8 @@ inside the model, so explanations line up with pixels.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import numbers
 import warnings
 import weakref
@@ -37,6 +39,7 @@ __all__ = [
     "select_scores",
     "image_specs",
     "predict",
+    "quiet_retracing",
 ]
 
 
@@ -243,3 +246,21 @@ def top_classes(model: keras.Model, batch: np.ndarray, class_index: Any) -> np.n
     return classes
 
 
+
+
+@contextlib.contextmanager
+def quiet_retracing() -> Iterator[None]:
+    """Silence TensorFlow's "triggered tf.function retracing" warning inside the block.
+
+    For code that compiles one function per *model* by design (a randomized
+    copy of a network, one gradient function per class in shap): TensorFlow
+    counts those as retraces of the same Python function and warns, though
+    nothing is traced twice for the same model and shape.
+    """
+    tf_logger = tf.get_logger()
+    level = tf_logger.level
+    tf_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        tf_logger.setLevel(level)

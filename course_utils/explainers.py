@@ -24,7 +24,6 @@ import contextlib
 import dataclasses
 import functools
 import inspect
-import logging
 import time
 import warnings
 import weakref
@@ -35,6 +34,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from course_utils import config, models, viz
+from course_utils._core import quiet_retracing
 
 __all__ = [
     "IMAGENET_MEAN_RGB",
@@ -936,7 +936,6 @@ class GradientLayerExplainer:
         -------
         ShapLayerExplanation
         """
-        import tensorflow as tf
 
         pixels = _check_images(images, self.model, what="images")
         num_classes = len(self.class_names)
@@ -950,20 +949,15 @@ class GradientLayerExplainer:
         # shap reseeds NumPy's global generator (np.random.seed(rseed)); restore
         # it so a notebook's own random stream does not depend on this call.
         state = np.random.get_state()
-        tf_logger = tf.get_logger()
-        tf_level = tf_logger.level
         try:
-            with warnings.catch_warnings():
+            # shap compiles one gradient function per explained class by design.
+            with warnings.catch_warnings(), quiet_retracing():
                 # shap hands the single-input tail a one-element list; Keras warns, harmlessly.
                 warnings.filterwarnings("ignore", message=r"The structure of `inputs` doesn't match")
-                # shap compiles one gradient function per explained class by design;
-                # TensorFlow would log a "retracing" warning for the fifth one.
-                tf_logger.setLevel(logging.ERROR)
                 values, indices = self._shap.shap_values(
                     activations, nsamples=nsamples, ranked_outputs=ranked_outputs, output_rank_order="max", rseed=seed
                 )
         finally:
-            tf_logger.setLevel(tf_level)
             np.random.set_state(state)
         values = np.asarray(values)
         if values.ndim == activations.ndim:  # a single-output model gives no rank axis
