@@ -178,23 +178,71 @@ def test_a_corrupt_image_in_the_folder_is_named(tmp_path):
             pass
 
 
-def test_offline_tfds_falls_back_to_mock_data_in_quick_mode(monkeypatch):
+def _offline(monkeypatch):
     monkeypatch.delenv("HORSES_OR_HUMANS_DIR", raising=False)
     monkeypatch.setattr(data, "_online", lambda timeout=3.0: False)
+    import tensorflow_datasets as tfds
+
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "is_prepared", lambda self: False, raising=False)
+
+
+@pytest.mark.parametrize("quick", ["1", "0"])
+def test_offline_without_a_folder_uses_the_embedded_real_sample(monkeypatch, capsys, quick):
+    _offline(monkeypatch)
+    monkeypatch.setenv("COURSE_QUICK", quick)
+    monkeypatch.setattr(data, "_NOTICES_SHOWN", set())
+    sample = data.embedded_sample_dir()
+    assert sample is not None and sample.parent.name == "data"
+    train_paths, train_labels = data.list_image_files(sample, "train")
+    val_paths, val_labels = data.list_image_files(sample, "validation")
+    assert 60 <= sum(1 for y in train_labels + val_labels if y == 0) <= 100
+    assert 60 <= sum(1 for y in train_labels + val_labels if y == 1) <= 100
+    held_out = {Path(p).stem.split("-")[0] for p in val_paths}
+    assert held_out and not held_out & {Path(p).stem.split("-")[0] for p in train_paths}, "whole models held out"
+    images, labels = data.held_out_images(32)
+    assert images.shape == (len(val_paths), 32, 32, 3) and sorted(labels.tolist()) == sorted(val_labels)
+    assert images.std() > 20, "real photos, not a constant mock"
+    assert "embedded sample" in capsys.readouterr().err
+
+
+def test_embedded_sample_is_small_and_credited():
+    sample = data.embedded_sample_dir()
+    files = [p for p in sample.rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in files) < 4_000_000
+    credits = (sample.parent / "CREDITS.md").read_text()
+    assert "horses_or_humans_sample" in credits and "CC BY 2.0" in credits
+
+
+def test_offline_without_any_sample_falls_back_to_mock_data_in_quick_mode(monkeypatch):
+    _offline(monkeypatch)
+    monkeypatch.setattr(data, "embedded_sample_dir", lambda: None)
     ds = data.load_horses_or_humans("train", image_size=16)
     x, y = next(iter(ds))
     assert x.shape == (16, 16, 3) and int(y) in (0, 1)
 
 
-def test_offline_tfds_in_full_mode_says_how_to_point_at_a_copy(monkeypatch):
-    monkeypatch.delenv("HORSES_OR_HUMANS_DIR", raising=False)
+def test_offline_without_any_sample_in_full_mode_says_how_to_point_at_a_copy(monkeypatch):
+    _offline(monkeypatch)
+    monkeypatch.setattr(data, "embedded_sample_dir", lambda: None)
     monkeypatch.setenv("COURSE_QUICK", "0")
-    monkeypatch.setattr(data, "_online", lambda timeout=3.0: False)
-    import tensorflow_datasets as tfds
-
-    monkeypatch.setattr(tfds.core.DatasetBuilder, "is_prepared", lambda self: False, raising=False)
     with pytest.raises(RuntimeError, match="HORSES_OR_HUMANS_DIR"):
         data.load_horses_or_humans("train", image_size=16)
+
+
+def test_choose_cases_picks_the_most_confident_right_and_wrong_images():
+    labels = np.array([0, 0, 1, 1, 0, 1])
+    probabilities = np.array([[0.9, 0.1], [0.99, 0.01], [0.3, 0.7], [0.6, 0.4], [0.2, 0.8], [0.05, 0.95]])
+    cases = data.choose_cases(labels, probabilities, wrong=2)
+    assert [index for index, _ in cases] == [1, 5, 4, 3]
+    assert cases[0][1] == "horse, predicted horse (p=0.99)"
+    assert cases[2][1] == "horse, predicted human (p=0.80)"
+    assert [i for i, _ in data.choose_cases(labels, probabilities, wrong=0)] == [1, 5]
+    perfect = np.eye(2)[labels]
+    assert len(data.choose_cases(labels, perfect, wrong=3)) == 2, "no mistakes to show"
+    with pytest.raises(ValueError, match=r"\(N, 2\)"):
+        data.choose_cases(labels, probabilities[:, :1])
+    with pytest.raises(ValueError, match="wrong"):
+        data.choose_cases(labels, probabilities, wrong=-1)
 
 
 def test_real_images_split_by_model_number(horses_dir):

@@ -353,3 +353,9 @@ def test_background_from_photos_is_seeded_and_augmented():
     assert len({crop.tobytes() for crop in crops}) == 8, "crops and flips must differ"
     with pytest.raises(ValueError, match="unknown photos"):
         explainers.background_from_photos(2, exclude=["unicorn"])
+
+
+def test_lime_clamps_top_labels_to_the_number_of_classes(region_model, block_image):
+    """lime_image clamps top_labels; so does the wrapper (the course CNN has 2 classes, the default is 5)."""
+    explanation = explainers.lime_explanation(region_model, block_image, **{**LIME_ARGS, "top_labels": 5})
+    assert sorted(explanation.top_labels) == [0, 1]
