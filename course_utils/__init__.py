@@ -8,6 +8,7 @@ Submodules (imported on first use, so ``import course_utils`` stays fast):
 - :mod:`course_utils.attributions`  gradients, Grad-CAM, IG, SmoothGrad, occlusion, activations
 - :mod:`course_utils.explainers`    LIME and SHAP wrappers
 - :mod:`course_utils.metrics`       faithfulness: deletion/insertion curves, randomization checks
+- :mod:`course_utils.pixel_maps`    every method as one pixel-map function, with its cost
 - :mod:`course_utils.features`      filter and class maximization, GIFs
 - :mod:`course_utils.viz`           overlays, signed maps, image grids
 - :mod:`course_utils.widgets`       the interactive-figure helper the notebooks use
@@ -29,6 +30,7 @@ _SUBMODULES = (
     "attributions",
     "explainers",
     "metrics",
+    "pixel_maps",
     "features",
     "viz",
     "widgets",

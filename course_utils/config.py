@@ -89,6 +89,11 @@ class Settings:
     fv_image_size: int
     fv_frame_every: int
     class_steps: int
+    # 08: faithfulness of explanations
+    faithfulness_images: int  # held-out images every method explains and the curves score
+    faithfulness_fractions: int  # points of each deletion / insertion curve, 0 to 1
+    randomization_images: int
+    bootstrap_resamples: int
 
 
 _FULL = dict(
@@ -116,6 +121,10 @@ _FULL = dict(
     fv_image_size=224,
     fv_frame_every=5,
     class_steps=100,
+    faithfulness_images=64,
+    faithfulness_fractions=21,
+    randomization_images=16,
+    bootstrap_resamples=2000,
 )
 
 _QUICK = dict(
@@ -144,6 +153,10 @@ _QUICK = dict(
     fv_image_size=96,
     fv_frame_every=2,
     class_steps=4,
+    faithfulness_images=16,
+    faithfulness_fractions=11,
+    randomization_images=6,
+    bootstrap_resamples=1000,
 )
 
 

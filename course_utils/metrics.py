@@ -37,6 +37,7 @@ Adebayo, Gilmer, Muelly, Goodfellow, Hardt & Kim (2018). Sanity Checks for
     Saliency Maps. NeurIPS.
 Hooker, Erhan, Kindermans & Kim (2019). A Benchmark for Interpretability
     Methods in Deep Neural Networks. NeurIPS.
+Efron & Tibshirani (1993). An Introduction to the Bootstrap. Chapman & Hall.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ __all__ = [
     "deletion_curve",
     "insertion_curve",
     "curve_auc",
+    "bootstrap_interval",
     "fill_images",
     "pixel_ranks",
     "rank_correlation",
@@ -387,6 +389,44 @@ def curve_auc(fractions: Any, scores: Any) -> np.ndarray:
     if values.ndim != 2 or values.shape[1] != steps.size:
         raise ValueError(f"scores must be (N, {steps.size}) for {steps.size} fractions, got shape {values.shape}")
     return ((values[:, 1:] + values[:, :-1]) / 2.0 * np.diff(steps)[None]).sum(axis=1)
+
+
+def bootstrap_interval(
+    values: Any, confidence: float = 0.95, resamples: int = 2000, seed: int = 0
+) -> tuple[float, float, float]:
+    """Mean of per-image values with a percentile bootstrap interval (Efron & Tibshirani, 1993).
+
+    The images are resampled with replacement; the interval says how much
+    the mean AUC would move with another draw of images from the same
+    distribution. For a paired comparison of two methods, pass the per-image
+    differences: an interval that excludes 0 separates them.
+
+    Parameters
+    ----------
+    values
+        ``(N,)`` finite numbers, one per image, ``N >= 2``.
+    confidence
+        Coverage of the interval, in (0, 1).
+    resamples
+        Bootstrap resamples.
+    seed
+        Seeds the resampling.
+
+    Returns
+    -------
+    mean, low, high
+    """
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim != 1 or array.size < 2 or not np.all(np.isfinite(array)):
+        raise ValueError(f"values must be a 1-D array of at least 2 finite numbers, got shape {array.shape}")
+    if isinstance(confidence, bool) or not isinstance(confidence, numbers.Real) or not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie strictly between 0 and 1 (e.g. 0.95), got {confidence!r}")
+    resamples = positive_int("resamples", resamples)
+    rng = np.random.default_rng(positive_int("seed", seed, 0))
+    means = array[rng.integers(0, array.size, (resamples, array.size))].mean(axis=1)
+    tail = (1.0 - float(confidence)) / 2.0 * 100.0
+    low, high = np.percentile(means, [tail, 100.0 - tail])
+    return float(array.mean()), float(low), float(high)
 
 
 # --------------------------------------------------------------------------- baseline maps

@@ -215,3 +215,20 @@ def test_data_randomization_is_one_for_the_same_model_and_lower_for_another():
     assert np.mean(metrics.data_randomization(model, other, batch, gradients)) < 0.9
     with pytest.raises(ValueError, match="explain\\(\\) returned"):
         metrics.data_randomization(model, other, batch, lambda m, x, c: np.ones((3, 2, 2)))
+
+
+def test_bootstrap_interval_covers_the_mean_and_narrows_with_more_images():
+    rng = np.random.default_rng(1)
+    few, many = rng.normal(3.0, 1.0, 20), rng.normal(3.0, 1.0, 2000)
+    mean, low, high = metrics.bootstrap_interval(few)
+    assert low < mean < high and mean == pytest.approx(few.mean())
+    _, low_many, high_many = metrics.bootstrap_interval(many)
+    assert low_many < 3.0 < high_many
+    assert (high_many - low_many) < (high - low) / 5, "the interval shrinks like 1/sqrt(N)"
+    # Standard error of a mean of 2000 unit normals is 0.022: a 95 % interval is about 0.088 wide.
+    assert 0.06 < high_many - low_many < 0.12
+    assert metrics.bootstrap_interval([2.0, 2.0, 2.0]) == (2.0, 2.0, 2.0)
+    with pytest.raises(ValueError, match="at least 2"):
+        metrics.bootstrap_interval([1.0])
+    with pytest.raises(ValueError, match="confidence"):
+        metrics.bootstrap_interval(few, confidence=95)

@@ -1,0 +1,200 @@
+"""Every explanation method of the course as one kind of function: a pixel map.
+
+Faithfulness metrics (:mod:`course_utils.metrics`) compare methods on equal
+terms, so each method is wrapped here as::
+
+    method.explain(model, images, class_index) -> float32 (N, H, W)
+
+one importance value per pixel, larger = more important for the class,
+at the image's resolution, and with a cost model (:attr:`PixelMapMethod.evaluations`)
+that says how many images the method sends through the network per
+explained image. The wrappers are thin: the algorithms live in
+:mod:`course_utils.attributions` and :mod:`course_utils.explainers`.
+
+How each map becomes one number per pixel:
+
+- Grad-CAM: its map, upsampled to the image (already in [0, 1]).
+- Integrated Gradients: the attributions summed over the colour channels
+  (signed: positive evidence first).
+- SmoothGrad: the absolute mean gradient summed over channels, as the paper
+  visualises it (the sign of a raw gradient is not evidence).
+- Occlusion: the mean score drop of the patches covering the pixel.
+- LIME: each pixel carries its superpixel's weight.
+- SHAP (expected gradients at an inner layer): the values summed over the
+  layer's channels, upsampled bilinearly to the image.
+- Random and centre prior (:func:`course_utils.metrics.random_map`,
+  :func:`course_utils.metrics.center_prior_map`): maps that never look at
+  the model, the floor every method must beat.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from course_utils import attributions, explainers, metrics
+from course_utils._core import as_image_batch, positive_int, top_classes
+
+__all__ = ["PixelMapMethod", "course_methods", "lime_segmentation_params"]
+
+
+@dataclasses.dataclass(frozen=True)
+class PixelMapMethod:
+    """One explanation method in the pixel-map convention.
+
+    Attributes
+    ----------
+    name
+        Short label for tables and legends, e.g. ``"Grad-CAM (block3_conv2)"``.
+    explain
+        ``explain(model, images, class_index) -> (N, H, W)`` float32.
+    evaluations
+        Images passed through the network per explained image (forward
+        passes; gradient methods also run one backward pass each).
+    uses_gradients
+        Whether the method differentiates the network.
+    """
+
+    name: str
+    explain: Callable[[keras.Model, Any, Any], np.ndarray]
+    evaluations: int
+    uses_gradients: bool
+
+
+def lime_segmentation_params(image_size: int) -> dict[str, Any]:
+    """SLIC parameters that give superpixels of about ``image_size / 8`` pixels a side.
+
+    LIME's quickshift defaults are tuned for 224-pixel photos; on a 64-pixel
+    image they give a handful of huge segments. About 50 superpixels keep the
+    comparison with the other maps fair at any size.
+    """
+    image_size = positive_int("image_size", image_size, 8)
+    return {"n_segments": 50, "compactness": 10.0, "start_label": 0, "sigma": max(0.5, image_size / 150.0)}
+
+
+def _upsample(maps: np.ndarray, height: int, width: int) -> np.ndarray:
+    resized = tf.image.resize(tf.convert_to_tensor(maps[..., None], tf.float32), (height, width), "bilinear")
+    return resized.numpy()[..., 0]
+
+
+def _patch_positions(size: int, patch: int, stride: int) -> int:
+    return len(range(0, size - patch + 1, stride)) + (1 if (size - patch) % stride else 0)
+
+
+def course_methods(
+    image_size: int,
+    background: Any,
+    ig_steps: int = 50,
+    smoothgrad_samples: int = 50,
+    smoothgrad_noise: float = 0.15,
+    lime_samples: int = 1000,
+    shap_nsamples: int = 200,
+    shap_layer: str = "block2_pool",
+    gradcam_layers: tuple[str, ...] = ("block3_conv2", "block2_conv2"),
+    batch_size: int = 32,
+    seed: int = 0,
+) -> list[PixelMapMethod]:
+    """The methods of the course, ready to compare on the course's CNN.
+
+    Parameters
+    ----------
+    image_size
+        Side of the (square) images in pixels; sets the occlusion patch
+        (``image_size // 8``, stride half of it) and LIME's superpixels.
+    background
+        ``(B, H, W, 3)`` raw-pixel images (training images, not the ones
+        explained) for SHAP's expected gradients.
+    ig_steps, smoothgrad_samples, smoothgrad_noise, lime_samples, shap_nsamples
+        Sizes of the methods (notebooks pass ``settings()`` values).
+    shap_layer, gradcam_layers
+        Layers of the CNN for SHAP and Grad-CAM (deep first).
+    batch_size
+        Images per network call inside the methods.
+    seed
+        Seeds SmoothGrad's noise, LIME's sampling and SHAP's draws.
+
+    Returns
+    -------
+    list of :class:`PixelMapMethod`: Grad-CAM at each layer, Integrated
+    Gradients (black baseline), SmoothGrad, occlusion, LIME, SHAP, and the
+    random and centre-prior baselines.
+    """
+    image_size = positive_int("image_size", image_size, 8)
+    backdrop = as_image_batch(background)
+    patch = max(2, image_size // 8)
+    stride = max(1, patch // 2)
+
+    def grad_cam_at(layer: str) -> Callable[[keras.Model, Any, Any], np.ndarray]:
+        return lambda model, images, class_index: attributions.grad_cam(
+            model, images, class_index=class_index, layer=layer, batch_size=batch_size
+        )
+
+    def integrated(model: keras.Model, images: Any, class_index: Any) -> np.ndarray:
+        values = attributions.integrated_gradients(
+            model, images, class_index=class_index, baseline="black", steps=ig_steps, batch_size=batch_size
+        )
+        return values.sum(axis=-1)
+
+    def smooth(model: keras.Model, images: Any, class_index: Any) -> np.ndarray:
+        values = attributions.smoothgrad(
+            model, images, class_index, samples=smoothgrad_samples, noise=smoothgrad_noise, batch_size=batch_size, seed=seed
+        )
+        return np.abs(values).sum(axis=-1)
+
+    def occlusion(model: keras.Model, images: Any, class_index: Any) -> np.ndarray:
+        return attributions.occlusion_sensitivity(
+            model, images, class_index, patch=patch, stride=stride, batch_size=max(batch_size, 64)
+        )
+
+    def lime(model: keras.Model, images: Any, class_index: Any) -> np.ndarray:
+        batch = as_image_batch(images)
+        classes = top_classes(model, batch, class_index)
+        params = lime_segmentation_params(batch.shape[1])
+        maps = []
+        for image, label in zip(batch, classes):
+            explanation = explainers.lime_explanation(
+                model, image, top_labels=1, labels=[int(label)], num_samples=lime_samples,
+                batch_size=min(64, lime_samples), segmentation="slic", segmentation_params=params,
+                hide_color=None, seed=seed, class_names=[str(i) for i in range(model.outputs[0].shape[-1])],
+            )
+            maps.append(explanation.weight_map(int(label)))
+        return np.asarray(maps, dtype=np.float32)
+
+    shap_explainers: dict[int, explainers.GradientLayerExplainer] = {}
+
+    def shap_values(model: keras.Model, images: Any, class_index: Any) -> np.ndarray:
+        batch = as_image_batch(images)
+        classes = top_classes(model, batch, class_index)
+        num_classes = int(model.outputs[0].shape[-1])
+        if num_classes > 10:
+            raise ValueError("the SHAP pixel map explains every class; use it on models with at most 10 classes")
+        explainer = shap_explainers.get(id(model))
+        if explainer is None or explainer.model is not model:
+            explainer = shap_explainers[id(model)] = explainers.GradientLayerExplainer(
+                model, shap_layer, backdrop, batch_size=batch_size, class_names=[str(i) for i in range(num_classes)]
+            )
+        explanation = explainer.explain(batch, ranked_outputs=num_classes, nsamples=shap_nsamples, seed=seed)
+        picked = np.argmax(explanation.class_indices == classes[:, None], axis=1)
+        spatial = explanation.spatial[np.arange(len(batch)), :, :, picked]
+        return _upsample(spatial, batch.shape[1], batch.shape[2])
+
+    positions = _patch_positions(image_size, patch, stride) ** 2
+    methods = [
+        PixelMapMethod(f"Grad-CAM ({layer})", grad_cam_at(layer), 1, True) for layer in gradcam_layers
+    ]
+    methods += [
+        PixelMapMethod("Integrated Gradients", integrated, ig_steps + 1, True),
+        PixelMapMethod("SmoothGrad", smooth, smoothgrad_samples, True),
+        PixelMapMethod(f"Occlusion ({patch} px)", occlusion, positions + 1, False),
+        PixelMapMethod("LIME", lime, lime_samples + 1, False),
+        # Expected gradients runs nsamples gradient evaluations per class (two for the course CNN).
+        PixelMapMethod(f"SHAP ({shap_layer})", shap_values, 2 * shap_nsamples + 1, True),
+        PixelMapMethod("Random", lambda m, x, c: metrics.random_map(m, x, c, seed=seed), 0, False),
+        PixelMapMethod("Centre prior", metrics.center_prior_map, 0, False),
+    ]
+    return methods
+

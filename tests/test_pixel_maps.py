@@ -1,0 +1,64 @@
+"""Every method of the course in the pixel-map convention: shapes, classes, costs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from tiny_models import images
+
+from course_utils import attributions, models, pixel_maps
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    """The course CNN's architecture at 16 px (random weights): same layer names as the real one."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    return models.horses_humans_cnn(16)
+
+
+@pytest.fixture(scope="module")
+def methods():
+    return pixel_maps.course_methods(
+        16, images(4, seed=1), ig_steps=4, smoothgrad_samples=3, lime_samples=12, shap_nsamples=3, batch_size=8
+    )
+
+
+def test_every_method_gives_one_finite_map_per_image_at_the_image_size(cnn, methods):
+    batch = images(3, seed=2)
+    names = [method.name for method in methods]
+    assert names == [
+        "Grad-CAM (block3_conv2)", "Grad-CAM (block2_conv2)", "Integrated Gradients", "SmoothGrad",
+        "Occlusion (2 px)", "LIME", "SHAP (block2_pool)", "Random", "Centre prior",
+    ]
+    for method in methods:
+        maps = method.explain(cnn, batch, None)
+        assert maps.shape == (3, 16, 16), method.name
+        assert np.all(np.isfinite(maps)), method.name
+        assert (method.evaluations > 0) == (method.name not in ("Random", "Centre prior"))
+
+
+def test_the_wrappers_explain_the_class_they_are_asked_for(cnn, methods):
+    batch = images(2, seed=3)
+    by_name = {method.name: method for method in methods}
+    integrated = by_name["Integrated Gradients"].explain(cnn, batch, [1, 0])
+    reference = attributions.integrated_gradients(cnn, batch, [1, 0], baseline="black", steps=4).sum(axis=-1)
+    np.testing.assert_allclose(integrated, reference, rtol=1e-5, atol=1e-6)
+    cam = by_name["Grad-CAM (block3_conv2)"].explain(cnn, batch, 0)
+    np.testing.assert_allclose(cam, attributions.grad_cam(cnn, batch, 0, layer="block3_conv2"), atol=1e-6)
+    shap_for_0 = by_name["SHAP (block2_pool)"].explain(cnn, batch, 0)
+    shap_for_1 = by_name["SHAP (block2_pool)"].explain(cnn, batch, 1)
+    assert not np.allclose(shap_for_0, shap_for_1), "the SHAP map follows class_index"
+    lime_for_0 = by_name["LIME"].explain(cnn, batch[:1], 0)
+    lime_for_1 = by_name["LIME"].explain(cnn, batch[:1], 1)
+    # Two classes, one softmax: the surrogate of one class mirrors the other's.
+    np.testing.assert_allclose(lime_for_0, -lime_for_1, atol=1e-6)
+
+
+def test_occlusion_cost_counts_every_patch_position():
+    methods = pixel_maps.course_methods(64, images(2, size=64), ig_steps=7, smoothgrad_samples=5, lime_samples=9)
+    by_name = {method.name: method for method in methods}
+    assert by_name["Occlusion (8 px)"].evaluations == 15 * 15 + 1  # patch 8, stride 4: 15 positions a side
+    assert by_name["Integrated Gradients"].evaluations == 8
+    assert by_name["SmoothGrad"].evaluations == 5 and by_name["LIME"].evaluations == 10
