@@ -248,6 +248,23 @@ def top_classes(model: keras.Model, batch: np.ndarray, class_index: Any) -> np.n
 
 
 
+class _CourseRetracingFilter(logging.Filter):
+    """Drop TensorFlow's retracing warning for the course's own per-model compiled functions.
+
+    Every compiled function here is built by a ``build()`` closure once per
+    model and input shape (see :func:`compiled`); TensorFlow counts the
+    functions of a second model as retraces of the first and warns, although
+    nothing is traced twice. Warnings about a student's own functions pass.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("triggered tf.function retracing" in message and ".build.<locals>." in message)
+
+
+tf.get_logger().addFilter(_CourseRetracingFilter())
+
+
 @contextlib.contextmanager
 def quiet_retracing() -> Iterator[None]:
     """Silence TensorFlow's "triggered tf.function retracing" warning inside the block.

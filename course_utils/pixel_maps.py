@@ -11,14 +11,19 @@ that says how many images the method sends through the network per
 explained image. The wrappers are thin: the algorithms live in
 :mod:`course_utils.attributions` and :mod:`course_utils.explainers`.
 
+Gradient and occlusion methods explain the class **logit** (through
+:func:`course_utils.models.logits_model`), as everywhere in the course: a
+saturated softmax has vanishing gradients for the predicted class. LIME and
+SHAP explain the model's output (probabilities), as those libraries do.
+
 How each map becomes one number per pixel:
 
 - Grad-CAM: its map, upsampled to the image (already in [0, 1]).
-- Integrated Gradients: the attributions summed over the colour channels
-  (signed: positive evidence first).
+- Integrated Gradients: the attributions of the logit summed over the
+  colour channels (signed: positive evidence first).
 - SmoothGrad: the absolute mean gradient summed over channels, as the paper
   visualises it (the sign of a raw gradient is not evidence).
-- Occlusion: the mean score drop of the patches covering the pixel.
+- Occlusion: the mean logit drop of the patches covering the pixel.
 - LIME: each pixel carries its superpixel's weight.
 - SHAP (expected gradients at an inner layer): the values summed over the
   layer's channels, upsampled bilinearly to the image.
@@ -36,8 +41,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from course_utils import attributions, explainers, metrics
-from course_utils._core import as_image_batch, positive_int, top_classes
+from course_utils import attributions, explainers, metrics, models
+from course_utils._core import as_image_batch, compiled, positive_int, top_classes
 
 __all__ = ["PixelMapMethod", "course_methods", "lime_segmentation_params"]
 
@@ -74,6 +79,16 @@ def lime_segmentation_params(image_size: int) -> dict[str, Any]:
     """
     image_size = positive_int("image_size", image_size, 8)
     return {"n_segments": 50, "compactness": 10.0, "start_label": 0, "sigma": max(0.5, image_size / 150.0)}
+
+
+def _logits(model: keras.Model) -> keras.Model:
+    """The model's logits model, built once per model (its compiled functions are reused)."""
+
+    def build() -> keras.Model | None:
+        logits = models.logits_model(model)
+        return None if logits is model else logits  # never store the model in its own cache entry
+
+    return compiled(model, "logits_model", build) or model
 
 
 def _upsample(maps: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -135,19 +150,19 @@ def course_methods(
 
     def integrated(model: keras.Model, images: Any, class_index: Any) -> np.ndarray:
         values = attributions.integrated_gradients(
-            model, images, class_index=class_index, baseline="black", steps=ig_steps, batch_size=batch_size
+            _logits(model), images, class_index=class_index, baseline="black", steps=ig_steps, batch_size=batch_size
         )
         return values.sum(axis=-1)
 
     def smooth(model: keras.Model, images: Any, class_index: Any) -> np.ndarray:
         values = attributions.smoothgrad(
-            model, images, class_index, samples=smoothgrad_samples, noise=smoothgrad_noise, batch_size=batch_size, seed=seed
+            _logits(model), images, class_index, samples=smoothgrad_samples, noise=smoothgrad_noise, batch_size=batch_size, seed=seed
         )
         return np.abs(values).sum(axis=-1)
 
     def occlusion(model: keras.Model, images: Any, class_index: Any) -> np.ndarray:
         return attributions.occlusion_sensitivity(
-            model, images, class_index, patch=patch, stride=stride, batch_size=max(batch_size, 64)
+            _logits(model), images, class_index, patch=patch, stride=stride, batch_size=max(batch_size, 64)
         )
 
     def lime(model: keras.Model, images: Any, class_index: Any) -> np.ndarray:

@@ -26,6 +26,9 @@ __all__ = [
     "plot_signed",
     "tile_images",
     "plot_image_grid",
+    "plot_pixel_ranking",
+    "plot_curves",
+    "plot_randomization",
 ]
 
 
@@ -506,3 +509,105 @@ def plot_image_grid(
         ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- faithfulness
+def plot_pixel_ranking(
+    ax: plt.Axes,
+    image: Any,
+    attribution: Any,
+    title: str | None = None,
+    colorbar: bool = True,
+    alpha: float = 0.6,
+) -> plt.Axes:
+    """Draw a map the way deletion and insertion curves read it: as a ranking of the pixels.
+
+    Each pixel shows its percentile in the map's ranking (1 = the first pixel
+    deleted), so maps of different units and signs (a probability drop, a
+    gradient, a LIME weight) become comparable at a glance.
+
+    Parameters
+    ----------
+    image
+        ``(H, W, 3)`` pixels in [0, 255].
+    attribution
+        ``(H, W)`` or ``(H, W, C)`` map of the same height and width.
+    """
+    from course_utils.metrics import pixel_ranks
+
+    values = np.asarray(attribution, dtype=np.float64)
+    ranks = pixel_ranks(values[None])[0]
+    percentile = 1.0 - ranks / max(ranks.size - 1, 1)
+    ax.imshow(to_uint8_image(image))
+    shown = ax.imshow(percentile, cmap="inferno", alpha=alpha, vmin=0.0, vmax=1.0)
+    return _finish_axes(ax, shown, title, colorbar, "rank (1 = first deleted)")
+
+
+def plot_curves(
+    ax: plt.Axes,
+    fractions: Any,
+    curves: dict[str, Any],
+    title: str | None = None,
+    ylabel: str | None = "score",
+    band: bool = True,
+) -> plt.Axes:
+    """Mean deletion or insertion curve of each method, with a band of +-1 standard error.
+
+    Parameters
+    ----------
+    fractions
+        ``(F,)`` shares of the pixels replaced (x axis).
+    curves
+        Method name -> ``(N, F)`` scores (one row per image), drawn in order.
+    band
+        Shade the standard error of the mean over images.
+    """
+    steps = np.asarray(fractions, dtype=np.float64)
+    for index, (name, scores) in enumerate(curves.items()):
+        values = np.asarray(scores, dtype=np.float64).reshape(-1, steps.size)
+        mean = values.mean(axis=0)
+        style = {"random": ("--", "grey"), "centre": (":", "black"), "center": (":", "black")}
+        dash, color = next((v for k, v in style.items() if name.lower().startswith(k)), ("-", None))
+        line = ax.plot(steps, mean, dash, lw=2.0 if dash == "-" else 1.8, label=name, color=color, zorder=3)[0]
+        if band and len(values) > 1:
+            error = values.std(axis=0, ddof=1) / np.sqrt(len(values))
+            ax.fill_between(steps, mean - error, mean + error, color=line.get_color(), alpha=0.15, lw=0)
+    ax.axhline(0.0, color="black", lw=0.8)
+    ax.set(xlabel="fraction of pixels replaced", xlim=(0, 1))
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_randomization(
+    ax: plt.Axes,
+    results: dict[str, list[tuple[str, Any]]],
+    title: str | None = None,
+) -> plt.Axes:
+    """Similarity of each method's maps as the model is randomized layer by layer (Adebayo et al., 2018).
+
+    Parameters
+    ----------
+    results
+        Method name -> the list :func:`course_utils.metrics.parameter_randomization`
+        returns (layer name, ``(N,)`` rank correlations), top layer first.
+    """
+    layers: list[str] = []
+    for name, steps in results.items():
+        layers = ["trained"] + [layer for layer, _ in steps]
+        means = [1.0] + [float(np.mean(similarity)) for _, similarity in steps]
+        lows = [1.0] + [float(np.min(similarity)) for _, similarity in steps]
+        highs = [1.0] + [float(np.max(similarity)) for _, similarity in steps]
+        line = ax.plot(range(len(means)), means, "o-", label=name, zorder=3)[0]
+        ax.fill_between(range(len(means)), lows, highs, color=line.get_color(), alpha=0.12, lw=0)
+    ax.set_xticks(range(len(layers)), layers, rotation=45, ha="right")
+    ax.axhline(0.0, color="black", lw=0.8)
+    ax.set(ylabel="rank correlation with the trained model's map", ylim=(-1.05, 1.05),
+           xlabel="randomized down to (cascading, from the output)")
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    return ax

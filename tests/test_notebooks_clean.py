@@ -22,10 +22,10 @@ def _source(cell: dict) -> str:
     return "".join(source) if isinstance(source, list) else source
 
 
-def test_the_seven_notebooks_exist_in_teaching_order():
+def test_the_eight_notebooks_exist_in_teaching_order():
     numbers = [int(p.name[:2]) for p in NOTEBOOKS]
     assert numbers == list(range(1, len(numbers) + 1)), [p.name for p in NOTEBOOKS]
-    assert len(NOTEBOOKS) == 7, [p.name for p in NOTEBOOKS]
+    assert len(NOTEBOOKS) == 8, [p.name for p in NOTEBOOKS]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

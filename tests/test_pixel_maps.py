@@ -43,7 +43,8 @@ def test_the_wrappers_explain_the_class_they_are_asked_for(cnn, methods):
     batch = images(2, seed=3)
     by_name = {method.name: method for method in methods}
     integrated = by_name["Integrated Gradients"].explain(cnn, batch, [1, 0])
-    reference = attributions.integrated_gradients(cnn, batch, [1, 0], baseline="black", steps=4).sum(axis=-1)
+    logits = models.logits_model(cnn)
+    reference = attributions.integrated_gradients(logits, batch, [1, 0], baseline="black", steps=4).sum(axis=-1)
     np.testing.assert_allclose(integrated, reference, rtol=1e-5, atol=1e-6)
     cam = by_name["Grad-CAM (block3_conv2)"].explain(cnn, batch, 0)
     np.testing.assert_allclose(cam, attributions.grad_cam(cnn, batch, 0, layer="block3_conv2"), atol=1e-6)
