@@ -67,3 +67,10 @@ def test_features_benchmark_quick_prints_a_ratio_and_matching_images():
     assert wins and wins.group(1) == wins.group(2) and wins.group(3) == wins.group(4), output
     assert re.search(r"source loop .*: \S+ s, 16 traces", output), output
     assert re.search(r"batched .*: \S+ s, 1 trace", output), output
+
+
+def test_metrics_benchmark_quick_prints_a_ratio_and_matching_curves():
+    # A non-zero exit means the batched deletion curves disagree with the one-image loop.
+    output = _run_quick("metrics.py", timeout=600)
+    assert re.search(r"^deletion_batched: (\d+(?:\.\d+)?)x faster", output, re.MULTILINE), output
+    assert re.search(r"max\|diff\|/max\|score\| = \S+ <= ", output), output
