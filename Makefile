@@ -17,9 +17,10 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-## Execute every notebook in order; executed notebooks, HTML, figures and GIFs go to build/.
+## Execute every notebook in order; build/index.html, executed notebooks, HTML, figures and GIFs go to build/.
+RUN_OUT ?= build
 run: $(STAMP)
-	$(PY) -m course_utils run-notebooks notebooks --out build
+	$(PY) -m course_utils run-notebooks notebooks --out $(RUN_OUT)
 
 ## Unit tests, benchmark smoke runs, and every notebook under nbval, in quick mode.
 test: $(STAMP)

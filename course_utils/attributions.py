@@ -4,7 +4,7 @@ Every method follows one calling convention (as captum does)::
 
     fn(model, images, class_index=None, ...) -> numpy array
 
-* ``model`` follows the course's model contract (DESIGN.md section 3): it
+* ``model`` follows the course's model contract (docs/architecture.md): it
   takes raw RGB pixels, float32 NHWC in [0, 255], and returns class scores
   ``(N, classes)``; preprocessing lives inside the model, so attributions line
   up with pixels.

@@ -12,7 +12,7 @@ The machinery follows lucid's split (Olah et al. 2017):
 
 parameterization
     The image is optimised directly in the course's pixel space: float32
-    RGB in [0, 255], what every course model takes (DESIGN.md section 3;
+    RGB in [0, 255], what every course model takes (docs/architecture.md, "The model contract";
     preprocessing lives inside the model). It starts from mid-grey plus a
     little uniform noise, or from a photo plus that noise.
 transforms

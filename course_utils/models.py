@@ -1,6 +1,6 @@
 """Models of the course and the layer plumbing every explainer needs.
 
-Model contract (DESIGN.md section 3): a classifier takes **raw RGB pixels**,
+Model contract (docs/architecture.md): a classifier takes **raw RGB pixels**,
 float32 NHWC in [0, 255], and returns class scores ``(N, classes)``.
 Preprocessing lives inside the model, so attributions line up with pixels.
 

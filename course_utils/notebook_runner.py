@@ -1,22 +1,56 @@
-"""Execute the course notebooks in order and write them, as HTML too, under ``build/``.
+"""Execute the course notebooks in order and leave a browsable course under ``build/``.
 
 Used by ``make run`` (``python -m course_utils run-notebooks``). Each notebook
 runs in its own kernel with its own folder as working directory, exactly as a
-student would run it; the executed copy and an HTML page land in
-``build/notebooks/`` and the figures and GIFs the notebooks save land in
-``build/`` through :func:`course_utils.config.output_dir`.
+student would run it. What lands in the output folder:
+
+- ``notebooks/NN_name.ipynb`` and ``.html``: the executed notebook and its page;
+- ``figures/NN_name/cellCC_K.png``: every figure the notebook drew;
+- ``logs/NN_name.kernel.log``: what the kernel process wrote to its stderr
+  (TensorFlow's start-up lines, kernel warnings), kept out of the terminal;
+- ``index.html``: the course's front page (titles, what each notebook
+  teaches, run times, links, one key figure each).
+
+Progress is printed per notebook (cell k of N, elapsed time), a summary table
+at the end; the exit status is 1 when any notebook failed. A kernel that dies
+is reported as such: the notebook, the cell, and the end of its stderr.
 """
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+import html
+import logging
+import re
 import sys
 import time
 from pathlib import Path
+from typing import Any, Callable
 
-__all__ = ["run_all", "run_one", "strip_outputs", "freeze_checked_outputs"]
+__all__ = ["NotebookRun", "NotebookFailed", "run_all", "run_one", "write_index", "strip_outputs", "freeze_checked_outputs"]
 
 
-def _client(notebook, path: Path, timeout: int):
+class NotebookFailed(RuntimeError):
+    """A notebook did not run to its end: which notebook, which cell, and why."""
+
+
+@dataclasses.dataclass
+class NotebookRun:
+    """What :func:`run_one` did for one notebook."""
+
+    path: Path
+    seconds: float
+    code_cells: int
+    figures: list[Path]
+    error: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+
+def _client(notebook, path: Path, timeout: int, on_cell_start: Callable[..., Any] | None = None):
     """An nbclient client whose shell-reply wait cannot miss a wake-up.
 
     nbclient waits for each cell's reply with one blocking ``get_msg(timeout)``;
@@ -48,36 +82,143 @@ def _client(notebook, path: Path, timeout: int):
             channel.get_msg = get_msg
             return kernel_client
 
+    extra = {"on_cell_start": on_cell_start} if on_cell_start is not None else {}
     return _PollingClient(
-        notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}, **extra
     )
 
 
-def run_one(path: Path, out_dir: Path, timeout: int = 1800) -> float:
-    """Execute one notebook; write ``NAME.ipynb`` and ``NAME.html`` into ``out_dir``.
+def _quiet_client_logs() -> None:
+    """The runner's own terminal shows progress, not tornado's or nbclient's chatter."""
+    for name in ("tornado", "tornado.general", "traitlets", "nbclient", "NotebookClient"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
-    Returns the seconds it took. Raises the execution error of the first
-    failing cell (nbclient's ``CellExecutionError``), after writing the
-    partially executed notebook so the failure can be read.
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    kept = [line for line in text.splitlines() if line.strip()]
+    return "\n".join(kept[-lines:])
+
+
+def _save_figures(notebook, folder: Path) -> list[Path]:
+    """Write every PNG output of the executed notebook to ``folder`` (cellCC_K.png)."""
+    saved = []
+    for index, cell in enumerate(notebook.cells):
+        if cell.get("cell_type") != "code":
+            continue
+        for output in cell.get("outputs", []):
+            data = output.get("data", {}) if isinstance(output, dict) else {}
+            if "image/png" not in data:
+                continue
+            folder.mkdir(parents=True, exist_ok=True)
+            target = folder / f"cell{index:02d}_{len(saved) + 1}.png"
+            target.write_bytes(base64.b64decode(data["image/png"]))
+            saved.append(target)
+    return saved
+
+
+def run_one(
+    path: Path, out_dir: Path, timeout: int = 1800, progress: Callable[[int, int, float], None] | None = None
+) -> NotebookRun:
+    """Execute one notebook; write it, its HTML, its figures and its kernel log under ``out_dir``.
+
+    Parameters
+    ----------
+    path
+        The notebook.
+    out_dir
+        Output folder: ``notebooks/``, ``figures/NAME/`` and ``logs/`` go below it.
+    timeout
+        Seconds one cell may run.
+    progress
+        Called as ``progress(k, n, elapsed_seconds)`` when code cell ``k`` of ``n`` starts.
+
+    Returns
+    -------
+    NotebookRun
+
+    Raises
+    ------
+    NotebookFailed
+        When a cell raised, timed out, or the kernel died; the message names
+        the notebook and the cell, and for a dead kernel ends with the last
+        lines the kernel wrote to stderr. The partially executed notebook is
+        written first, so the failure can be read.
     """
     import nbformat
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
     from nbconvert import HTMLExporter
 
+    _quiet_client_logs()
+    path = Path(path)
+    out_dir = Path(out_dir)
     notebook = nbformat.read(path, as_version=4)
-    client = _client(notebook, path, timeout)
+    code_indices = [i for i, cell in enumerate(notebook.cells) if cell.get("cell_type") == "code"]
+    current = {"cell": -1}
     started = time.perf_counter()
+
+    def on_cell_start(cell: Any = None, cell_index: int = -1, **_: Any) -> None:
+        current["cell"] = cell_index
+        if progress is not None and cell_index in code_indices:
+            progress(code_indices.index(cell_index) + 1, len(code_indices), time.perf_counter() - started)
+
+    logs = out_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    kernel_log = logs / f"{path.stem}.kernel.log"
+    client = _client(notebook, path, timeout, on_cell_start)
+    error: NotebookFailed | None = None
     try:
-        client.execute()
-    finally:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        nbformat.write(notebook, out_dir / path.name)
-        html, _ = HTMLExporter().from_notebook_node(notebook)
-        (out_dir / path.with_suffix(".html").name).write_text(html, encoding="utf-8")
-    return time.perf_counter() - started
+        with kernel_log.open("wb") as kernel_stderr:
+            client.execute(stderr=kernel_stderr)
+    except DeadKernelError as failure:
+        tail = _tail(kernel_log)
+        error = NotebookFailed(
+            f"{path.name}: the kernel died while cell {current['cell']} ran ({failure}). "
+            f"Last lines of its stderr ({kernel_log}):\n{tail or '(nothing)'}"
+        )
+    except CellTimeoutError as failure:
+        error = NotebookFailed(f"{path.name}: cell {current['cell']} ran longer than {timeout} s ({failure})")
+    except CellExecutionError as failure:
+        first_line = str(failure).strip().splitlines()[-1] if str(failure).strip() else type(failure).__name__
+        error = NotebookFailed(f"{path.name}: cell {current['cell']} raised: {first_line}")
+    except Exception as failure:  # nbclient's own state errors: report them, with the kernel's stderr
+        error = NotebookFailed(
+            f"{path.name}: the run stopped in cell {current['cell']} ({type(failure).__name__}: {failure}). "
+            f"Last lines of the kernel's stderr ({kernel_log}):\n{_tail(kernel_log) or '(nothing)'}"
+        )
+    seconds = time.perf_counter() - started
+    target = out_dir / "notebooks"
+    target.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, target / path.name)
+    page, _ = HTMLExporter().from_notebook_node(notebook)
+    (target / path.with_suffix(".html").name).write_text(page, encoding="utf-8")
+    figures = _save_figures(notebook, out_dir / "figures" / path.stem)
+    if error is not None:
+        raise error
+    return NotebookRun(path, seconds, len(code_indices), figures)
+
+
+def _printer(number: int, total: int, name: str) -> Callable[[int, int, float], None]:
+    """Progress for a terminal (one line rewritten) or a log (a line at most every 15 s)."""
+    tty = sys.stdout.isatty()
+    last = {"printed": -1e9}
+
+    def show(cell: int, cells: int, elapsed: float) -> None:
+        text = f"[{number}/{total}] {name}: cell {cell}/{cells}, {elapsed:.0f} s"
+        if tty:
+            print("\r" + text.ljust(78), end="", flush=True)
+        elif elapsed - last["printed"] >= 15:
+            last["printed"] = elapsed
+            print(text, flush=True)
+
+    return show
 
 
 def run_all(folder: Path, out_dir: Path, timeout: int = 1800) -> int:
-    """Execute every ``NN_*.ipynb`` of ``folder`` in order, a progress line each.
+    """Execute every ``NN_*.ipynb`` of ``folder`` in order, then write the summary and ``index.html``.
 
     Returns 0 when all ran, 1 otherwise (the remaining notebooks still run).
     """
@@ -85,22 +226,103 @@ def run_all(folder: Path, out_dir: Path, timeout: int = 1800) -> int:
     if not notebooks:
         print(f"error: no NN_*.ipynb notebooks in {str(folder)!r}", file=sys.stderr)
         return 1
-    target = Path(out_dir) / "notebooks"
-    failures = []
+    out_dir = Path(out_dir)
+    runs: list[NotebookRun] = []
     for number, path in enumerate(notebooks, start=1):
-        print(f"[{number}/{len(notebooks)}] {path.name} ...", end=" ", flush=True)
+        started = time.perf_counter()
         try:
-            seconds = run_one(path, target, timeout=timeout)
-        except Exception as error:  # report every failing notebook, not just the first
-            failures.append(path.name)
-            print(f"FAILED ({type(error).__name__}); see {target / path.name}", flush=True)
-            continue
-        print(f"ok in {seconds:.0f} s -> {target / path.with_suffix('.html').name}", flush=True)
+            run = run_one(path, out_dir, timeout=timeout, progress=_printer(number, len(notebooks), path.name))
+        except NotebookFailed as failure:
+            run = NotebookRun(path, time.perf_counter() - started, 0, [], error=str(failure))
+            print(f"\n[{number}/{len(notebooks)}] {path.name} FAILED after {run.seconds:.0f} s: {failure}", flush=True)
+        else:
+            print(
+                f"\r[{number}/{len(notebooks)}] {path.name}: ok in {run.seconds:.0f} s, "
+                f"{len(run.figures)} figures".ljust(78),
+                flush=True,
+            )
+        runs.append(run)
+    index = write_index(runs, out_dir)
+    width = max(len(run.path.name) for run in runs)
+    print(f"\n{'notebook':{width}s}  {'result':>7s}  {'seconds':>8s}  figures")
+    for run in runs:
+        print(f"{run.path.name:{width}s}  {'FAILED' if run.error else 'ok':>7s}  {run.seconds:8.0f}  {len(run.figures):7d}")
+    print(f"{'total':{width}s}  {'':>7s}  {sum(r.seconds for r in runs):8.0f}")
+    failures = [run for run in runs if run.error]
     if failures:
-        print(f"{len(failures)} notebook(s) failed: {', '.join(failures)}", file=sys.stderr)
+        print(f"{len(failures)} notebook(s) failed: {', '.join(r.path.name for r in failures)}", file=sys.stderr)
         return 1
-    print(f"all {len(notebooks)} notebooks ran; executed copies and HTML in {target}")
+    print(f"all {len(runs)} notebooks ran; the course is in {index}")
     return 0
+
+
+def _title_and_summary(notebook_path: Path) -> tuple[str, str]:
+    import nbformat
+
+    notebook = nbformat.read(notebook_path, as_version=4)
+    for cell in notebook.cells:
+        if cell.get("cell_type") != "markdown":
+            continue
+        text = "".join(cell.get("source", ""))
+        lines = text.strip().splitlines()
+        if not lines or not lines[0].startswith("# "):
+            continue
+        title = lines[0][2:].strip()
+        paragraph = []
+        for line in lines[1:]:
+            if line.startswith("#"):
+                if paragraph:
+                    break
+                continue
+            if not line.strip():
+                if paragraph:
+                    break
+                continue
+            paragraph.append(line.strip())
+        summary = re.sub(r"[*`]", "", " ".join(paragraph))  # markdown emphasis and code marks
+        if len(summary) > 320:
+            summary = summary[:320].rsplit(" ", 1)[0] + " ..."
+        return title, summary
+    return notebook_path.stem, ""
+
+
+def write_index(runs: list[NotebookRun], out_dir: Path) -> Path:
+    """Write ``out_dir/index.html``: every notebook with its title, summary, run time, link and one figure."""
+    out_dir = Path(out_dir)
+    entries = []
+    for run in runs:
+        executed = out_dir / "notebooks" / run.path.name
+        title, summary = _title_and_summary(executed if executed.is_file() else run.path)
+        page = f"notebooks/{run.path.stem}.html"
+        status = f"failed: {html.escape(run.error.splitlines()[0])}" if run.error else f"ran in {run.seconds:.0f} s"
+        figure = ""
+        if run.figures:
+            key = max(run.figures, key=lambda p: p.stat().st_size)  # the richest figure as the thumbnail
+            figure = f'<a href="{page}"><img src="{key.relative_to(out_dir).as_posix()}" alt="{html.escape(title)}"></a>'
+        entries.append(
+            f'<section><h2><a href="{page}">{html.escape(title)}</a></h2><p>{html.escape(summary)}</p>'
+            f'<p class="meta">{status} · {len(run.figures)} figures in '
+            f'<code>figures/{html.escape(run.path.stem)}/</code></p>{figure}</section>'
+        )
+    gifs = sorted(p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*.gif"))
+    gif_block = "".join(f'<figure><img src="{g}" alt="{html.escape(g)}"><figcaption>{html.escape(g)}</figcaption></figure>' for g in gifs)
+    document = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Seeing what CNNs see</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 980px; margin: 2em auto; padding: 0 1em; color: #222; }}
+section {{ border-top: 1px solid #ddd; padding: 0.5em 0 1em; }}
+img {{ max-width: 100%; max-height: 260px; border: 1px solid #eee; }}
+.meta {{ color: #666; font-size: 0.9em; }}
+</style></head><body>
+<h1>Seeing what CNNs see</h1>
+<p>The executed notebooks of the course, in teaching order. Each links to its rendered page.</p>
+{''.join(entries)}
+{'<h2>Feature-visualization GIFs</h2>' + gif_block if gifs else ''}
+</body></html>
+"""
+    index = out_dir / "index.html"
+    index.write_text(document, encoding="utf-8")
+    return index
 
 
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
@@ -111,7 +333,7 @@ def _is_checked(cell) -> bool:
 
 
 def strip_outputs(notebook, keep_checked_from=None):
-    """Remove outputs and execution counts, as notebooks are committed (DESIGN.md section 5).
+    """Remove outputs and execution counts, as notebooks are committed (docs/architecture.md, "Notebooks").
 
     Cells marked ``# NBVAL_CHECK_OUTPUT`` keep their outputs (and an
     execution count, without which nbval does not compare them), taken from
@@ -162,5 +384,6 @@ def freeze_checked_outputs(path: Path, timeout: int = 1800) -> None:
 
     source = nbformat.read(path, as_version=4)
     executed = copy.deepcopy(source)
+    _quiet_client_logs()
     _client(executed, path, timeout).execute()
     nbformat.write(strip_outputs(source, keep_checked_from=executed), path)

@@ -43,8 +43,8 @@ def test_run_all_executes_in_order_and_writes_notebooks_and_html(tmp_path, capsy
         nbformat.write(nb, folder / f"0{number}_{text}.ipynb")
     out = tmp_path / "build"
     assert notebook_runner.run_all(folder, out, timeout=120) == 0
-    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[")]
-    assert lines[0].startswith("[1/2] 01_first.ipynb") and lines[1].startswith("[2/2] 02_second.ipynb")
+    done = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[") and ": ok in" in line]
+    assert done[0].startswith("[1/2] 01_first.ipynb") and done[1].startswith("[2/2] 02_second.ipynb"), done
     executed = nbformat.read(out / "notebooks" / "01_first.ipynb", as_version=4)
     assert executed.cells[0].outputs[0]["text"] == "first\n"
     assert "first" in (out / "notebooks" / "01_first.html").read_text()
@@ -85,3 +85,43 @@ def test_a_cell_writing_into_a_widget_output_does_not_stall_the_runner(tmp_path)
     notebook_runner.run_one(folder / "01_widgets.ipynb", tmp_path / "out", timeout=120)
     # A stall sleeps out the 120 s cell timeout; a healthy run takes seconds.
     assert time.perf_counter() - started < 100, "a cell waited out its timeout"
+
+
+def _write_notebook(folder, name, sources):
+    folder.mkdir(parents=True, exist_ok=True)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {name} title\n\nWhat {name} teaches.")]
+    nb.cells += [nbformat.v4.new_code_cell(source) for source in sources]
+    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    nbformat.write(nb, folder / f"{name}.ipynb")
+
+
+def test_a_dying_kernel_is_reported_with_notebook_cell_and_stderr(tmp_path, capsys):
+    folder = tmp_path / "notebooks"
+    dying = "import os, sys\nsys.__stderr__.write('native library says: out of memory\\n'); sys.__stderr__.flush()\nos._exit(1)"
+    _write_notebook(folder, "01_dies", ["print('before')", dying, "print('never')"])
+    _write_notebook(folder, "02_after", ["print('still runs')"])
+    assert notebook_runner.run_all(folder, tmp_path / "build", timeout=120) == 1
+    out = capsys.readouterr()
+    report = out.out + out.err
+    assert "01_dies.ipynb" in report and "kernel died while cell 2 ran" in report, report
+    assert "native library says: out of memory" in report, "the kernel's last stderr lines are shown"
+    assert "AssertionError" not in report
+    assert (tmp_path / "build" / "notebooks" / "02_after.html").is_file(), "the next notebook still runs"
+    assert (tmp_path / "build" / "logs" / "01_dies.kernel.log").is_file()
+
+
+def test_figures_index_and_summary_are_written(tmp_path, capsys):
+    folder = tmp_path / "notebooks"
+    plot = "import matplotlib\nmatplotlib.use('module://matplotlib_inline.backend_inline')\nimport matplotlib.pyplot as plt\n"
+    _write_notebook(folder, "01_plots", [plot + "plt.plot([1, 2]); plt.title('one'); plt.show()", "plt.imshow([[0, 1]]); plt.show()"])
+    out = tmp_path / "build"
+    assert notebook_runner.run_all(folder, out, timeout=120) == 0
+    figures = sorted((out / "figures" / "01_plots").glob("*.png"))
+    assert [p.name for p in figures] == ["cell01_1.png", "cell02_2.png"]
+    assert all(p.read_bytes().startswith(b"\x89PNG") for p in figures)
+    index = (out / "index.html").read_text()
+    assert "01_plots title" in index and "What 01_plots teaches." in index
+    assert 'href="notebooks/01_plots.html"' in index and "figures/01_plots/cell" in index
+    summary = capsys.readouterr().out
+    assert "01_plots.ipynb" in summary and "total" in summary and "2 figures" in summary

@@ -1,4 +1,4 @@
-"""Notebooks are committed clean (DESIGN.md section 5) and follow the course template."""
+"""Notebooks are committed clean (docs/architecture.md, "Notebooks") and follow the course template."""
 
 from __future__ import annotations
 
