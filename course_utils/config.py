@@ -1,15 +1,24 @@
-"""Course-wide settings: quick mode, the knobs it turns, seeding and the output folder.
+"""Course-wide settings: the three modes, the knobs they turn, seeding and the output folder.
 
 Every notebook reads its sizes (epochs, IG steps, LIME samples, ...) from
-:func:`settings` instead of hard-coding them, so that one switch,
-``COURSE_QUICK=1``, makes the whole course run in about a minute per notebook
-on two CPU cores (CI, offline classrooms), while the same notebooks do the
-real thing when the switch is off.
+:func:`settings` instead of hard-coding them. Three modes:
+
+``full``
+    The sizes of the source documents and the papers; meant for a GPU (the
+    default when nothing is set).
+``cpu``
+    Real results sized for a laptop: smaller images, fewer samples, steps and
+    filters; ``make run`` picks it when no GPU is visible.
+``quick``
+    About a minute per notebook on two CPU cores (tests, a dry run); ImageNet
+    models get random weights, the course CNN is still trained on real images.
 
 Environment variables
 ---------------------
+COURSE_MODE
+    ``quick``, ``cpu`` or ``full``; wins over ``COURSE_QUICK``.
 COURSE_QUICK
-    ``1``/``true``/``yes``/``on`` turns quick mode on.
+    ``1``/``true``/``yes``/``on`` turns quick mode on (when ``COURSE_MODE`` is unset).
 COURSE_OUTPUT_DIR
     Where figures, GIFs and models are written. Defaults to ``build/`` at the
     root of the course checkout (or of the current directory when the course
@@ -50,21 +59,43 @@ def is_quick() -> bool:
     )
 
 
+MODES: tuple[str, ...] = ("quick", "cpu", "full")
+
+
+def mode() -> str:
+    """The mode asked for: ``COURSE_MODE`` if set, else ``quick`` when ``COURSE_QUICK`` is on, else ``full``.
+
+    Raises
+    ------
+    ValueError
+        If ``COURSE_MODE`` is not one of :data:`MODES`.
+    """
+    raw = os.environ.get("COURSE_MODE", "").strip().lower()
+    if raw:
+        if raw not in MODES:
+            raise ValueError(f"COURSE_MODE={raw!r} is not understood; use one of {', '.join(MODES)}.")
+        return raw
+    return "quick" if is_quick() else "full"
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    """All sizes that quick mode changes, in one place.
+    """All sizes that the modes change, in one place.
 
-    Full-mode values follow the source documents and the papers; quick-mode
-    values keep each notebook near one minute on two CPU cores while still
+    Full-mode values follow the source documents and the papers; CPU-mode
+    values keep the whole course near 30 minutes on two CPU cores with real
+    results; quick-mode values keep each notebook near one minute while still
     exercising every code path.
     """
 
     quick: bool
+    mode: str
     # 01: training the horses-vs-humans CNN
     train_image_size: int
     train_epochs: int
     train_batch_size: int
     train_max_images: int | None  # None = every image
+    train_min_steps: int  # train at least this many batches: more epochs on a small data set
     # ImageNet models: "auto" = ImageNet weights when available (never in quick mode)
     imagenet_weights: str
     # 02, 05, 06: gradient attributions
@@ -101,6 +132,7 @@ _FULL = dict(
     train_epochs=15,
     train_batch_size=32,
     train_max_images=None,
+    train_min_steps=350,
     imagenet_weights="auto",
     sample_photos=8,
     ig_steps=50,
@@ -135,6 +167,8 @@ _QUICK = dict(
     train_epochs=8,
     train_batch_size=32,
     train_max_images=None,
+    # On the embedded 144-image sample (5 batches an epoch) that means 32 epochs, about 25 s.
+    train_min_steps=160,
     imagenet_weights="random",
     sample_photos=4,
     ig_steps=8,
@@ -160,18 +194,50 @@ _QUICK = dict(
 )
 
 
-def settings(quick: bool | None = None) -> Settings:
-    """Return the course settings for quick or full mode.
+_CPU = dict(
+    _FULL,
+    train_image_size=96,
+    train_epochs=10,
+    train_min_steps=250,
+    sample_photos=4,
+    ig_steps=32,
+    attribution_batch_size=16,
+    smoothgrad_samples=20,
+    activation_channels=32,
+    lime_samples=300,
+    lime_batch_size=50,
+    shap_nsamples=50,
+    shap_background_size=20,
+    shap_images=2,
+    fv_steps=40,
+    fv_filters=16,
+    fv_image_size=160,
+    fv_frame_every=4,
+    class_steps=40,
+    faithfulness_images=32,
+    randomization_images=8,
+)
+
+_PRESETS = {"quick": _QUICK, "cpu": _CPU, "full": _FULL}
+
+
+def settings(quick: bool | None = None, mode: str | None = None) -> Settings:
+    """Return the course settings of a mode.
 
     Parameters
     ----------
     quick
-        Force a mode; by default ``COURSE_QUICK`` decides (read at call time,
-        so a test or a notebook may change the variable).
+        ``True`` forces quick mode, ``False`` full mode (kept for old callers).
+    mode
+        ``"quick"``, ``"cpu"`` or ``"full"``; by default :func:`mode` decides
+        from the environment (read at call time, so a test or a notebook may
+        change the variables).
     """
-    if quick is None:
-        quick = is_quick()
-    return Settings(quick=quick, **(_QUICK if quick else _FULL))
+    if mode is None:
+        mode = ("quick" if quick else "full") if quick is not None else globals()["mode"]()
+    if mode not in _PRESETS:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    return Settings(quick=mode == "quick", mode=mode, **_PRESETS[mode])
 
 
 def seed_everything(seed: int = 0) -> None:
@@ -238,9 +304,14 @@ def output_dir(*parts: str, create: bool = True) -> Path:
 def quick_mode_banner() -> str:
     """One line that says which mode a notebook runs in (printed at its top)."""
     s = settings()
-    if s.quick:
+    if s.mode == "quick":
         return (
-            "QUICK MODE (COURSE_QUICK=1): tiny sizes and random ImageNet weights, so results "
-            "are only smoke tests. Unset COURSE_QUICK for the real course."
+            "QUICK MODE (COURSE_QUICK=1): tiny sizes and random ImageNet weights; the horses-vs-humans "
+            "CNN is real but small. Set COURSE_MODE=cpu or full for the real course."
+        )
+    if s.mode == "cpu":
+        return (
+            "CPU MODE (COURSE_MODE=cpu): real data and weights, sizes for a laptop (fewer samples, "
+            "steps and filters). Set COURSE_MODE=full for the full sizes, best on a GPU."
         )
     return "Full mode: real data, ImageNet weights and full sizes."

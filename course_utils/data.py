@@ -329,7 +329,7 @@ def _load_from_tfds(split: str, size: int):
     if builder.is_prepared() or _online():
         ds = tfds.load("horses_or_humans", split=tfds_split, as_supervised=True)
         return ds.map(resize, num_parallel_calls=tf.data.AUTOTUNE)
-    if not config.is_quick():
+    if config.mode() != "quick":
         raise RuntimeError(
             "horses_or_humans is not downloaded and there is no network. Point at a local copy: "
             "set HORSES_OR_HUMANS_DIR=/path/to/folder (with horses/ and humans/ sub-folders), or "

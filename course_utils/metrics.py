@@ -133,21 +133,25 @@ def _check_score(score: Any) -> str:
 
 
 # --------------------------------------------------------------------------- building blocks
-def pixel_ranks(attributions: Any) -> np.ndarray:
+def pixel_ranks(attributions: Any, seed: int = 0) -> np.ndarray:
     """Rank of every pixel in a map, 0 for the most important.
 
     Parameters
     ----------
     attributions
         ``(N, H, W)`` maps, or ``(N, H, W, C)`` (summed over channels).
+    seed
+        Orders pixels of equal value. Maps have large ties (Grad-CAM's zeros
+        after its ReLU, occlusion's patches, LIME's superpixels); ordering
+        them by position would delete the top rows first and reward maps for
+        where the subject stands. A fixed random order per seed is
+        deterministic and carries no such bias.
 
     Returns
     -------
     np.ndarray
-        int32 ``(N, H, W)``, a permutation of ``0 .. H*W-1`` per image.
-        Pixels with equal values are ranked in raster order (row by row), so
-        the ranking is deterministic: a constant map deletes from the top row
-        down.
+        int32 ``(N, H, W)``, a permutation of ``0 .. H*W-1`` per image; the
+        same for the same maps and seed.
     """
     values = np.asarray(attributions, dtype=np.float64)
     if values.ndim == 4:
@@ -156,7 +160,9 @@ def pixel_ranks(attributions: Any) -> np.ndarray:
         raise ValueError(f"attributions must be (N, H, W) or (N, H, W, C), got shape {values.shape}")
     n, height, width = values.shape
     flat = values.reshape(n, -1)
-    order = np.argsort(-flat, axis=1, kind="stable")
+    tie_breaker = np.random.default_rng(positive_int("seed", seed, 0)).permutation(flat.shape[1])
+    # lexsort sorts by the last key first: descending value, then the fixed random order.
+    order = np.stack([np.lexsort((tie_breaker, -row)) for row in flat])
     ranks = np.empty_like(order)
     np.put_along_axis(ranks, order, np.arange(flat.shape[1])[None].repeat(n, axis=0), axis=1)
     return ranks.reshape(n, height, width).astype(np.int32)

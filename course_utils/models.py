@@ -43,6 +43,7 @@ __all__ = [
     "layer_output_model",
     "split_model",
     "logits_model",
+    "contrast_logits_model",
     "validate_class_index",
 ]
 
@@ -152,6 +153,7 @@ def course_cnn(
     max_images: int | None = None,
     shuffled_labels: bool = False,
     verbose: int = 0,
+    min_steps: int = 0,
 ) -> keras.Model:
     """The course's trained horses-vs-humans CNN, ready to explain.
 
@@ -170,8 +172,10 @@ def course_cnn(
     image_size
         Side of the square input in pixels (notebooks pass
         ``settings().train_image_size``).
-    epochs, max_images
-        Training length, used only when no saved model exists.
+    epochs, max_images, min_steps
+        Training length, used only when no saved model exists (``min_steps``:
+        at least that many batches, so more epochs on a small data set; see
+        :func:`course_utils.training.epochs_for`).
     data_dir
         Local horses-or-humans folder for training (default: the data source rule).
     shuffled_labels
@@ -204,20 +208,21 @@ def course_cnn(
     from course_utils import training  # training builds on this module
 
     kind = "on SHUFFLED labels (data-randomization control)" if shuffled_labels else "on horses-or-humans"
-    print(f"Training the course CNN {kind}: {image_size}x{image_size}, {epochs} epochs ...", flush=True)
+    print(f"Training the course CNN {kind} at {image_size}x{image_size} ...", flush=True)
     result = training.train(
         data_dir=data_dir,
         image_size=image_size,
         epochs=epochs,
         max_images=max_images,
         shuffle_labels=shuffled_labels,
+        min_steps=min_steps,
         out=path,
         overwrite=True,
         verbose=verbose,
     )
     print(
-        f"... done in {result.seconds:.0f} s: validation accuracy {result.val_accuracy:.3f} on held-out "
-        f"models; saved {path}",
+        f"... {len(result.history['loss'])} epochs in {result.seconds:.0f} s: validation accuracy "
+        f"{result.val_accuracy:.3f} on held-out models; saved {path}",
         flush=True,
     )
     return result.model
@@ -575,6 +580,40 @@ def logits_model(model: keras.Model) -> keras.Model:
     inputs = [keras.Input(batch_shape=tuple(t.shape), dtype=t.dtype) for t in model.inputs]
     single = inputs[0] if len(inputs) == 1 else inputs
     return keras.Model(single, _inline_call(model, single, visit), name=f"{model.name}_logits")
+
+
+class _ContrastLogits(keras.layers.Layer):
+    """``z_c - mean_{j != c} z_j`` for every class ``c`` (the margin ``z_c - z_other`` for two classes)."""
+
+    def call(self, logits):
+        classes = keras.ops.shape(logits)[-1]
+        others = (keras.ops.sum(logits, axis=-1, keepdims=True) - logits) / keras.ops.cast(classes - 1, logits.dtype)
+        return logits - others
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+def contrast_logits_model(model: keras.Model) -> keras.Model:
+    """The model's logits, each minus the mean of the other classes' logits.
+
+    A softmax ignores a shift of all logits, so a logit alone is not what the
+    prediction depends on; ``z_c - mean_{j != c} z_j`` is. For two classes it
+    is the margin ``z_c - z_other``, the log-odds of the prediction, which is
+    what :func:`course_utils.metrics.deletion_curve` scores with
+    ``score="margin"``. The returned model shares its weights with ``model``.
+
+    Raises
+    ------
+    ValueError
+        If the model has fewer than two outputs.
+    """
+    logits = logits_model(model)
+    classes = logits.outputs[0].shape[-1]
+    if classes is None or classes < 2:
+        raise ValueError(f"contrast logits need a model with at least 2 classes, got output shape {logits.outputs[0].shape}")
+    outputs = _ContrastLogits(name="contrast_logits")(logits.outputs[0])
+    return keras.Model(logits.inputs, outputs, name=f"{model.name}_contrast_logits")
 
 
 def split_model(model: keras.Model, layer: str | keras.layers.Layer) -> tuple[keras.Model, keras.Model]:

@@ -28,7 +28,44 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["NotebookRun", "NotebookFailed", "run_all", "run_one", "write_index", "strip_outputs", "freeze_checked_outputs"]
+__all__ = [
+    "NotebookRun",
+    "NotebookFailed",
+    "gpu_visible",
+    "choose_mode",
+    "run_all",
+    "run_one",
+    "write_index",
+    "strip_outputs",
+    "freeze_checked_outputs",
+]
+
+
+def gpu_visible() -> bool:
+    """True when an NVIDIA GPU answers ``nvidia-smi -L`` (checked without importing TensorFlow)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("nvidia-smi") is None:
+        return False
+    try:
+        listed = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return listed.returncode == 0 and "GPU" in listed.stdout
+
+
+def choose_mode(environ: dict[str, str], has_gpu: Callable[[], bool] = gpu_visible) -> str | None:
+    """The mode ``make run`` should set for its kernels, or None to keep what the user chose.
+
+    Full mode on two CPU cores takes well over an hour, so when the user set
+    neither ``COURSE_MODE`` nor ``COURSE_QUICK`` and no GPU is visible, the
+    run uses the CPU preset; full mode stays one setting away
+    (``COURSE_MODE=full``) and is the default on a GPU.
+    """
+    if environ.get("COURSE_MODE", "").strip() or environ.get("COURSE_QUICK", "").strip().lower() in {"1", "true", "yes", "on"}:
+        return None
+    return None if has_gpu() else "cpu"
 
 
 class NotebookFailed(RuntimeError):

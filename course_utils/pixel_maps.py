@@ -11,19 +11,22 @@ that says how many images the method sends through the network per
 explained image. The wrappers are thin: the algorithms live in
 :mod:`course_utils.attributions` and :mod:`course_utils.explainers`.
 
-Gradient and occlusion methods explain the class **logit** (through
-:func:`course_utils.models.logits_model`), as everywhere in the course: a
-saturated softmax has vanishing gradients for the predicted class. LIME and
-SHAP explain the model's output (probabilities), as those libraries do.
+Every model-based method explains the same score: the **contrast logit**
+``z_c - mean_{j != c} z_j`` (:func:`course_utils.models.contrast_logits_model`),
+which for the course's two-class CNN is the margin ``z_c - z_other`` that
+:func:`course_utils.metrics.deletion_curve` follows with ``score="margin"``.
+So the thing explained is the thing scored. It is a logit, not a
+probability, as everywhere in the course: a saturated softmax has vanishing
+gradients for the predicted class.
 
 How each map becomes one number per pixel:
 
-- Grad-CAM: its map, upsampled to the image (already in [0, 1]).
-- Integrated Gradients: the attributions of the logit summed over the
-  colour channels (signed: positive evidence first).
+- Grad-CAM: its map (of the contrast logit), upsampled to the image, in [0, 1].
+- Integrated Gradients: the attributions summed over the colour channels
+  (signed: positive evidence first).
 - SmoothGrad: the absolute mean gradient summed over channels, as the paper
   visualises it (the sign of a raw gradient is not evidence).
-- Occlusion: the mean logit drop of the patches covering the pixel.
+- Occlusion: the mean score drop of the patches covering the pixel.
 - LIME: each pixel carries its superpixel's weight.
 - SHAP (expected gradients at an inner layer): the values summed over the
   layer's channels, upsampled bilinearly to the image.
@@ -81,14 +84,9 @@ def lime_segmentation_params(image_size: int) -> dict[str, Any]:
     return {"n_segments": 50, "compactness": 10.0, "start_label": 0, "sigma": max(0.5, image_size / 150.0)}
 
 
-def _logits(model: keras.Model) -> keras.Model:
-    """The model's logits model, built once per model (its compiled functions are reused)."""
-
-    def build() -> keras.Model | None:
-        logits = models.logits_model(model)
-        return None if logits is model else logits  # never store the model in its own cache entry
-
-    return compiled(model, "logits_model", build) or model
+def _target(model: keras.Model) -> keras.Model:
+    """The model's contrast-logit model, built once per model (so its compiled functions are reused)."""
+    return compiled(model, "contrast_logits_model", lambda: models.contrast_logits_model(model))
 
 
 def _upsample(maps: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -145,24 +143,24 @@ def course_methods(
 
     def grad_cam_at(layer: str) -> Callable[[keras.Model, Any, Any], np.ndarray]:
         return lambda model, images, class_index: attributions.grad_cam(
-            model, images, class_index=class_index, layer=layer, batch_size=batch_size
+            _target(model), images, class_index=class_index, layer=layer, batch_size=batch_size
         )
 
     def integrated(model: keras.Model, images: Any, class_index: Any) -> np.ndarray:
         values = attributions.integrated_gradients(
-            _logits(model), images, class_index=class_index, baseline="black", steps=ig_steps, batch_size=batch_size
+            _target(model), images, class_index=class_index, baseline="black", steps=ig_steps, batch_size=batch_size
         )
         return values.sum(axis=-1)
 
     def smooth(model: keras.Model, images: Any, class_index: Any) -> np.ndarray:
         values = attributions.smoothgrad(
-            _logits(model), images, class_index, samples=smoothgrad_samples, noise=smoothgrad_noise, batch_size=batch_size, seed=seed
+            _target(model), images, class_index, samples=smoothgrad_samples, noise=smoothgrad_noise, batch_size=batch_size, seed=seed
         )
         return np.abs(values).sum(axis=-1)
 
     def occlusion(model: keras.Model, images: Any, class_index: Any) -> np.ndarray:
         return attributions.occlusion_sensitivity(
-            _logits(model), images, class_index, patch=patch, stride=stride, batch_size=max(batch_size, 64)
+            _target(model), images, class_index, patch=patch, stride=stride, batch_size=max(batch_size, 64)
         )
 
     def lime(model: keras.Model, images: Any, class_index: Any) -> np.ndarray:
@@ -172,7 +170,7 @@ def course_methods(
         maps = []
         for image, label in zip(batch, classes):
             explanation = explainers.lime_explanation(
-                model, image, top_labels=1, labels=[int(label)], num_samples=lime_samples,
+                _target(model), image, top_labels=1, labels=[int(label)], num_samples=lime_samples,
                 batch_size=min(64, lime_samples), segmentation="slic", segmentation_params=params,
                 hide_color=None, seed=seed, class_names=[str(i) for i in range(model.outputs[0].shape[-1])],
             )
@@ -187,10 +185,11 @@ def course_methods(
         num_classes = int(model.outputs[0].shape[-1])
         if num_classes > 10:
             raise ValueError("the SHAP pixel map explains every class; use it on models with at most 10 classes")
-        explainer = shap_explainers.get(id(model))
-        if explainer is None or explainer.model is not model:
-            explainer = shap_explainers[id(model)] = explainers.GradientLayerExplainer(
-                model, shap_layer, backdrop, batch_size=batch_size, class_names=[str(i) for i in range(num_classes)]
+        target = _target(model)
+        explainer = shap_explainers.get(id(target))
+        if explainer is None or explainer.model is not target:
+            explainer = shap_explainers[id(target)] = explainers.GradientLayerExplainer(
+                target, shap_layer, backdrop, batch_size=batch_size, class_names=[str(i) for i in range(num_classes)]
             )
         explanation = explainer.explain(batch, ranked_outputs=num_classes, nsamples=shap_nsamples, seed=seed)
         picked = np.argmax(explanation.class_indices == classes[:, None], axis=1)

@@ -22,6 +22,7 @@ from typing import Any, Sequence
 from course_utils import config, data, models
 
 __all__ = [
+    "epochs_for",
     "augmentation",
     "make_pipeline",
     "TrainingResult",
@@ -49,6 +50,30 @@ def augmentation(seed: int = 0):
         ],
         name="augmentation",
     )
+
+
+def epochs_for(steps_per_epoch: int, epochs: int, min_steps: int = 0) -> int:
+    """Epochs to train: ``epochs``, or more when an epoch is so short that fewer than ``min_steps`` batches would run.
+
+    A small data set (the embedded 144-image sample is 5 batches an epoch)
+    needs more passes to learn as much as the full one does in ``epochs``.
+
+    Parameters
+    ----------
+    steps_per_epoch
+        Batches in one epoch (a dataset's ``cardinality()``); 0 or negative
+        (unknown) keeps ``epochs``.
+    epochs
+        The planned number of epochs, >= 1.
+    min_steps
+        The least number of batches to train on, >= 0.
+    """
+    for name, value, low in (("epochs", epochs, 1), ("min_steps", min_steps, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    if steps_per_epoch <= 0:
+        return epochs
+    return max(epochs, -(-min_steps // int(steps_per_epoch)))
 
 
 def make_pipeline(
@@ -125,6 +150,7 @@ def train(
     max_images: int | None = None,
     verbose: int | str = "auto",
     shuffle_labels: bool = False,
+    min_steps: int = 0,
 ) -> TrainingResult:
     """Train :func:`course_utils.models.horses_humans_cnn` and report validation accuracy.
 
@@ -152,6 +178,9 @@ def train(
     verbose
         Passed to ``model.fit`` (``"auto"``: a progress bar in a terminal,
         one line per epoch otherwise).
+    min_steps
+        Train at least this many batches (see :func:`epochs_for`): more epochs
+        on a small data set.
     shuffle_labels
         Permute the training labels once, at random (seeded by ``seed``), so
         the network can only memorise: the control model of the
@@ -174,6 +203,7 @@ def train(
     train_batches = make_pipeline(train_ds, batch_size, training=True, augment=augment, seed=seed, max_images=max_images)
     val_batches = make_pipeline(val_ds, batch_size)
     model = models.horses_humans_cnn(image_size)
+    epochs = epochs_for(int(train_batches.cardinality()), epochs, min_steps)
     started = time.perf_counter()
     # shuffle=False: the pipeline already reshuffles every epoch (Keras would only warn).
     history = model.fit(train_batches, validation_data=val_batches, epochs=epochs, verbose=verbose, shuffle=False)
@@ -210,6 +240,14 @@ def _run_notebooks(folder: str, out: str | None, timeout: int) -> int:
     if out:
         # The kernels inherit this, so the notebooks' own figures and GIFs land there too.
         os.environ["COURSE_OUTPUT_DIR"] = str(Path(out).expanduser().resolve())
+    chosen = notebook_runner.choose_mode(dict(os.environ))
+    if chosen:
+        os.environ["COURSE_MODE"] = chosen  # inherited by every kernel
+        print(
+            f"No GPU visible: running in COURSE_MODE={chosen} (real results, sizes for a laptop; about half an "
+            "hour on two cores). COURSE_MODE=full runs the full sizes.",
+            flush=True,
+        )
     return notebook_runner.run_all(Path(folder), Path(out) if out else config.output_dir(), timeout=timeout)
 
 

@@ -62,3 +62,19 @@ def test_output_dir_defaults_to_build_at_the_course_root(tmp_path, monkeypatch):
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     assert config.output_dir(create=False) == elsewhere / "build"
+
+
+def test_course_mode_picks_the_preset_and_wins_over_course_quick(monkeypatch):
+    monkeypatch.setenv("COURSE_QUICK", "1")
+    monkeypatch.setenv("COURSE_MODE", "cpu")
+    cpu = config.settings()
+    assert cpu.mode == "cpu" and not cpu.quick and cpu.imagenet_weights == "auto"
+    quick, full = config.settings(mode="quick"), config.settings(mode="full")
+    for name in ("train_epochs", "lime_samples", "shap_nsamples", "fv_filters", "fv_steps", "faithfulness_images"):
+        assert getattr(quick, name) < getattr(cpu, name) < getattr(full, name), name
+    assert "CPU MODE" in config.quick_mode_banner()
+    monkeypatch.setenv("COURSE_MODE", "laptop")
+    with pytest.raises(ValueError, match="COURSE_MODE"):
+        config.settings()
+    monkeypatch.delenv("COURSE_MODE")
+    assert config.settings().mode == "quick"

@@ -118,11 +118,16 @@ def test_curves_trace_once_for_any_fractions_batch_size_and_class():
     assert counts and set(counts.values()) == {1}, counts
 
 
-def test_ties_are_ranked_in_raster_order():
-    ranks = metrics.pixel_ranks(np.zeros((1, 3, 4)))
-    np.testing.assert_array_equal(ranks[0], np.arange(12).reshape(3, 4))
+def test_ties_are_ranked_in_a_fixed_random_order_not_by_position():
     ranks = metrics.pixel_ranks(np.array([[[1.0, 5.0], [5.0, 0.0]]]))
-    np.testing.assert_array_equal(ranks[0], [[2, 0], [1, 3]])
+    assert ranks[0, 1, 1] == 3 and ranks[0, 0, 0] == 2 and {ranks[0, 0, 1], ranks[0, 1, 0]} == {0, 1}
+    flat = metrics.pixel_ranks(np.zeros((2, 16, 16)), seed=3)
+    np.testing.assert_array_equal(flat, metrics.pixel_ranks(np.zeros((2, 16, 16)), seed=3))
+    assert sorted(flat[0].ravel().tolist()) == list(range(256))
+    # A constant map deletes pixels all over the image, not the top rows first.
+    first_quarter = flat[0] < 64
+    assert abs(first_quarter[:8].mean() - first_quarter[8:].mean()) < 0.15, "top and bottom rows alike"
+    assert not np.array_equal(flat[0], metrics.pixel_ranks(np.zeros((1, 16, 16)), seed=4)[0])
     channels = np.zeros((1, 2, 2, 3))
     channels[0, 1, 1] = (1.0, 1.0, -0.5)
     assert metrics.pixel_ranks(channels)[0, 1, 1] == 0

@@ -199,3 +199,17 @@ def test_course_cnn_prefers_an_instructors_model_of_the_right_size(monkeypatch, 
     assert not models.course_cnn_path(16).exists(), "nothing trained"
     with pytest.raises(ValueError, match="image_size"):
         models.course_cnn_path(4)
+
+
+def test_contrast_logits_are_the_two_class_margin_and_share_weights():
+    model = models.horses_humans_cnn(16)
+    contrast = models.contrast_logits_model(model)
+    logits = models.logits_model(model)
+    x = np.random.default_rng(1).uniform(0, 255, (3, 16, 16, 3)).astype("float32")
+    z = logits(x, training=False).numpy()
+    got = contrast(x, training=False).numpy()
+    np.testing.assert_allclose(got[:, 0], z[:, 0] - z[:, 1], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got[:, 1], z[:, 1] - z[:, 0], rtol=1e-5, atol=1e-5)
+    model.get_layer("predictions").bias.assign([5.0, -5.0])
+    np.testing.assert_allclose(contrast(x, training=False).numpy()[:, 0] - got[:, 0], 10.0, rtol=1e-5)
+    assert models.find_layer(contrast, "block3_conv2") is model.get_layer("block3_conv2")

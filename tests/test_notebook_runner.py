@@ -125,3 +125,12 @@ def test_figures_index_and_summary_are_written(tmp_path, capsys):
     assert 'href="notebooks/01_plots.html"' in index and "figures/01_plots/cell" in index
     summary = capsys.readouterr().out
     assert "01_plots.ipynb" in summary and "total" in summary and "2 figures" in summary
+
+
+def test_make_run_picks_the_cpu_preset_only_without_a_gpu_and_without_a_choice():
+    no_gpu, gpu = (lambda: False), (lambda: True)
+    assert notebook_runner.choose_mode({}, no_gpu) == "cpu"
+    assert notebook_runner.choose_mode({}, gpu) is None, "full mode is the default on a GPU"
+    assert notebook_runner.choose_mode({"COURSE_MODE": "full"}, no_gpu) is None, "an explicit choice is kept"
+    assert notebook_runner.choose_mode({"COURSE_QUICK": "1"}, no_gpu) is None
+    assert notebook_runner.choose_mode({"COURSE_QUICK": "0"}, no_gpu) == "cpu"

@@ -43,17 +43,17 @@ def test_the_wrappers_explain_the_class_they_are_asked_for(cnn, methods):
     batch = images(2, seed=3)
     by_name = {method.name: method for method in methods}
     integrated = by_name["Integrated Gradients"].explain(cnn, batch, [1, 0])
-    logits = models.logits_model(cnn)
-    reference = attributions.integrated_gradients(logits, batch, [1, 0], baseline="black", steps=4).sum(axis=-1)
+    margin = models.contrast_logits_model(cnn)  # every method explains the margin the curves score
+    reference = attributions.integrated_gradients(margin, batch, [1, 0], baseline="black", steps=4).sum(axis=-1)
     np.testing.assert_allclose(integrated, reference, rtol=1e-5, atol=1e-6)
     cam = by_name["Grad-CAM (block3_conv2)"].explain(cnn, batch, 0)
-    np.testing.assert_allclose(cam, attributions.grad_cam(cnn, batch, 0, layer="block3_conv2"), atol=1e-6)
+    np.testing.assert_allclose(cam, attributions.grad_cam(margin, batch, 0, layer="block3_conv2"), atol=1e-6)
     shap_for_0 = by_name["SHAP (block2_pool)"].explain(cnn, batch, 0)
     shap_for_1 = by_name["SHAP (block2_pool)"].explain(cnn, batch, 1)
     assert not np.allclose(shap_for_0, shap_for_1), "the SHAP map follows class_index"
     lime_for_0 = by_name["LIME"].explain(cnn, batch[:1], 0)
     lime_for_1 = by_name["LIME"].explain(cnn, batch[:1], 1)
-    # Two classes, one softmax: the surrogate of one class mirrors the other's.
+    # Two classes: the margin of one class is minus the other's, so are the surrogate's weights.
     np.testing.assert_allclose(lime_for_0, -lime_for_1, atol=1e-6)
 
 
