@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with nbval.ini
 
-.PHONY: setup run test test-fast benchmarks clean
+.PHONY: setup run test test-fast lint benchmarks clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,14 @@ RUN_OUT ?= build
 run: $(STAMP)
 	$(PY) -m course_utils run-notebooks notebooks --out $(RUN_OUT)
 
-## Unit tests, benchmark smoke runs, and every notebook under nbval, in quick mode.
-test: $(STAMP)
+## Lint (ruff), format check and types (mypy) of course_utils, configured in pyproject.toml.
+lint: $(STAMP)
+	$(PY) -m ruff check
+	$(PY) -m ruff format --check
+	$(PY) -m mypy
+
+## Lint, then unit tests, benchmark smoke runs, and every notebook under nbval, in quick mode.
+test: lint
 	COURSE_QUICK=1 $(PY) -m pytest tests notebooks $(NBVAL)
 
 ## Unit tests only (no notebooks), for a fast edit-test loop.

@@ -12,7 +12,8 @@ Submodules (imported on first use, so ``import course_utils`` stays fast):
 - :mod:`course_utils.features`      filter and class maximization, GIFs
 - :mod:`course_utils.viz`           overlays, signed maps, image grids
 - :mod:`course_utils.widgets`       the interactive-figure helper the notebooks use
-- :mod:`course_utils.training`      the training command line (``python -m course_utils train``)
+- :mod:`course_utils.training`      the tf.data pipeline and training of the course CNN
+- :mod:`course_utils.cli`           the command line (``python -m course_utils train | run-notebooks | ...``)
 - :mod:`course_utils.notebook_runner` executes the notebooks into ``build/`` (``make run``)
 """
 
@@ -35,6 +36,7 @@ _SUBMODULES = (
     "viz",
     "widgets",
     "training",
+    "cli",
     "notebook_runner",
 )
 

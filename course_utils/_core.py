@@ -79,15 +79,12 @@ def as_image_batch(images: Any) -> np.ndarray:
     except ValueError as error:  # ragged nested lists
         raise ValueError(f"images must be a regular array (N, H, W, 3); numpy says: {error}") from error
     if array.dtype.kind not in "biuf":
-        raise TypeError(
-            f"images must hold real numbers (uint8 or float pixels in [0, 255]), got dtype {array.dtype}"
-        )
+        raise TypeError(f"images must hold real numbers (uint8 or float pixels in [0, 255]), got dtype {array.dtype}")
     if array.ndim == 3:
         array = array[None]
     if array.ndim != 4:
         raise ValueError(
-            f"images must be one image (H, W, 3) or a batch (N, H, W, 3), got shape {array.shape} "
-            f"(rank {array.ndim})."
+            f"images must be one image (H, W, 3) or a batch (N, H, W, 3), got shape {array.shape} (rank {array.ndim})."
         )
     if array.shape[-1] != 3:
         raise ValueError(
@@ -131,8 +128,7 @@ def check_classifier(model: Any, batch: np.ndarray) -> None:
         expected = tuple(inputs[0].shape[1:])
         if len(expected) != 3:
             raise ValueError(
-                f"model {model.name!r} takes inputs of shape {tuple(inputs[0].shape)}, not images "
-                "(N, H, W, 3)."
+                f"model {model.name!r} takes inputs of shape {tuple(inputs[0].shape)}, not images (N, H, W, 3)."
             )
         got = batch.shape[1:]
         if any(e is not None and e != g for e, g in zip(expected, got)):
@@ -142,9 +138,7 @@ def check_classifier(model: Any, batch: np.ndarray) -> None:
             )
     outputs = getattr(model, "outputs", None) or []
     if len(outputs) > 1:
-        raise ValueError(
-            f"model {model.name!r} has {len(outputs)} outputs; attributions need one (N, classes) output."
-        )
+        raise ValueError(f"model {model.name!r} has {len(outputs)} outputs; attributions need one (N, classes) output.")
     if outputs and len(outputs[0].shape) != 2:
         raise ValueError(
             f"model {model.name!r} returns shape {tuple(outputs[0].shape)}; attributions need class "
@@ -244,8 +238,6 @@ def top_classes(model: keras.Model, batch: np.ndarray, class_index: Any) -> np.n
     if np.any(classes < 0):
         classes = np.argmax(predict(model, batch), axis=1).astype(np.int32)
     return classes
-
-
 
 
 class _CourseRetracingFilter(logging.Filter):

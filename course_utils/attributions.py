@@ -133,9 +133,7 @@ def _score_and_gradients(
 
 
 # --------------------------------------------------------------------------- vanilla gradients
-def vanilla_gradients(
-    model: keras.Model, images: Any, class_index: Any = None, batch_size: int = 32
-) -> np.ndarray:
+def vanilla_gradients(model: keras.Model, images: Any, class_index: Any = None, batch_size: int = 32) -> np.ndarray:
     """Gradient of the class score with respect to every input pixel.
 
     The saliency map of Simonyan, Vedaldi & Zisserman (2014): how much the
@@ -504,9 +502,7 @@ def integrated_gradients(
     for i, (image, start) in enumerate(zip(batch, baselines)):
         average_gradient = np.zeros(batch.shape[1:], dtype=np.float64)
         for part in _chunks(steps + 1, batch_size):
-            average_gradient += weighted_path_gradients(
-                image, start, alphas[part], weights[part], classes[i]
-            ).numpy()
+            average_gradient += weighted_path_gradients(image, start, alphas[part], weights[part], classes[i]).numpy()
         result[i] = (image - start) * average_gradient
     return result
 
@@ -548,10 +544,9 @@ def completeness(
     baselines = _resolve_baseline(baseline, batch, seed, sigma)
     classes = _top_classes(model, batch, class_index)
     rows = np.arange(len(batch))
-    difference = (
-        _predict(model, batch)[rows, classes].astype(np.float64)
-        - _predict(model, baselines)[rows, classes].astype(np.float64)
-    )
+    difference = _predict(model, batch)[rows, classes].astype(np.float64) - _predict(model, baselines)[
+        rows, classes
+    ].astype(np.float64)
     total = values.sum(axis=(1, 2, 3))
     gap = np.abs(total - difference)
     relative = np.divide(gap, np.abs(difference), out=np.where(gap > 0, np.inf, 0.0), where=np.abs(difference) > 0)
@@ -859,13 +854,14 @@ def activation_grid(
     if channels is None:
         chosen = np.arange(total)
     elif isinstance(channels, numbers.Integral) and not isinstance(channels, bool):
-        if not 1 <= channels <= total:
-            raise ValueError(f"channels={channels} but the layer has {total} channels; use 1 to {total}.")
-        chosen = np.arange(int(channels))
+        count = int(channels)
+        if not 1 <= count <= total:
+            raise ValueError(f"channels={count} but the layer has {total} channels; use 1 to {total}.")
+        chosen = np.arange(count)
     else:
-        chosen = np.asarray(list(channels), dtype=np.int64)
+        chosen = np.asarray(list(channels), dtype=np.int64)  # type: ignore[arg-type]
         if chosen.size == 0 or chosen.ndim != 1 or np.any((chosen < 0) | (chosen >= total)):
-            raise ValueError(f"channel indices must be in 0 to {total - 1}, got {list(channels)!r}")
+            raise ValueError(f"channel indices must be in 0 to {total - 1}, got {chosen.tolist()!r}")
     if cols is None:
         cols = int(math.ceil(math.sqrt(len(chosen))))
     cols = min(_positive_int("cols", cols), len(chosen))

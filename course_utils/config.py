@@ -33,6 +33,7 @@ import dataclasses
 import os
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -127,7 +128,7 @@ class Settings:
     bootstrap_resamples: int
 
 
-_FULL = dict(
+_FULL: dict[str, Any] = dict(
     train_image_size=150,
     train_epochs=15,
     train_batch_size=32,
@@ -159,7 +160,7 @@ _FULL = dict(
     bootstrap_resamples=2000,
 )
 
-_QUICK = dict(
+_QUICK: dict[str, Any] = dict(
     _FULL,
     # Eight epochs on every image at 64 px: ~25 s on two cores and 0.8-0.9 accuracy on
     # held-out models, so quick mode explains a real classifier, not an untrained one.
@@ -194,7 +195,7 @@ _QUICK = dict(
 )
 
 
-_CPU = dict(
+_CPU: dict[str, Any] = dict(
     _FULL,
     train_image_size=96,
     train_epochs=10,
@@ -218,7 +219,7 @@ _CPU = dict(
     randomization_images=8,
 )
 
-_PRESETS = {"quick": _QUICK, "cpu": _CPU, "full": _FULL}
+_PRESETS: dict[str, dict[str, Any]] = {"quick": _QUICK, "cpu": _CPU, "full": _FULL}
 
 
 def settings(quick: bool | None = None, mode: str | None = None) -> Settings:

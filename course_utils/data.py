@@ -177,9 +177,7 @@ def load_horses_or_humans(
         # Files are listed class by class; a fixed interleaving keeps classes mixed
         # when a caller takes only the first few examples (quick mode).
         order = np.random.default_rng(0).permutation(len(paths))
-        files = tf.data.Dataset.from_tensor_slices(
-            (np.asarray(paths)[order], np.asarray(labels, np.int64)[order])
-        )
+        files = tf.data.Dataset.from_tensor_slices((np.asarray(paths)[order], np.asarray(labels, np.int64)[order]))
 
         def decode(path, label):
             image = tf.numpy_function(_decode_for_dataset, [path, size], tf.float32)
@@ -349,7 +347,9 @@ def _load_from_tfds(split: str, size: int):
 
 
 # --------------------------------------------------------------------------- images
-def load_image(path_or_url: str | os.PathLike, size: int | tuple[int, int] | None = None, timeout: float = 10.0) -> np.ndarray:
+def load_image(
+    path_or_url: str | os.PathLike, size: int | tuple[int, int] | None = None, timeout: float = 10.0
+) -> np.ndarray:
     """Read an image file or URL as RGB uint8 ``(H, W, 3)``.
 
     Any PIL mode (L, LA, P, RGBA, CMYK, I;16, ...) becomes RGB; transparency is
@@ -487,12 +487,36 @@ def _fetch_url(url: str, timeout: float) -> bytes:
 _SAMPLES: dict[str, tuple[str, str, str]] = {
     "cat": ("skimage", "data/chelsea.png", "Chelsea the cat, scikit-image sample data (CC0, Stefan van der Walt)"),
     "coffee": ("skimage", "data/coffee.png", "Coffee cup, scikit-image sample data (CC0, Rachel Michetti)"),
-    "astronaut": ("skimage", "data/astronaut.png", "Astronaut Eileen Collins, scikit-image sample data (public domain, NASA)"),
-    "rocket": ("skimage", "data/rocket.jpg", "DSCOVR launch on Falcon 9, scikit-image sample data (public domain, SpaceX)"),
-    "motorcycle": ("skimage", "data/motorcycle_left.png", "Motorcycle, scikit-image sample data (Middlebury stereo, Scharstein et al. 2014)"),
-    "palace": ("sklearn", "datasets/images/china.jpg", "Chinese temple, scikit-learn sample image (CC BY 2.0, danielbuechele on Flickr)"),
-    "flower": ("sklearn", "datasets/images/flower.jpg", "Flower, scikit-learn sample image (CC BY 2.0, vultilion on Flickr)"),
-    "grace_hopper": ("matplotlib", "mpl-data/sample_data/grace_hopper.jpg", "Grace Hopper, matplotlib sample data (public domain, US Navy)"),
+    "astronaut": (
+        "skimage",
+        "data/astronaut.png",
+        "Astronaut Eileen Collins, scikit-image sample data (public domain, NASA)",
+    ),
+    "rocket": (
+        "skimage",
+        "data/rocket.jpg",
+        "DSCOVR launch on Falcon 9, scikit-image sample data (public domain, SpaceX)",
+    ),
+    "motorcycle": (
+        "skimage",
+        "data/motorcycle_left.png",
+        "Motorcycle, scikit-image sample data (Middlebury stereo, Scharstein et al. 2014)",
+    ),
+    "palace": (
+        "sklearn",
+        "datasets/images/china.jpg",
+        "Chinese temple, scikit-learn sample image (CC BY 2.0, danielbuechele on Flickr)",
+    ),
+    "flower": (
+        "sklearn",
+        "datasets/images/flower.jpg",
+        "Flower, scikit-learn sample image (CC BY 2.0, vultilion on Flickr)",
+    ),
+    "grace_hopper": (
+        "matplotlib",
+        "mpl-data/sample_data/grace_hopper.jpg",
+        "Grace Hopper, matplotlib sample data (public domain, US Navy)",
+    ),
 }
 
 

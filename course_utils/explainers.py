@@ -584,7 +584,9 @@ def lime_explanation(
     names = _class_names_for(num_classes, class_names)
     # As lime_image does: a 2-class model explains its 2 classes, whatever the default of 5.
     top_labels = min(top_labels, num_classes)
-    extra = [] if labels is None else [int(v) for v in models.validate_class_index(list(labels), num_classes, len(labels))]
+    extra: list[int] = []
+    if labels is not None:
+        extra = [int(v) for v in models.validate_class_index(list(labels), num_classes, len(labels)) or []]
     segmenter = segmentation_function(segmentation, seed, **dict(segmentation_params or {}))
 
     # A batch larger than the samples would only compute padding.
@@ -595,9 +597,7 @@ def lime_explanation(
     ranked = [int(i) for i in np.argsort(-scores, kind="stable")[:top_labels]]
     explained = ranked + [label for label in dict.fromkeys(extra) if label not in ranked]
 
-    explainer = lime_image.LimeImageExplainer(
-        kernel_width=kernel_width, feature_selection="none", random_state=seed
-    )
+    explainer = lime_image.LimeImageExplainer(kernel_width=kernel_width, feature_selection="none", random_state=seed)
     start = time.perf_counter()
     with _lime_progress(progress):
         raw = explainer.explain_instance(
@@ -831,6 +831,7 @@ class ShapLayerExplanation:
                 ax.set_axis_off()
         grid = self.values.shape[1:4]
         figure.suptitle(title or f"SHAP (expected gradients) at {self.layer}, grid {grid[0]}x{grid[1]}x{grid[2]}")
+        assert shown is not None  # at least one image and one class were drawn
         colorbar = figure.colorbar(
             shown, ax=axes.ravel().tolist(), orientation="horizontal", fraction=0.04, pad=0.04, aspect=40
         )
@@ -941,7 +942,9 @@ class GradientLayerExplainer:
         num_classes = len(self.class_names)
         ranked_outputs = _check_positive_int(ranked_outputs, "ranked_outputs")
         if ranked_outputs > num_classes:
-            raise ValueError(f"ranked_outputs must be at most the number of classes ({num_classes}), got {ranked_outputs}")
+            raise ValueError(
+                f"ranked_outputs must be at most the number of classes ({num_classes}), got {ranked_outputs}"
+            )
         nsamples = _check_positive_int(config.settings().shap_nsamples if nsamples is None else nsamples, "nsamples")
         seed = _check_positive_int(seed, "seed", 0)
         activations = _predict_in_batches(self.head, pixels, self.batch_size)

@@ -231,9 +231,7 @@ def _resolve_size(model: keras.Model, image_size: int | None) -> int:
     fixed = _model_image_size(model)
     if image_size is None:
         if fixed is None:
-            raise ValueError(
-                f"Model {model.name!r} accepts any image size; pass image_size=..., e.g. 224."
-            )
+            raise ValueError(f"Model {model.name!r} accepts any image size; pass image_size=..., e.g. 224.")
         return fixed
     return _check_int("image_size", image_size, 8)
 
@@ -555,8 +553,16 @@ def _run_ascent(
 
 
 def _check_common(
-    steps: Any, learning_rate: Any, l2: Any, tv: Any, jitter: Any, scale: Any, rotate: Any, seed: Any,
-    frame_every: Any, batch_size: Any,
+    steps: Any,
+    learning_rate: Any,
+    l2: Any,
+    tv: Any,
+    jitter: Any,
+    scale: Any,
+    rotate: Any,
+    seed: Any,
+    frame_every: Any,
+    batch_size: Any,
 ) -> None:
     _check_int("steps", steps, 1)
     _check_float("learning_rate", learning_rate, 0.0, strict=True)
@@ -702,8 +708,22 @@ def maximize_filters(
         )
     step_fn = _filter_step(model, layer, size)
     raw, raw_frames = _run_ascent(
-        step_fn, chosen, size, steps, learning_rate, l2, tv, jitter, scale, rotate, seed, seed_image,
-        frame_every if return_frames else None, batch_size, progress, f"{len(chosen)} filters",
+        step_fn,
+        chosen,
+        size,
+        steps,
+        learning_rate,
+        l2,
+        tv,
+        jitter,
+        scale,
+        rotate,
+        seed,
+        seed_image,
+        frame_every if return_frames else None,
+        batch_size,
+        progress,
+        f"{len(chosen)} filters",
     )
     images = deprocess(raw, crop=crop)
     if return_frames:
@@ -745,7 +765,9 @@ def filter_responses(
     chosen = list(range(channels)) if filters is None else _check_indices("filters", filters)[0]
     bad = [f for f in chosen if not 0 <= f < channels]
     if bad:
-        raise ValueError(f"filter index {bad[0]} is out of range: the layer has {channels} filters, so use 0 to {channels - 1}.")
+        raise ValueError(
+            f"filter index {bad[0]} is out of range: the layer has {channels} filters, so use 0 to {channels - 1}."
+        )
     inner = _inner(head(tf.constant(array), training=False))
     means = tf.reduce_mean(inner, axis=[1, 2]).numpy()
     return means[:, chosen]
@@ -861,8 +883,22 @@ def maximize_class(
     step_fn = _class_step(model, size)
     weight = tf.constant(1.0 if objective == "probability" else 0.0, tf.float32)
     raw, raw_frames = _run_ascent(
-        step_fn, chosen, size, steps, learning_rate, l2, tv, jitter, scale, rotate, seed, seed_image,
-        frame_every, None, progress, f"class {chosen[0]}" if single else f"{len(chosen)} classes",
+        step_fn,
+        chosen,
+        size,
+        steps,
+        learning_rate,
+        l2,
+        tv,
+        jitter,
+        scale,
+        rotate,
+        seed,
+        seed_image,
+        frame_every,
+        None,
+        progress,
+        f"class {chosen[0]}" if single else f"{len(chosen)} classes",
         extra=(weight,),
     )
     images, frames = deprocess(raw, crop=crop), deprocess(raw_frames, crop=crop)

@@ -195,16 +195,14 @@ def fill_images(images: Any, fill: Any = "blur", blur_sigma: float | None = None
     if isinstance(fill, str):
         if fill == "blur":
             sigma = max(batch.shape[1:3]) / 16.0 if blur_sigma is None else blur_sigma
-            if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real) or not sigma > 0:
+            if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real) or not float(sigma) > 0:
                 raise ValueError(f"blur_sigma must be a positive number of pixels, got {blur_sigma!r}")
             return make_baseline(batch, "blurred", sigma=float(sigma))
         if fill == "mean":
             return np.broadcast_to(batch.mean(axis=(1, 2), keepdims=True), batch.shape).astype(np.float32)
         if fill == "black":
             return np.zeros_like(batch)
-        raise ValueError(
-            f"fill must be one of {', '.join(repr(f) for f in FILLS)} or an array of pixels, got {fill!r}"
-        )
+        raise ValueError(f"fill must be one of {', '.join(repr(f) for f in FILLS)} or an array of pixels, got {fill!r}")
     values = np.asarray(fill, dtype=np.float64)
     try:
         values = np.broadcast_to(values, batch.shape)
@@ -222,10 +220,10 @@ def _scores_model(model: keras.Model, score: str) -> Callable[[], keras.Model]:
     """A getter for the network whose output the score reads (logits for logit and margin)."""
     model_ref = weakref.ref(model)
     if score == "probability":
-        return lambda: model_ref()  # type: ignore[return-value]
+        return lambda: model_ref()
     logits = models.logits_model(model)
     if logits is model:  # no softmax to remove: do not hold the model strongly in its own cache
-        return lambda: model_ref()  # type: ignore[return-value]
+        return lambda: model_ref()
     return lambda: logits
 
 
@@ -237,7 +235,13 @@ def _curve_fn(model: keras.Model, shape: tuple[int, int, int], score: str):
         network = _scores_model(model, score)
 
         @tf.function(
-            input_signature=[batch_spec, batch_spec, tf.TensorSpec((None, *shape[:2]), tf.int32), index_spec, index_spec]
+            input_signature=[
+                batch_spec,
+                batch_spec,
+                tf.TensorSpec((None, *shape[:2]), tf.int32),
+                index_spec,
+                index_spec,
+            ]
         )
         def mixed_scores(top, rest, ranks, counts, class_indices):
             # Pixels ranked below the count come from `top`, the others from `rest`.
@@ -504,7 +508,9 @@ def rank_correlation(maps_a: Any, maps_b: Any, absolute: bool = False) -> np.nda
     if b.ndim == 4:
         b = b.sum(axis=-1)
     if a.shape != b.shape or a.ndim != 3:
-        raise ValueError(f"maps must both be (N, H, W) (or (N, H, W, C)), got {np.shape(maps_a)} and {np.shape(maps_b)}")
+        raise ValueError(
+            f"maps must both be (N, H, W) (or (N, H, W, C)), got {np.shape(maps_a)} and {np.shape(maps_b)}"
+        )
     if absolute:
         a, b = np.abs(a), np.abs(b)
     ranks_a = stats.rankdata(a.reshape(len(a), -1), axis=1)
@@ -635,4 +641,3 @@ def data_randomization(
     with quiet_retracing():
         control = _explained(explain, shuffled_label_model, batch, classes, "the shuffled-label model")
     return rank_correlation(original, control, absolute)
-

@@ -115,9 +115,7 @@ def horses_humans_cnn(image_size: int = 300, num_classes: int = 2) -> keras.Mode
     x = keras.layers.Rescaling(1.0 / 255, name="rescale")(inputs)
     for block, filters in enumerate((32, 64, 128), start=1):
         for conv in (1, 2):
-            x = keras.layers.Conv2D(
-                filters, 3, padding="same", activation="relu", name=f"block{block}_conv{conv}"
-            )(x)
+            x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"block{block}_conv{conv}")(x)
         x = keras.layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dropout(0.5, name="dropout")(x)
@@ -317,8 +315,7 @@ def imagenet_model(name: str, weights: str | None = "auto", timeout: float = 20.
     except Exception as error:  # download, DNS, timeout or a corrupt cache file
         if weights == "imagenet":
             raise RuntimeError(
-                f"Could not load ImageNet weights for {key} ({type(error).__name__}: {error}). "
-                + _WEIGHTS_HELP
+                f"Could not load ImageNet weights for {key} ({type(error).__name__}: {error}). " + _WEIGHTS_HELP
             ) from error
         _notice(
             f"NO IMAGENET WEIGHTS for {key} ({type(error).__name__}): using RANDOM weights, so "
@@ -363,8 +360,10 @@ def _is_graph_model(layer: Any) -> bool:
     """True for functional and Sequential models (models with a layer graph)."""
     if isinstance(layer, keras.Sequential):
         return getattr(layer, "_functional", None) is not None
-    return isinstance(layer, keras.Model) and hasattr(layer, "_run_through_graph") and bool(
-        getattr(layer, "_nodes_by_depth", None)
+    return (
+        isinstance(layer, keras.Model)
+        and hasattr(layer, "_run_through_graph")
+        and bool(getattr(layer, "_nodes_by_depth", None))
     )
 
 
@@ -416,9 +415,7 @@ def find_layer(model: keras.Model, layer: str | keras.layers.Layer) -> keras.lay
     for candidate in iter_layers(model):
         if candidate.name == layer:
             return candidate
-    raise ValueError(
-        f"No layer named {layer!r} in model {model.name!r}. {_layer_list_for_message(model)}"
-    )
+    raise ValueError(f"No layer named {layer!r} in model {model.name!r}. {_layer_list_for_message(model)}")
 
 
 def _output_shape(layer: keras.layers.Layer) -> tuple | None:
@@ -474,9 +471,7 @@ def _inline_call(
 
     def operation_fn(operation):
         if _is_graph_model(operation):
-            return lambda *args, **kwargs: _inline_call(
-                operation, args[0] if len(args) == 1 else list(args), visit
-            )
+            return lambda *args, **kwargs: _inline_call(operation, args[0] if len(args) == 1 else list(args), visit)
         return visit(operation)
 
     return _graph_of(model)._run_through_graph(inputs, operation_fn=operation_fn)
@@ -519,14 +514,10 @@ def layer_output_model(model: keras.Model, layer: str | keras.layers.Layer) -> k
     inputs = [keras.Input(batch_shape=tuple(t.shape), dtype=t.dtype) for t in model.inputs]
     outputs = _inline_call(model, inputs[0] if len(inputs) == 1 else inputs, visit)
     if not captured:
-        raise ValueError(
-            f"Layer {target.name!r} is not on the path from the inputs to the outputs of "
-            f"{model.name!r}."
-        )
+        raise ValueError(f"Layer {target.name!r} is not on the path from the inputs to the outputs of {model.name!r}.")
     if len(captured) > 1:
         raise ValueError(
-            f"Layer {target.name!r} is called {len(captured)} times in {model.name!r}; "
-            "pick a layer that is used once."
+            f"Layer {target.name!r} is called {len(captured)} times in {model.name!r}; pick a layer that is used once."
         )
     return keras.Model(
         inputs[0] if len(inputs) == 1 else inputs,
@@ -611,7 +602,9 @@ def contrast_logits_model(model: keras.Model) -> keras.Model:
     logits = logits_model(model)
     classes = logits.outputs[0].shape[-1]
     if classes is None or classes < 2:
-        raise ValueError(f"contrast logits need a model with at least 2 classes, got output shape {logits.outputs[0].shape}")
+        raise ValueError(
+            f"contrast logits need a model with at least 2 classes, got output shape {logits.outputs[0].shape}"
+        )
     outputs = _ContrastLogits(name="contrast_logits")(logits.outputs[0])
     return keras.Model(logits.inputs, outputs, name=f"{model.name}_contrast_logits")
 
@@ -663,17 +656,13 @@ def validate_class_index(class_index: Any, num_classes: int, batch: int) -> np.n
     if class_index is None:
         return None
     indices = np.asarray(class_index)
-    if indices.dtype.kind not in "iu" and not (
-        indices.dtype.kind == "f" and np.all(np.mod(indices, 1) == 0)
-    ):
+    if indices.dtype.kind not in "iu" and not (indices.dtype.kind == "f" and np.all(np.mod(indices, 1) == 0)):
         raise TypeError(f"class_index must be an integer or integers, got {class_index!r}")
     indices = indices.astype(np.int64)
     if indices.ndim == 0:
         indices = np.full((batch,), int(indices))
     if indices.shape != (batch,):
-        raise ValueError(
-            f"class_index must be one int or {batch} ints (one per image), got shape {indices.shape}"
-        )
+        raise ValueError(f"class_index must be one int or {batch} ints (one per image), got shape {indices.shape}")
     bad = indices[(indices < 0) | (indices >= num_classes)]
     if bad.size:
         raise ValueError(

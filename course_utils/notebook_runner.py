@@ -63,7 +63,12 @@ def choose_mode(environ: dict[str, str], has_gpu: Callable[[], bool] = gpu_visib
     run uses the CPU preset; full mode stays one setting away
     (``COURSE_MODE=full``) and is the default on a GPU.
     """
-    if environ.get("COURSE_MODE", "").strip() or environ.get("COURSE_QUICK", "").strip().lower() in {"1", "true", "yes", "on"}:
+    if environ.get("COURSE_MODE", "").strip() or environ.get("COURSE_QUICK", "").strip().lower() in {
+        "1",
+        "true",
+        "yes",
+        "on",
+    }:
         return None
     return None if has_gpu() else "cpu"
 
@@ -119,10 +124,12 @@ def _client(notebook, path: Path, timeout: int, on_cell_start: Callable[..., Any
             channel.get_msg = get_msg
             return kernel_client
 
-    extra = {"on_cell_start": on_cell_start} if on_cell_start is not None else {}
-    return _PollingClient(
-        notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}, **extra
+    client = _PollingClient(
+        notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     )
+    if on_cell_start is not None:
+        client.on_cell_start = on_cell_start
+    return client
 
 
 def _quiet_client_logs() -> None:
@@ -142,7 +149,7 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 def _save_figures(notebook, folder: Path) -> list[Path]:
     """Write every PNG output of the executed notebook to ``folder`` (cellCC_K.png)."""
-    saved = []
+    saved: list[Path] = []
     for index, cell in enumerate(notebook.cells):
         if cell.get("cell_type") != "code":
             continue
@@ -283,7 +290,9 @@ def run_all(folder: Path, out_dir: Path, timeout: int = 1800) -> int:
     width = max(len(run.path.name) for run in runs)
     print(f"\n{'notebook':{width}s}  {'result':>7s}  {'seconds':>8s}  figures")
     for run in runs:
-        print(f"{run.path.name:{width}s}  {'FAILED' if run.error else 'ok':>7s}  {run.seconds:8.0f}  {len(run.figures):7d}")
+        print(
+            f"{run.path.name:{width}s}  {'FAILED' if run.error else 'ok':>7s}  {run.seconds:8.0f}  {len(run.figures):7d}"
+        )
     print(f"{'total':{width}s}  {'':>7s}  {sum(r.seconds for r in runs):8.0f}")
     failures = [run for run in runs if run.error]
     if failures:
@@ -305,7 +314,7 @@ def _title_and_summary(notebook_path: Path) -> tuple[str, str]:
         if not lines or not lines[0].startswith("# "):
             continue
         title = lines[0][2:].strip()
-        paragraph = []
+        paragraph: list[str] = []
         for line in lines[1:]:
             if line.startswith("#"):
                 if paragraph:
@@ -335,14 +344,19 @@ def write_index(runs: list[NotebookRun], out_dir: Path) -> Path:
         figure = ""
         if run.figures:
             key = max(run.figures, key=lambda p: p.stat().st_size)  # the richest figure as the thumbnail
-            figure = f'<a href="{page}"><img src="{key.relative_to(out_dir).as_posix()}" alt="{html.escape(title)}"></a>'
+            figure = (
+                f'<a href="{page}"><img src="{key.relative_to(out_dir).as_posix()}" alt="{html.escape(title)}"></a>'
+            )
         entries.append(
             f'<section><h2><a href="{page}">{html.escape(title)}</a></h2><p>{html.escape(summary)}</p>'
             f'<p class="meta">{status} · {len(run.figures)} figures in '
-            f'<code>figures/{html.escape(run.path.stem)}/</code></p>{figure}</section>'
+            f"<code>figures/{html.escape(run.path.stem)}/</code></p>{figure}</section>"
         )
     gifs = sorted(p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*.gif"))
-    gif_block = "".join(f'<figure><img src="{g}" alt="{html.escape(g)}"><figcaption>{html.escape(g)}</figcaption></figure>' for g in gifs)
+    gif_block = "".join(
+        f'<figure><img src="{g}" alt="{html.escape(g)}"><figcaption>{html.escape(g)}</figcaption></figure>'
+        for g in gifs
+    )
     document = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Seeing what CNNs see</title>
 <style>
@@ -353,8 +367,8 @@ img {{ max-width: 100%; max-height: 260px; border: 1px solid #eee; }}
 </style></head><body>
 <h1>Seeing what CNNs see</h1>
 <p>The executed notebooks of the course, in teaching order. Each links to its rendered page.</p>
-{''.join(entries)}
-{'<h2>Feature-visualization GIFs</h2>' + gif_block if gifs else ''}
+{"".join(entries)}
+{"<h2>Feature-visualization GIFs</h2>" + gif_block if gifs else ""}
 </body></html>
 """
     index = out_dir / "index.html"

@@ -154,7 +154,13 @@ def course_methods(
 
     def smooth(model: keras.Model, images: Any, class_index: Any) -> np.ndarray:
         values = attributions.smoothgrad(
-            _target(model), images, class_index, samples=smoothgrad_samples, noise=smoothgrad_noise, batch_size=batch_size, seed=seed
+            _target(model),
+            images,
+            class_index,
+            samples=smoothgrad_samples,
+            noise=smoothgrad_noise,
+            batch_size=batch_size,
+            seed=seed,
         )
         return np.abs(values).sum(axis=-1)
 
@@ -170,9 +176,17 @@ def course_methods(
         maps = []
         for image, label in zip(batch, classes):
             explanation = explainers.lime_explanation(
-                _target(model), image, top_labels=1, labels=[int(label)], num_samples=lime_samples,
-                batch_size=min(64, lime_samples), segmentation="slic", segmentation_params=params,
-                hide_color=None, seed=seed, class_names=[str(i) for i in range(model.outputs[0].shape[-1])],
+                _target(model),
+                image,
+                top_labels=1,
+                labels=[int(label)],
+                num_samples=lime_samples,
+                batch_size=min(64, lime_samples),
+                segmentation="slic",
+                segmentation_params=params,
+                hide_color=None,
+                seed=seed,
+                class_names=[str(i) for i in range(model.outputs[0].shape[-1])],
             )
             maps.append(explanation.weight_map(int(label)))
         return np.asarray(maps, dtype=np.float32)
@@ -197,9 +211,7 @@ def course_methods(
         return _upsample(spatial, batch.shape[1], batch.shape[2])
 
     positions = _patch_positions(image_size, patch, stride) ** 2
-    methods = [
-        PixelMapMethod(f"Grad-CAM ({layer})", grad_cam_at(layer), 1, True) for layer in gradcam_layers
-    ]
+    methods = [PixelMapMethod(f"Grad-CAM ({layer})", grad_cam_at(layer), 1, True) for layer in gradcam_layers]
     methods += [
         PixelMapMethod("Integrated Gradients", integrated, ig_steps + 1, True),
         PixelMapMethod("SmoothGrad", smooth, smoothgrad_samples, True),
@@ -211,4 +223,3 @@ def course_methods(
         PixelMapMethod("Centre prior", metrics.center_prior_map, 0, False),
     ]
     return methods
-

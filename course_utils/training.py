@@ -1,6 +1,6 @@
-"""Train the horses-vs-humans CNN: the input pipeline, augmentation and a command line.
+"""Train the horses-vs-humans CNN: the input pipeline, augmentation and training.
 
-Instructors pre-train before class with::
+Instructors pre-train before class with the command line (:mod:`course_utils.cli`)::
 
     python -m course_utils train --data-dir DIR --image-size 150 --epochs 15 --out build/horses_humans.keras
 
@@ -11,13 +11,11 @@ measures generalisation to horses and people the network has never seen.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
-import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from course_utils import config, data, models
 
@@ -27,7 +25,6 @@ __all__ = [
     "make_pipeline",
     "TrainingResult",
     "train",
-    "main",
 ]
 
 
@@ -200,7 +197,9 @@ def train(
     if shuffle_labels:
         train_ds = _with_permuted_labels(train_ds, seed)
     val_ds = data.load_horses_or_humans("validation", image_size=image_size, data_dir=data_dir)
-    train_batches = make_pipeline(train_ds, batch_size, training=True, augment=augment, seed=seed, max_images=max_images)
+    train_batches = make_pipeline(
+        train_ds, batch_size, training=True, augment=augment, seed=seed, max_images=max_images
+    )
     val_batches = make_pipeline(val_ds, batch_size)
     model = models.horses_humans_cnn(image_size)
     epochs = epochs_for(int(train_batches.cardinality()), epochs, min_steps)
@@ -212,7 +211,9 @@ def train(
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         model.save(path)
-    return TrainingResult(model, {k: [float(v) for v in vs] for k, vs in history.history.items()}, val_accuracy, seconds, path)
+    return TrainingResult(
+        model, {k: [float(v) for v in vs] for k, vs in history.history.items()}, val_accuracy, seconds, path
+    )
 
 
 def _with_permuted_labels(dataset: Any, seed: int) -> Any:
@@ -223,98 +224,3 @@ def _with_permuted_labels(dataset: Any, seed: int) -> Any:
     labels = np.fromiter((int(y) for y in dataset.map(lambda x, y: y).as_numpy_iterator()), dtype=np.int64)
     permuted = tf.constant(np.random.default_rng(seed).permutation(labels))
     return dataset.enumerate().map(lambda i, pair: (pair[0], tf.gather(permuted, i)))
-
-
-# --------------------------------------------------------------------------- command line
-def _fetch_weights(names: Sequence[str]) -> int:
-    for name in names:
-        print(f"fetching ImageNet weights for {name} ...", flush=True)
-        models.imagenet_model(name, weights="imagenet", timeout=60.0)
-    print("done: the weights are in the Keras cache (~/.keras/models); copy that folder to offline machines.")
-    return 0
-
-
-def _run_notebooks(folder: str, out: str | None, timeout: int) -> int:
-    from course_utils import notebook_runner
-
-    if out:
-        # The kernels inherit this, so the notebooks' own figures and GIFs land there too.
-        os.environ["COURSE_OUTPUT_DIR"] = str(Path(out).expanduser().resolve())
-    chosen = notebook_runner.choose_mode(dict(os.environ))
-    if chosen:
-        os.environ["COURSE_MODE"] = chosen  # inherited by every kernel
-        print(
-            f"No GPU visible: running in COURSE_MODE={chosen} (real results, sizes for a laptop; about half an "
-            "hour on two cores). COURSE_MODE=full runs the full sizes.",
-            flush=True,
-        )
-    return notebook_runner.run_all(Path(folder), Path(out) if out else config.output_dir(), timeout=timeout)
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m course_utils", description="Tools of the 'Seeing what CNNs see' course.")
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    train_cmd = commands.add_parser("train", help="train the horses-vs-humans CNN and save it as .keras")
-    train_cmd.add_argument("--data-dir", help="folder with horses/ and humans/ (default: $HORSES_OR_HUMANS_DIR, else TFDS)")
-    train_cmd.add_argument("--image-size", type=int, default=150, help="square input size (default 150)")
-    train_cmd.add_argument("--epochs", type=int, default=15, help="epochs (default 15)")
-    train_cmd.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
-    train_cmd.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    train_cmd.add_argument("--no-augment", action="store_true", help="train without data augmentation")
-    train_cmd.add_argument("--max-images", type=int, default=None, help="use at most this many training images")
-    train_cmd.add_argument("--out", default=None, help="output .keras path (default build/horses_humans_<size>.keras)")
-    train_cmd.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
-
-    fetch = commands.add_parser("fetch-weights", help="download ImageNet weights into the Keras cache (run online)")
-    fetch.add_argument("names", nargs="*", default=list(models.IMAGENET_MODELS), help="models (default: all)")
-
-    freeze = commands.add_parser(
-        "freeze-notebook", help="execute a notebook and keep only its # NBVAL_CHECK_OUTPUT outputs (before committing)"
-    )
-    freeze.add_argument("notebooks", nargs="+", help="notebook files to clean in place")
-
-    run = commands.add_parser("run-notebooks", help="execute every notebook and write notebooks, HTML and figures under build/")
-    run.add_argument("folder", nargs="?", default="notebooks", help="folder of NN_*.ipynb notebooks")
-    run.add_argument("--out", default=None, help="output folder (default build/)")
-    run.add_argument("--timeout", type=int, default=1800, help="seconds per cell before giving up (default 1800)")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m course_utils``; returns the exit status."""
-    args = _parser().parse_args(argv)
-    try:
-        if args.command == "fetch-weights":
-            return _fetch_weights(args.names)
-        if args.command == "freeze-notebook":
-            from course_utils import notebook_runner
-
-            for notebook in args.notebooks:
-                notebook_runner.freeze_checked_outputs(Path(notebook))
-                print(f"froze {notebook}: outputs kept only in # NBVAL_CHECK_OUTPUT cells")
-            return 0
-        if args.command == "run-notebooks":
-            return _run_notebooks(args.folder, args.out, args.timeout)
-        out = args.out or str(config.output_dir() / f"horses_humans_{args.image_size}.keras")
-        result = train(
-            data_dir=args.data_dir,
-            image_size=args.image_size,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            out=out,
-            overwrite=args.overwrite,
-            seed=args.seed,
-            augment=not args.no_augment,
-            max_images=args.max_images,
-            # A progress bar in a terminal; one line per epoch in logs and CI.
-            verbose=1 if sys.stdout.isatty() else 2,
-        )
-    except (FileExistsError, FileNotFoundError, ValueError, RuntimeError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(
-        f"final validation accuracy (held-out model numbers): {result.val_accuracy:.3f} "
-        f"after {args.epochs} epochs in {result.seconds / 60:.1f} min; saved {result.path}"
-    )
-    return 0

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import matplotlib
-
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LinearSegmentedColormap
@@ -345,7 +344,9 @@ def plot_attribution(
     rgb = to_uint8_image(image)
     mask = attribution_to_mask(attributions, polarity=polarity, clip=clip, outlines=outlines, morphology=morphology)
     if mask.shape != rgb.shape[:2]:
-        raise ValueError(f"attributions are {mask.shape[0]}x{mask.shape[1]} but the image is {rgb.shape[0]}x{rgb.shape[1]}")
+        raise ValueError(
+            f"attributions are {mask.shape[0]}x{mask.shape[1]} but the image is {rgb.shape[0]}x{rgb.shape[1]}"
+        )
     ax.imshow(rgb)
     shown = ax.imshow(mask, cmap=_polarity_cmap(polarity), vmin=0.0, vmax=1.0)
     return _finish_axes(ax, shown, title, colorbar, f"{polarity} attribution (clipped)")
@@ -405,7 +406,9 @@ def plot_signed(
 
 
 # --------------------------------------------------------------------------- image grids
-def tile_images(images: Sequence[Any] | np.ndarray, cols: int | None = None, margin: int = 4, background: int = 255) -> np.ndarray:
+def tile_images(
+    images: Sequence[Any] | np.ndarray, cols: int | None = None, margin: int = 4, background: int = 255
+) -> np.ndarray:
     """Tile equally sized images into one uint8 canvas, row by row.
 
     One canvas draws in one ``imshow``, which stays fast for the 64 or 512
@@ -443,7 +446,9 @@ def tile_images(images: Sequence[Any] | np.ndarray, cols: int | None = None, mar
     cols, margin = min(int(cols), len(tiles)), int(margin)
     rows = int(np.ceil(len(tiles) / cols))
     height, width = tiles[0].shape[:2]
-    canvas = np.full((rows * (height + margin) + margin, cols * (width + margin) + margin, 3), int(background), np.uint8)
+    canvas = np.full(
+        (rows * (height + margin) + margin, cols * (width + margin) + margin, 3), int(background), np.uint8
+    )
     for index, tile in enumerate(tiles):
         row, col = divmod(index, cols)
         top, left = margin + row * (height + margin), margin + col * (width + margin)
@@ -494,15 +499,20 @@ def plot_image_grid(
     if ax is None:
         fig, ax = plt.subplots(figsize=(tile_inches * cols + 0.2, tile_inches * rows + (0.5 if title else 0.2)))
     else:
-        fig = ax.figure
+        fig = ax.figure  # type: ignore[assignment]
     ax.imshow(canvas, interpolation="nearest")
     ax.set_axis_off()
     if labels is not None:
         for index, label in enumerate(labels):
             row, col = divmod(index, cols)
             ax.text(
-                margin + col * (width + margin) + 2, margin + row * (height + margin) + 2, str(label),
-                fontsize=7, va="top", ha="left", color="black",
+                margin + col * (width + margin) + 2,
+                margin + row * (height + margin) + 2,
+                str(label),
+                fontsize=7,
+                va="top",
+                ha="left",
+                color="black",
                 bbox=dict(boxstyle="square,pad=0.15", facecolor="white", alpha=0.75, linewidth=0),
             )
     if title:
@@ -563,7 +573,7 @@ def plot_curves(
         Shade the standard error of the mean over images.
     """
     steps = np.asarray(fractions, dtype=np.float64)
-    for index, (name, scores) in enumerate(curves.items()):
+    for name, scores in curves.items():
         values = np.asarray(scores, dtype=np.float64).reshape(-1, steps.size)
         mean = values.mean(axis=0)
         style = {"random": ("--", "grey"), "centre": (":", "black"), "center": (":", "black")}
@@ -605,8 +615,11 @@ def plot_randomization(
         ax.fill_between(range(len(means)), lows, highs, color=line.get_color(), alpha=0.12, lw=0)
     ax.set_xticks(range(len(layers)), layers, rotation=45, ha="right")
     ax.axhline(0.0, color="black", lw=0.8)
-    ax.set(ylabel="rank correlation with the trained model's map", ylim=(-1.05, 1.05),
-           xlabel="randomized down to (cascading, from the output)")
+    ax.set(
+        ylabel="rank correlation with the trained model's map",
+        ylim=(-1.05, 1.05),
+        xlabel="randomized down to (cascading, from the output)",
+    )
     if title:
         ax.set_title(title)
     ax.grid(alpha=0.3)

@@ -3,27 +3,44 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from course_utils import training
+from course_utils import cli, training
 
 
 def test_cli_refuses_to_overwrite_a_model(tmp_path, capsys):
     existing = tmp_path / "model.keras"
     existing.write_bytes(b"an instructor's pre-trained model")
-    status = training.main(["train", "--data-dir", str(tmp_path), "--out", str(existing)])
+    status = cli.main(["train", "--data-dir", str(tmp_path), "--out", str(existing)])
     assert status == 2
     assert "--overwrite" in capsys.readouterr().err
     assert existing.read_bytes() == b"an instructor's pre-trained model"
 
 
 def test_cli_explains_a_wrong_data_folder(tmp_path, capsys):
-    status = training.main(["train", "--data-dir", str(tmp_path), "--out", str(tmp_path / "m.keras")])
+    status = cli.main(["train", "--data-dir", str(tmp_path), "--out", str(tmp_path / "m.keras")])
     assert status == 2
     assert "horses/" in capsys.readouterr().err
 
 
 def test_cli_wants_a_keras_file(tmp_path, capsys):
-    assert training.main(["train", "--out", str(tmp_path / "model.h5")]) == 2
+    assert cli.main(["train", "--out", str(tmp_path / "model.h5")]) == 2
     assert ".keras" in capsys.readouterr().err
+
+
+def test_the_command_line_does_not_load_tensorflow_for_run_notebooks():
+    """make run's own process stays light; the kernels load TensorFlow, and their logs go to build/logs."""
+    import subprocess
+    import sys
+
+    probe = "import sys, course_utils.cli, course_utils.notebook_runner; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split() == ["False", "False"]
+
+
+def test_epochs_for_trains_small_data_sets_longer():
+    assert training.epochs_for(23, 8, 160) == 8
+    assert training.epochs_for(5, 8, 160) == 32
+    assert training.epochs_for(-2, 8, 160) == 8, "unknown cardinality keeps the plan"
+    with pytest.raises(ValueError, match="min_steps"):
+        training.epochs_for(5, 8, -1)
 
 
 def test_pipeline_batches_every_example_once_per_epoch():
@@ -60,7 +77,7 @@ def test_short_training_on_real_images_learns(horses_dir, tmp_path):
     closing note: 0.96.
     """
     out = tmp_path / "hh.keras"
-    status = training.main(
+    status = cli.main(
         ["train", "--data-dir", str(horses_dir), "--image-size", "64", "--epochs", "6", "--out", str(out)]
     )
     assert status == 0 and out.is_file()
@@ -73,3 +90,9 @@ def test_short_training_on_real_images_learns(horses_dir, tmp_path):
     val = training.make_pipeline(data.load_horses_or_humans("validation", 64, data_dir=horses_dir), 64)
     _, accuracy = model.evaluate(val, verbose=0)
     assert accuracy >= 0.70, f"validation accuracy on held-out models {accuracy:.3f}"
+
+
+def test_fetch_weights_offers_every_imagenet_model():
+    from course_utils import models
+
+    assert cli._IMAGENET_NAMES == tuple(models.IMAGENET_MODELS)

@@ -1,0 +1,123 @@
+"""The command line: ``python -m course_utils {train, fetch-weights, run-notebooks, freeze-notebook}``.
+
+Imports are made inside each command, so ``run-notebooks`` (``make run``)
+never loads TensorFlow in the runner process: the kernels do that, and their
+start-up lines go to ``build/logs/``, not to the terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+__all__ = ["main"]
+
+#: The ImageNet models ``fetch-weights`` downloads by default (see ``models.IMAGENET_MODELS``).
+_IMAGENET_NAMES = ("vgg16", "vgg19", "xception", "resnet50v2")
+
+
+def _fetch_weights(names: Sequence[str]) -> int:
+    from course_utils import models
+
+    for name in names:
+        print(f"fetching ImageNet weights for {name} ...", flush=True)
+        models.imagenet_model(name, weights="imagenet", timeout=60.0)
+    print("done: the weights are in the Keras cache (~/.keras/models); copy that folder to offline machines.")
+    return 0
+
+
+def _run_notebooks(folder: str, out: str | None, timeout: int) -> int:
+    from course_utils import config, notebook_runner
+
+    if out:
+        # The kernels inherit this, so the notebooks' own figures and GIFs land there too.
+        os.environ["COURSE_OUTPUT_DIR"] = str(Path(out).expanduser().resolve())
+    chosen = notebook_runner.choose_mode(dict(os.environ))
+    if chosen:
+        os.environ["COURSE_MODE"] = chosen  # inherited by every kernel
+        print(
+            f"No GPU visible: running in COURSE_MODE={chosen} (real results, sizes for a laptop; about half an "
+            "hour on two cores). COURSE_MODE=full runs the full sizes.",
+            flush=True,
+        )
+    return notebook_runner.run_all(Path(folder), Path(out) if out else config.output_dir(), timeout=timeout)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m course_utils", description="Tools of the 'Seeing what CNNs see' course."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train_cmd = commands.add_parser("train", help="train the horses-vs-humans CNN and save it as .keras")
+    train_cmd.add_argument(
+        "--data-dir", help="folder with horses/ and humans/ (default: $HORSES_OR_HUMANS_DIR, else TFDS)"
+    )
+    train_cmd.add_argument("--image-size", type=int, default=150, help="square input size (default 150)")
+    train_cmd.add_argument("--epochs", type=int, default=15, help="epochs (default 15)")
+    train_cmd.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
+    train_cmd.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train_cmd.add_argument("--no-augment", action="store_true", help="train without data augmentation")
+    train_cmd.add_argument("--max-images", type=int, default=None, help="use at most this many training images")
+    train_cmd.add_argument("--out", default=None, help="output .keras path (default build/horses_humans_<size>.keras)")
+    train_cmd.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+
+    fetch = commands.add_parser("fetch-weights", help="download ImageNet weights into the Keras cache (run online)")
+    fetch.add_argument("names", nargs="*", default=list(_IMAGENET_NAMES), help="models (default: all)")
+
+    freeze = commands.add_parser(
+        "freeze-notebook", help="execute a notebook and keep only its # NBVAL_CHECK_OUTPUT outputs (before committing)"
+    )
+    freeze.add_argument("notebooks", nargs="+", help="notebook files to clean in place")
+
+    run = commands.add_parser(
+        "run-notebooks", help="execute every notebook and write notebooks, HTML and figures under build/"
+    )
+    run.add_argument("folder", nargs="?", default="notebooks", help="folder of NN_*.ipynb notebooks")
+    run.add_argument("--out", default=None, help="output folder (default build/)")
+    run.add_argument("--timeout", type=int, default=1800, help="seconds per cell before giving up (default 1800)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m course_utils``; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "fetch-weights":
+            return _fetch_weights(args.names)
+        if args.command == "freeze-notebook":
+            from course_utils import notebook_runner
+
+            for notebook in args.notebooks:
+                notebook_runner.freeze_checked_outputs(Path(notebook))
+                print(f"froze {notebook}: outputs kept only in # NBVAL_CHECK_OUTPUT cells")
+            return 0
+        if args.command == "run-notebooks":
+            return _run_notebooks(args.folder, args.out, args.timeout)
+        from course_utils import config, training
+
+        out = args.out or str(config.output_dir() / f"horses_humans_{args.image_size}.keras")
+        result = training.train(
+            data_dir=args.data_dir,
+            image_size=args.image_size,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            out=out,
+            overwrite=args.overwrite,
+            seed=args.seed,
+            augment=not args.no_augment,
+            max_images=args.max_images,
+            # A progress bar in a terminal; one line per epoch in logs and CI.
+            verbose=1 if sys.stdout.isatty() else 2,
+        )
+    except (FileExistsError, FileNotFoundError, ValueError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"final validation accuracy (held-out model numbers): {result.val_accuracy:.3f} "
+        f"after {args.epochs} epochs in {result.seconds / 60:.1f} min; saved {result.path}"
+    )
+    return 0
