@@ -584,9 +584,8 @@ def lime_explanation(
     names = _class_names_for(num_classes, class_names)
     # As lime_image does: a 2-class model explains its 2 classes, whatever the default of 5.
     top_labels = min(top_labels, num_classes)
-    extra: list[int] = []
-    if labels is not None:
-        extra = [int(v) for v in models.validate_class_index(list(labels), num_classes, len(labels)) or []]
+    requested = None if labels is None else models.validate_class_index(list(labels), num_classes, len(labels))
+    extra = [] if requested is None else [int(v) for v in requested]
     segmenter = segmentation_function(segmentation, seed, **dict(segmentation_params or {}))
 
     # A batch larger than the samples would only compute padding.

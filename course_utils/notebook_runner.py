@@ -226,7 +226,8 @@ def run_one(
     except CellTimeoutError as failure:
         error = NotebookFailed(f"{path.name}: cell {current['cell']} ran longer than {timeout} s ({failure})")
     except CellExecutionError as failure:
-        first_line = str(failure).strip().splitlines()[-1] if str(failure).strip() else type(failure).__name__
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", str(failure)).strip()  # drop the traceback's terminal colours
+        first_line = plain.splitlines()[-1] if plain else type(failure).__name__
         error = NotebookFailed(f"{path.name}: cell {current['cell']} raised: {first_line}")
     except Exception as failure:  # nbclient's own state errors: report them, with the kernel's stderr
         error = NotebookFailed(

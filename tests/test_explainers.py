@@ -359,3 +359,5 @@ def test_lime_clamps_top_labels_to_the_number_of_classes(region_model, block_ima
     """lime_image clamps top_labels; so does the wrapper (the course CNN has 2 classes, the default is 5)."""
     explanation = explainers.lime_explanation(region_model, block_image, **{**LIME_ARGS, "top_labels": 5})
     assert sorted(explanation.top_labels) == [0, 1]
+    # An empty list of further labels (what notebook 03 passes by default) adds nothing.
+    assert explainers.lime_explanation(region_model, block_image, **LIME_ARGS, labels=[]).labels == explanation.top_labels

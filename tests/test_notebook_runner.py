@@ -50,7 +50,7 @@ def test_run_all_executes_in_order_and_writes_notebooks_and_html(tmp_path, capsy
     assert "first" in (out / "notebooks" / "01_first.html").read_text()
 
 
-def test_run_all_keeps_going_and_fails_when_a_notebook_fails(tmp_path):
+def test_run_all_keeps_going_and_fails_when_a_notebook_fails(tmp_path, capsys):
     folder = tmp_path / "notebooks"
     folder.mkdir()
     for name, source in (("01_bad", "raise RuntimeError('boom')"), ("02_good", "print(1)")):
@@ -59,6 +59,8 @@ def test_run_all_keeps_going_and_fails_when_a_notebook_fails(tmp_path):
         nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
         nbformat.write(nb, folder / f"{name}.ipynb")
     assert notebook_runner.run_all(folder, tmp_path / "build", timeout=120) == 1
+    report = capsys.readouterr().out
+    assert "01_bad.ipynb: cell 0 raised: RuntimeError: boom" in report and "\x1b[" not in report, report
     assert (tmp_path / "build" / "notebooks" / "02_good.html").is_file()
     assert (tmp_path / "build" / "notebooks" / "01_bad.ipynb").is_file(), "the failing notebook is written for reading"
 
