@@ -125,7 +125,14 @@ def _client(notebook, path: Path, timeout: int, on_cell_start: Callable[..., Any
             return kernel_client
 
     client = _PollingClient(
-        notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        notebook,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+        # What native libraries write to the process's stderr (TensorFlow's absl and CUDA start-up lines)
+        # goes to the kernel log, not into the cells of the rendered course; Python's own warnings and
+        # prints still reach the cells.
+        extra_arguments=["--IPKernelApp.capture_fd_output=False"],
     )
     if on_cell_start is not None:
         client.on_cell_start = on_cell_start

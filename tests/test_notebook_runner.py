@@ -136,3 +136,16 @@ def test_make_run_picks_the_cpu_preset_only_without_a_gpu_and_without_a_choice()
     assert notebook_runner.choose_mode({"COURSE_MODE": "full"}, no_gpu) is None, "an explicit choice is kept"
     assert notebook_runner.choose_mode({"COURSE_QUICK": "1"}, no_gpu) is None
     assert notebook_runner.choose_mode({"COURSE_QUICK": "0"}, no_gpu) == "cpu"
+
+
+def test_native_stderr_goes_to_the_kernel_log_not_into_the_cells(tmp_path):
+    folder = tmp_path / "notebooks"
+    native = "import os\nos.write(2, b'I0000 native start-up line\\n')\nprint('python output')"
+    _write_notebook(folder, "01_native", [native, "import sys\nprint('a python warning', file=sys.stderr)"])
+    out = tmp_path / "build"
+    assert notebook_runner.run_all(folder, out, timeout=120) == 0
+    executed = nbformat.read(out / "notebooks" / "01_native.ipynb", as_version=4)
+    cells_text = "".join(o.get("text", "") for cell in executed.cells[1:] for o in cell.get("outputs", []))
+    assert "python output" in cells_text and "a python warning" in cells_text
+    assert "native start-up line" not in cells_text
+    assert "native start-up line" in (out / "logs" / "01_native.kernel.log").read_text()
