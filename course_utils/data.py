@@ -205,11 +205,24 @@ def _notice_once(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
-def _tfds_available() -> bool:
-    """True when TFDS has the dataset on disk or can download it."""
+def _tfds_prepared() -> bool:
+    """True when TFDS has the dataset on disk (checked quietly: TFDS logs a warning for an empty cache folder)."""
+    import logging
+
     import tensorflow_datasets as tfds
 
-    return bool(tfds.builder("horses_or_humans").is_prepared()) or _online()
+    absl_logger = logging.getLogger("absl")
+    level = absl_logger.level
+    absl_logger.setLevel(logging.ERROR)
+    try:
+        return bool(tfds.builder("horses_or_humans").is_prepared())
+    finally:
+        absl_logger.setLevel(level)
+
+
+def _tfds_available() -> bool:
+    """True when TFDS has the dataset on disk or can download it."""
+    return _tfds_prepared() or _online()
 
 
 def embedded_sample_dir() -> Path | None:
@@ -323,8 +336,7 @@ def _load_from_tfds(split: str, size: int):
         image = tf.image.resize(tf.cast(image, tf.float32), (size, size))
         return tf.clip_by_value(image, 0.0, 255.0), label
 
-    builder = tfds.builder("horses_or_humans")
-    if builder.is_prepared() or _online():
+    if _tfds_available():
         ds = tfds.load("horses_or_humans", split=tfds_split, as_supervised=True)
         return ds.map(resize, num_parallel_calls=tf.data.AUTOTUNE)
     if config.mode() != "quick":

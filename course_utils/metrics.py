@@ -616,7 +616,7 @@ def data_randomization(
 
     The control network has the same architecture and training, but its
     training labels were permuted, so it can only memorise (see
-    :func:`course_utils.models.course_cnn` with ``shuffled_labels=True``).
+    :func:`course_utils.training.course_cnn` with ``shuffled_labels=True``).
     A method whose maps look the same for both models does not depend on the
     relation between images and labels that the real model learned.
 

@@ -13,13 +13,21 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from course_utils import config, data, models
 
+if TYPE_CHECKING:
+    import keras
+
 __all__ = [
+    "course_cnn",
+    "course_cnn_path",
     "epochs_for",
     "augmentation",
     "make_pipeline",
@@ -224,3 +232,100 @@ def _with_permuted_labels(dataset: Any, seed: int) -> Any:
     labels = np.fromiter((int(y) for y in dataset.map(lambda x, y: y).as_numpy_iterator()), dtype=np.int64)
     permuted = tf.constant(np.random.default_rng(seed).permutation(labels))
     return dataset.enumerate().map(lambda i, pair: (pair[0], tf.gather(permuted, i)))
+
+
+# --------------------------------------------------------------------------- the course's CNN
+def course_cnn_path(image_size: int, shuffled_labels: bool = False) -> Path:
+    """Where notebook 01 and :func:`course_cnn` keep the trained CNN for one image size.
+
+    ``<output dir>/models/horses_humans_<size>.keras`` (see
+    :func:`course_utils.config.output_dir`); the control model of the
+    data-randomization test, trained on shuffled labels, sits beside it as
+    ``horses_humans_<size>_shuffled_labels.keras``.
+    """
+    if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) or image_size < 8:
+        raise ValueError(f"image_size must be an integer >= 8, got {image_size!r}")
+    suffix = "_shuffled_labels" if shuffled_labels else ""
+    return config.output_dir("models") / f"horses_humans_{int(image_size)}{suffix}.keras"
+
+
+def course_cnn(
+    image_size: int = 150,
+    epochs: int = 15,
+    data_dir: str | os.PathLike | None = None,
+    max_images: int | None = None,
+    shuffled_labels: bool = False,
+    verbose: int = 0,
+    min_steps: int = 0,
+) -> keras.Model:
+    """The course's trained horses-vs-humans CNN, ready to explain.
+
+    The model of notebook 01, found in this order:
+
+    1. the file named by ``HORSES_HUMANS_MODEL`` (an instructor's pre-trained
+       model), when it takes ``image_size`` inputs;
+    2. the model notebook 01 saved, :func:`course_cnn_path` ``(image_size)``;
+    3. otherwise it is trained now with
+       :func:`train` (``epochs``, ``max_images``) on
+       the real images (see :func:`course_utils.data.load_horses_or_humans`)
+       and saved at that path, so later notebooks load it.
+
+    Parameters
+    ----------
+    image_size
+        Side of the square input in pixels (notebooks pass
+        ``settings().train_image_size``).
+    epochs, max_images, min_steps
+        Training length, used only when no saved model exists (``min_steps``:
+        at least that many batches, so more epochs on a small data set; see
+        :func:`epochs_for`).
+    data_dir
+        Local horses-or-humans folder for training (default: the data source rule).
+    shuffled_labels
+        The control model of the data-randomization test (Adebayo et al.,
+        2018): the same network trained as long on training labels permuted at
+        random, so it can only memorise. ``HORSES_HUMANS_MODEL`` is ignored.
+    verbose
+        Passed to ``model.fit`` when training.
+
+    Returns
+    -------
+    Any
+        Raw RGB pixels ``(N, image_size, image_size, 3)`` in [0, 255] to
+        ``(N, 2)`` softmax probabilities (0 horses, 1 humans).
+    """
+    import keras
+
+    path = course_cnn_path(image_size, shuffled_labels)
+    pretrained = None if shuffled_labels else os.environ.get("HORSES_HUMANS_MODEL")
+    if pretrained:
+        model = keras.models.load_model(pretrained)
+        if tuple(model.input.shape[1:]) == (image_size, image_size, 3):
+            return model
+        print(
+            f"NOTICE: HORSES_HUMANS_MODEL={pretrained} takes {tuple(model.input.shape[1:])} inputs, "
+            f"not {image_size}x{image_size}; using the course's own CNN at that size.",
+            file=sys.stderr,
+            flush=True,
+        )
+    if path.is_file():
+        return keras.models.load_model(path)
+    kind = "on SHUFFLED labels (data-randomization control)" if shuffled_labels else "on horses-or-humans"
+    print(f"Training the course CNN {kind} at {image_size}x{image_size} ...", flush=True)
+    result = train(
+        data_dir=data_dir,
+        image_size=image_size,
+        epochs=epochs,
+        max_images=max_images,
+        shuffle_labels=shuffled_labels,
+        min_steps=min_steps,
+        out=path,
+        overwrite=True,
+        verbose=verbose,
+    )
+    print(
+        f"... {len(result.history['loss'])} epochs in {result.seconds:.0f} s: validation accuracy "
+        f"{result.val_accuracy:.3f} on held-out models; saved {path}",
+        flush=True,
+    )
+    return result.model

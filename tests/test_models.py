@@ -170,37 +170,6 @@ def test_logits_model_removes_the_softmax_and_shares_weights():
     assert models.logits_model(plain) is plain
 
 
-def test_course_cnn_trains_once_saves_and_then_loads(monkeypatch, tmp_path, capsys):
-    """Trains on the embedded real sample (offline), saves where notebook 01 saves, then loads that file."""
-    from course_utils import data
-
-    monkeypatch.delenv("HORSES_HUMANS_MODEL", raising=False)
-    monkeypatch.setenv("HORSES_OR_HUMANS_DIR", str(data.embedded_sample_dir()))
-    first = models.course_cnn(16, epochs=1)
-    path = models.course_cnn_path(16)
-    assert path.is_file() and path.parent.name == "models"
-    assert "Training the course CNN" in capsys.readouterr().out
-    second = models.course_cnn(16, epochs=1)
-    assert "Training" not in capsys.readouterr().out, "the saved model is loaded, not retrained"
-    x = np.random.default_rng(0).uniform(0, 255, (2, 16, 16, 3)).astype("float32")
-    np.testing.assert_allclose(first.predict(x, verbose=0), second.predict(x, verbose=0), atol=1e-6)
-    control = models.course_cnn(16, epochs=1, shuffled_labels=True)
-    assert models.course_cnn_path(16, shuffled_labels=True).is_file() and control is not second
-
-
-def test_course_cnn_prefers_an_instructors_model_of_the_right_size(monkeypatch, tmp_path):
-    pretrained = models.horses_humans_cnn(16)
-    file = tmp_path / "instructor.keras"
-    pretrained.save(file)
-    monkeypatch.setenv("HORSES_HUMANS_MODEL", str(file))
-    loaded = models.course_cnn(16, epochs=1)
-    for a, b in zip(pretrained.get_weights(), loaded.get_weights()):
-        np.testing.assert_array_equal(a, b)
-    assert not models.course_cnn_path(16).exists(), "nothing trained"
-    with pytest.raises(ValueError, match="image_size"):
-        models.course_cnn_path(4)
-
-
 def test_contrast_logits_are_the_two_class_margin_and_share_weights():
     model = models.horses_humans_cnn(16)
     contrast = models.contrast_logits_model(model)

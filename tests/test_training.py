@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from course_utils import cli, training
+from course_utils import cli, models, training
 
 
 def test_cli_refuses_to_overwrite_a_model(tmp_path, capsys):
@@ -96,3 +96,34 @@ def test_fetch_weights_offers_every_imagenet_model():
     from course_utils import models
 
     assert cli._IMAGENET_NAMES == tuple(models.IMAGENET_MODELS)
+
+
+def test_course_cnn_trains_once_saves_and_then_loads(monkeypatch, tmp_path, capsys):
+    """Trains on the embedded real sample (offline), saves where notebook 01 saves, then loads that file."""
+    from course_utils import data
+
+    monkeypatch.delenv("HORSES_HUMANS_MODEL", raising=False)
+    monkeypatch.setenv("HORSES_OR_HUMANS_DIR", str(data.embedded_sample_dir()))
+    first = training.course_cnn(16, epochs=1)
+    path = training.course_cnn_path(16)
+    assert path.is_file() and path.parent.name == "models"
+    assert "Training the course CNN" in capsys.readouterr().out
+    second = training.course_cnn(16, epochs=1)
+    assert "Training" not in capsys.readouterr().out, "the saved model is loaded, not retrained"
+    x = np.random.default_rng(0).uniform(0, 255, (2, 16, 16, 3)).astype("float32")
+    np.testing.assert_allclose(first.predict(x, verbose=0), second.predict(x, verbose=0), atol=1e-6)
+    control = training.course_cnn(16, epochs=1, shuffled_labels=True)
+    assert training.course_cnn_path(16, shuffled_labels=True).is_file() and control is not second
+
+
+def test_course_cnn_prefers_an_instructors_model_of_the_right_size(monkeypatch, tmp_path):
+    pretrained = models.horses_humans_cnn(16)
+    file = tmp_path / "instructor.keras"
+    pretrained.save(file)
+    monkeypatch.setenv("HORSES_HUMANS_MODEL", str(file))
+    loaded = training.course_cnn(16, epochs=1)
+    for a, b in zip(pretrained.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert not training.course_cnn_path(16).exists(), "nothing trained"
+    with pytest.raises(ValueError, match="image_size"):
+        training.course_cnn_path(4)
