@@ -46,12 +46,28 @@ if "red_transparent_blue" not in matplotlib.colormaps:
     matplotlib.colormaps.register(red_transparent_blue)
 
 
-def to_uint8_image(image: Any) -> np.ndarray:
+def to_uint8_image(image: Any, value_range: tuple[float, float] = (0.0, 255.0)) -> np.ndarray:
     """An image as uint8 ``(H, W, 3)`` for display.
 
-    Accepts uint8, floats in [0, 255] (the course's pixel range) or in [0, 1],
-    grayscale ``(H, W)`` or ``(H, W, 1)``.
+    Parameters
+    ----------
+    image
+        uint8 (returned as is), or real numbers in ``value_range``; grayscale
+        ``(H, W)`` or ``(H, W, 1)`` becomes RGB; a batch of one loses its axis.
+    value_range
+        ``(low, high)`` of float pixels: ``(0, 255)``, the course's pixel range,
+        by default; pass ``(0, 1)`` for images scaled to [0, 1]. The range is
+        never guessed from the values: a dark [0, 255] image whose pixels are
+        all below 1 must stay dark.
+
+    Returns
+    -------
+    np.ndarray
+        uint8 ``(H, W, 3)``; values outside the range are clipped, NaN becomes 0.
     """
+    low, high = (float(v) for v in value_range)
+    if not high > low:
+        raise ValueError(f"value_range must be (low, high) with high > low, got {value_range!r}")
     array = np.asarray(image)
     if array.ndim == 4 and array.shape[0] == 1:
         array = array[0]
@@ -63,10 +79,8 @@ def to_uint8_image(image: Any) -> np.ndarray:
         raise ValueError(f"Expected an image of shape (H, W, 3) or (H, W), got {np.asarray(image).shape}")
     if array.dtype == np.uint8:
         return array
-    array = array.astype(np.float64)
-    if np.nanmax(array) <= 1.0 + 1e-6:
-        array = array * 255.0
-    return np.clip(np.nan_to_num(array), 0, 255).astype(np.uint8)
+    scaled = (np.nan_to_num(array.astype(np.float64)) - low) * (255.0 / (high - low))
+    return np.clip(np.round(scaled), 0, 255).astype(np.uint8)
 
 
 def normalize_heatmap(heatmap: Any, eps: float = 1e-12) -> np.ndarray:
@@ -174,7 +188,7 @@ def show_images(
     ----------
     images
         A sequence or an ``(N, H, W[, 3])`` array; uint8, or floats in
-        [0, 255] or [0, 1]. 2-D images are drawn with ``cmap``.
+        [0, 255] (see :func:`to_uint8_image`). 2-D images are drawn with ``cmap``.
     titles
         One title per image.
     cols

@@ -115,3 +115,13 @@ def test_plot_signed_uses_symmetric_limits():
     fig2, ax2 = plt.subplots()
     viz.plot_signed(ax2, np.zeros((4, 4, 3)), colorbar=False)  # all zero: still finite limits
     assert np.isfinite(ax2.get_images()[0].get_clim()).all() and len(fig2.axes) == 1
+
+
+def test_to_uint8_image_never_guesses_the_range_from_the_values():
+    dark = np.full((2, 2, 3), 1.0)  # a [0, 255] image whose pixels are all 1: nearly black
+    assert viz.to_uint8_image(dark).max() == 1
+    unit = np.full((2, 2, 3), 0.5)
+    assert viz.to_uint8_image(unit, value_range=(0, 1)).max() == 128
+    assert viz.to_uint8_image(np.array([[300.0, -5.0, np.nan]] * 2)).tolist()[0] == [[255] * 3, [0] * 3, [0] * 3]
+    with pytest.raises(ValueError, match="value_range"):
+        viz.to_uint8_image(unit, value_range=(1, 1))
