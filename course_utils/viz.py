@@ -111,7 +111,7 @@ def overlay_heatmap(image: Any, heatmap: Any, alpha: float = 0.4, cmap: str = "j
     Parameters
     ----------
     image
-        ``(H, W, 3)`` pixels (uint8, or floats in [0, 255] or [0, 1]).
+        ``(H, W, 3)`` pixels (uint8, or floats in [0, 255]).
     heatmap
         ``(h, w)`` map; resized to the image and scaled to [0, 1] by its
         min and max (a constant map overlays as all-zero).
@@ -432,7 +432,7 @@ def tile_images(
     ----------
     images
         ``(N, H, W, 3)`` array or a sequence of ``(H, W, 3)`` images (uint8,
-        or floats in [0, 255] or [0, 1]); all the same size.
+        or floats in [0, 255]); all the same size.
     cols
         Images per row; ``None``: a near-square grid, ``ceil(sqrt(N))``.
     margin
