@@ -184,13 +184,19 @@ def compiled(model: keras.Model, key: str, build: Callable[[], Any]) -> Any:
 
 
 def tracing_counts(model: keras.Model) -> dict[str, int]:
-    """How many times each compiled function of ``model`` has been traced.
+    """How many times each compiled function of ``model`` has been traced, across every module.
 
     Keys name the method, the layer where there is one, and the input shape,
-    e.g. ``"integrated_gradients@224x224x3"``. Each should stay at 1 however
-    often the method is called with new steps, classes or batch sizes.
+    e.g. ``"integrated_gradients@224x224x3"`` or ``"filters:conv3_block4_out@96"``.
+    Each should stay at 1 however often the method is called with new steps,
+    classes, filters or batch sizes. Cached helper models (a logits model, a
+    layer head) are not functions and are left out.
     """
-    return {key: int(fn.experimental_get_tracing_count()) for key, fn in _COMPILED.get(model, {}).items()}
+    return {
+        key: int(fn.experimental_get_tracing_count())
+        for key, fn in _COMPILED.get(model, {}).items()
+        if hasattr(fn, "experimental_get_tracing_count")
+    }
 
 
 def shape_key(shape: Sequence[int]) -> str:

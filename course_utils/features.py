@@ -64,6 +64,7 @@ import numpy as np
 import tensorflow as tf
 
 from course_utils import config, models
+from course_utils._core import compiled, tracing_counts
 
 __all__ = [
     "deprocess",
@@ -185,30 +186,6 @@ def deprocess(images: Any, crop: bool = True) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- compiled pieces
-_COMPILED: "weakref.WeakKeyDictionary[keras.Model, dict[str, Any]]" = weakref.WeakKeyDictionary()
-
-
-def _cached(model: keras.Model, key: str, build: Callable[[], Any]) -> Any:
-    per_model = _COMPILED.setdefault(model, {})
-    if key not in per_model:
-        per_model[key] = build()
-    return per_model[key]
-
-
-def tracing_counts(model: keras.Model) -> dict[str, int]:
-    """How many times each ascent step compiled for ``model`` has been traced.
-
-    Keys name the objective, the layer and the image size, e.g.
-    ``"filters:conv3_block4_out@96"``. Each stays at 1 however many filters,
-    steps, learning rates or strengths are asked for.
-    """
-    return {
-        key: int(fn.experimental_get_tracing_count())
-        for key, fn in _COMPILED.get(model, {}).items()
-        if hasattr(fn, "experimental_get_tracing_count")
-    }
-
-
 def _model_image_size(model: keras.Model) -> int | None:
     shape = tuple(model.inputs[0].shape)
     if len(shape) != 4 or shape[-1] != 3:
@@ -288,7 +265,7 @@ def layer_head(model: keras.Model, layer: str | keras.layers.Layer, image_size: 
             ) from error
         return keras.Model(pixels, activations, name=f"{model.name}_to_{target.name}_{size}")
 
-    return _cached(model, f"head:{target.name}@{size}", build)
+    return compiled(model, f"head:{target.name}@{size}", build)
 
 
 def _border(extent: int) -> int:
@@ -389,7 +366,7 @@ def _filter_step(model: keras.Model, layer: str | keras.layers.Layer, size: int)
 
         return filter_ascent_step
 
-    return _cached(model, f"filters:{target.name}@{size}", build)
+    return compiled(model, f"filters:{target.name}@{size}", build)
 
 
 def _scores_model(model: keras.Model) -> Callable[[], keras.Model]:
@@ -406,7 +383,7 @@ def _scores_model(model: keras.Model) -> Callable[[], keras.Model]:
             return lambda: reference()
         return lambda: logits
 
-    return _cached(model, "logits", build)
+    return compiled(model, "logits", build)
 
 
 def _class_step(model: keras.Model, size: int):
@@ -430,7 +407,7 @@ def _class_step(model: keras.Model, size: int):
 
         return class_ascent_step
 
-    return _cached(model, f"class@{size}", build)
+    return compiled(model, f"class@{size}", build)
 
 
 # --------------------------------------------------------------------------- randomness per image

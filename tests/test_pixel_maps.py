@@ -63,3 +63,18 @@ def test_occlusion_cost_counts_every_patch_position():
     assert by_name["Occlusion (8 px)"].evaluations == 15 * 15 + 1  # patch 8, stride 4: 15 positions a side
     assert by_name["Integrated Gradients"].evaluations == 8
     assert by_name["SmoothGrad"].evaluations == 5 and by_name["LIME"].evaluations == 10
+
+
+def test_one_tracing_count_sees_every_module_and_skips_cached_models(cnn, methods):
+    """Attributions, metrics, features and pixel_maps share one cache; helper models in it are not counted."""
+    from course_utils import _core, features, metrics
+
+    batch = images(2, seed=4)
+    by_name = {method.name: method for method in methods}
+    by_name["Integrated Gradients"].explain(cnn, batch, None)  # caches a contrast-logits model on cnn
+    metrics.deletion_curve(cnn, batch, metrics.random_map(cnn, batch))
+    features.maximize_class(cnn, [0], steps=1, progress=False)
+    counts = _core.tracing_counts(cnn)
+    assert counts is not None and counts == features.tracing_counts(cnn)
+    assert any(key.startswith("faithfulness_curve") for key in counts) and "class@16" in counts
+    assert "contrast_logits_model" not in counts and set(counts.values()) == {1}
