@@ -40,6 +40,7 @@ __all__ = [
     "image_specs",
     "predict",
     "quiet_retracing",
+    "logits_getter",
 ]
 
 
@@ -181,6 +182,23 @@ def compiled(model: keras.Model, key: str, build: Callable[[], Any]) -> Any:
     if function is None:
         function = per_model[key] = build()
     return function
+
+
+def logits_getter(model: keras.Model) -> Callable[[], keras.Model]:
+    """A getter of ``model`` with its softmax removed (:func:`course_utils.models.logits_model`), built once per model.
+
+    A model without a softmax is its own logits model; the cache then keeps
+    only a weak reference, so that caching never keeps a model alive.
+    """
+
+    def build() -> Callable[[], keras.Model]:
+        logits = models.logits_model(model)
+        if logits is model:
+            reference = weakref.ref(model)
+            return lambda: reference()
+        return lambda: logits
+
+    return compiled(model, "logits", build)
 
 
 def tracing_counts(model: keras.Model) -> dict[str, int]:

@@ -92,6 +92,7 @@ __all__ = [
     "completeness",
     "smoothgrad",
     "occlusion_sensitivity",
+    "patch_starts",
     "layer_activations",
     "activation_grid",
     "tracing_counts",
@@ -669,7 +670,7 @@ def _occlusion_fn(model: keras.Model, shape: tuple[int, int, int]):
     return _compiled(model, f"occlusion@{_shape_key(shape)}", build)
 
 
-def _patch_starts(size: int, patch: int, stride: int) -> list[int]:
+def patch_starts(size: int, patch: int, stride: int) -> list[int]:
     """Start positions that cover every pixel (the last patch ends at the border)."""
     starts = list(range(0, size - patch + 1, stride))
     if starts[-1] + patch < size:
@@ -740,7 +741,7 @@ def occlusion_sensitivity(
     classes = _top_classes(model, batch, class_index)
     original = _predict(model, batch)[np.arange(len(batch)), classes]
     corners = np.array(
-        [(y, x) for y in _patch_starts(height, patch, stride) for x in _patch_starts(width, patch, stride)],
+        [(y, x) for y in patch_starts(height, patch, stride) for x in patch_starts(width, patch, stride)],
         dtype=np.int32,
     )
     occluded_scores = _occlusion_fn(model, batch.shape[1:])

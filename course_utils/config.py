@@ -33,7 +33,7 @@ import dataclasses
 import os
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -41,15 +41,20 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 
 
-def is_quick() -> bool:
+def is_quick(environ: Mapping[str, str] | None = None) -> bool:
     """Return True when ``COURSE_QUICK`` asks for quick mode.
+
+    Parameters
+    ----------
+    environ
+        The variables to read (default: this process's environment).
 
     Raises
     ------
     ValueError
         If the variable holds something that is neither true nor false.
     """
-    raw = os.environ.get("COURSE_QUICK", "").strip().lower()
+    raw = (os.environ if environ is None else environ).get("COURSE_QUICK", "").strip().lower()
     if raw in _TRUE:
         return True
     if raw in _FALSE:
@@ -63,20 +68,26 @@ def is_quick() -> bool:
 MODES: tuple[str, ...] = ("quick", "cpu", "full")
 
 
-def mode() -> str:
+def mode(environ: Mapping[str, str] | None = None) -> str:
     """The mode asked for: ``COURSE_MODE`` if set, else ``quick`` when ``COURSE_QUICK`` is on, else ``full``.
+
+    Parameters
+    ----------
+    environ
+        The variables to read (default: this process's environment).
 
     Raises
     ------
     ValueError
         If ``COURSE_MODE`` is not one of :data:`MODES`.
     """
-    raw = os.environ.get("COURSE_MODE", "").strip().lower()
+    variables = os.environ if environ is None else environ
+    raw = variables.get("COURSE_MODE", "").strip().lower()
     if raw:
         if raw not in MODES:
             raise ValueError(f"COURSE_MODE={raw!r} is not understood; use one of {', '.join(MODES)}.")
         return raw
-    return "quick" if is_quick() else "full"
+    return "quick" if is_quick(variables) else "full"
 
 
 @dataclasses.dataclass(frozen=True)

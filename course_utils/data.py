@@ -185,7 +185,8 @@ def load_horses_or_humans(
             return image, label
 
         return files.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
-    if not _tfds_available():
+    available = _tfds_available()
+    if not available:
         sample = embedded_sample_dir()
         if sample is not None:
             _notice_once(
@@ -193,7 +194,7 @@ def load_horses_or_humans(
                 f"horses-or-humans ({sample}, 180 real images)."
             )
             return load_horses_or_humans(split, size, data_dir=sample)
-    return _load_from_tfds(split, size)
+    return _load_from_tfds(split, size, available)
 
 
 _NOTICES_SHOWN: set[str] = set()
@@ -326,7 +327,8 @@ def choose_cases(labels: Any, probabilities: Any, wrong: int = 1) -> list[tuple[
     return cases
 
 
-def _load_from_tfds(split: str, size: int):
+def _load_from_tfds(split: str, size: int, available: bool):
+    """TFDS's images when ``available`` (prepared or online, probed once by the caller), else mock data or an error."""
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
@@ -336,7 +338,7 @@ def _load_from_tfds(split: str, size: int):
         image = tf.image.resize(tf.cast(image, tf.float32), (size, size))
         return tf.clip_by_value(image, 0.0, 255.0), label
 
-    if _tfds_available():
+    if available:
         ds = tfds.load("horses_or_humans", split=tfds_split, as_supervised=True)
         return ds.map(resize, num_parallel_calls=tf.data.AUTOTUNE)
     if config.mode() != "quick":

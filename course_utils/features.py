@@ -55,16 +55,15 @@ from __future__ import annotations
 import math
 import numbers
 import os
-import weakref
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from course_utils import config, models
-from course_utils._core import compiled, tracing_counts
+from course_utils._core import compiled, logits_getter, tracing_counts
 
 __all__ = [
     "deprocess",
@@ -369,26 +368,9 @@ def _filter_step(model: keras.Model, layer: str | keras.layers.Layer, size: int)
     return compiled(model, f"filters:{target.name}@{size}", build)
 
 
-def _scores_model(model: keras.Model) -> Callable[[], keras.Model]:
-    """A getter of ``model`` with its softmax removed (:func:`course_utils.models.logits_model`).
-
-    A model without a softmax is its own logits model; the cache then keeps a
-    weak reference, so that caching never keeps a model alive.
-    """
-
-    def build() -> Callable[[], keras.Model]:
-        logits = models.logits_model(model)
-        if logits is model:
-            reference = weakref.ref(model)
-            return lambda: reference()
-        return lambda: logits
-
-    return compiled(model, "logits", build)
-
-
 def _class_step(model: keras.Model, size: int):
     """The compiled ascent step for class scores at ``size`` (cached, traced once)."""
-    logits_of = _scores_model(model)
+    logits_of = logits_getter(model)
 
     def build():
         @tf.function(input_signature=[*_image_specs(size), tf.TensorSpec((), tf.float32)], autograph=False)
@@ -768,7 +750,7 @@ def class_scores(model: keras.Model, images: Any, objective: str = "logit") -> n
     array = np.asarray(images, dtype=np.float32)
     if array.ndim == 3:
         array = array[None]
-    logits = _scores_model(model)()(tf.constant(array), training=False)
+    logits = logits_getter(model)()(tf.constant(array), training=False)
     return (tf.nn.softmax(logits) if objective == "probability" else logits).numpy()
 
 

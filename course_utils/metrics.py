@@ -57,6 +57,7 @@ from course_utils._core import (
     check_classifier,
     chunks,
     compiled,
+    logits_getter,
     positive_int,
     quiet_retracing,
     shape_key,
@@ -216,23 +217,14 @@ def fill_images(images: Any, fill: Any = "blur", blur_sigma: float | None = None
     return values.astype(np.float32)
 
 
-def _scores_model(model: keras.Model, score: str) -> Callable[[], keras.Model]:
-    """A getter for the network whose output the score reads (logits for logit and margin)."""
-    model_ref = weakref.ref(model)
-    if score == "probability":
-        return lambda: model_ref()
-    logits = models.logits_model(model)
-    if logits is model:  # no softmax to remove: do not hold the model strongly in its own cache
-        return lambda: model_ref()
-    return lambda: logits
-
-
 def _curve_fn(model: keras.Model, shape: tuple[int, int, int], score: str):
     batch_spec = tf.TensorSpec((None, *shape), tf.float32)
     index_spec = tf.TensorSpec((None,), tf.int32)
 
     def build():
-        network = _scores_model(model, score)
+        # The logit and the margin read the logits; the probability reads the model's own output.
+        model_ref = weakref.ref(model)
+        network = (lambda: model_ref()) if score == "probability" else logits_getter(model)
 
         @tf.function(
             input_signature=[

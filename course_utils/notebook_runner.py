@@ -63,12 +63,9 @@ def choose_mode(environ: dict[str, str], has_gpu: Callable[[], bool] = gpu_visib
     run uses the CPU preset; full mode stays one setting away
     (``COURSE_MODE=full``) and is the default on a GPU.
     """
-    if environ.get("COURSE_MODE", "").strip() or environ.get("COURSE_QUICK", "").strip().lower() in {
-        "1",
-        "true",
-        "yes",
-        "on",
-    }:
+    from course_utils import config
+
+    if environ.get("COURSE_MODE", "").strip() or config.mode(environ) == "quick":
         return None
     return None if has_gpu() else "cpu"
 

@@ -94,10 +94,6 @@ def _upsample(maps: np.ndarray, height: int, width: int) -> np.ndarray:
     return resized.numpy()[..., 0]
 
 
-def _patch_positions(size: int, patch: int, stride: int) -> int:
-    return len(range(0, size - patch + 1, stride)) + (1 if (size - patch) % stride else 0)
-
-
 def course_methods(
     image_size: int,
     background: Any,
@@ -210,7 +206,7 @@ def course_methods(
         spatial = explanation.spatial[np.arange(len(batch)), :, :, picked]
         return _upsample(spatial, batch.shape[1], batch.shape[2])
 
-    positions = _patch_positions(image_size, patch, stride) ** 2
+    positions = len(attributions.patch_starts(image_size, patch, stride)) ** 2
     methods = [PixelMapMethod(f"Grad-CAM ({layer})", grad_cam_at(layer), 1, True) for layer in gradcam_layers]
     methods += [
         PixelMapMethod("Integrated Gradients", integrated, ig_steps + 1, True),

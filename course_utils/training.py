@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from course_utils import config, data, models
+from course_utils._core import positive_int
 
 if TYPE_CHECKING:
     import keras
@@ -73,9 +74,8 @@ def epochs_for(steps_per_epoch: int, epochs: int, min_steps: int = 0) -> int:
     min_steps
         The least number of batches to train on, >= 0.
     """
-    for name, value, low in (("epochs", epochs, 1), ("min_steps", min_steps, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    epochs = positive_int("epochs", epochs, 1)
+    min_steps = positive_int("min_steps", min_steps, 0)
     if steps_per_epoch <= 0:
         return epochs
     return max(epochs, -(-min_steps // int(steps_per_epoch)))
@@ -226,7 +226,6 @@ def train(
 
 def _with_permuted_labels(dataset: Any, seed: int) -> Any:
     """The same images with their labels permuted once (fixed across epochs)."""
-    import numpy as np
     import tensorflow as tf
 
     labels = np.fromiter((int(y) for y in dataset.map(lambda x, y: y).as_numpy_iterator()), dtype=np.int64)
@@ -243,10 +242,9 @@ def course_cnn_path(image_size: int, shuffled_labels: bool = False) -> Path:
     data-randomization test, trained on shuffled labels, sits beside it as
     ``horses_humans_<size>_shuffled_labels.keras``.
     """
-    if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) or image_size < 8:
-        raise ValueError(f"image_size must be an integer >= 8, got {image_size!r}")
+    size = positive_int("image_size", image_size, 8)
     suffix = "_shuffled_labels" if shuffled_labels else ""
-    return config.output_dir("models") / f"horses_humans_{int(image_size)}{suffix}.keras"
+    return config.output_dir("models") / f"horses_humans_{size}{suffix}.keras"
 
 
 def course_cnn(

@@ -587,10 +587,10 @@ def plot_curves(
         Shade the standard error of the mean over images.
     """
     steps = np.asarray(fractions, dtype=np.float64)
+    style = {"random": ("--", "grey"), "centre": (":", "black"), "center": (":", "black")}  # the baselines
     for name, scores in curves.items():
         values = np.asarray(scores, dtype=np.float64).reshape(-1, steps.size)
         mean = values.mean(axis=0)
-        style = {"random": ("--", "grey"), "centre": (":", "black"), "center": (":", "black")}
         dash, color = next((v for k, v in style.items() if name.lower().startswith(k)), ("-", None))
         line = ax.plot(steps, mean, dash, lw=2.0 if dash == "-" else 1.8, label=name, color=color, zorder=3)[0]
         if band and len(values) > 1:
