@@ -121,6 +121,18 @@ def _client(notebook, path: Path, timeout: int, on_cell_start: Callable[..., Any
             channel.get_msg = get_msg
             return kernel_client
 
+        async def _async_poll_for_reply(self, msg_id, cell, timeout, task_poll_output_msg, task_poll_kernel_alive):
+            # nbclient cancels its kernel-alive poll only on a normal reply or a timeout. Any
+            # other error here (a channel failure) left the poll running after the client was
+            # torn down, where it died on `assert self.kc is not None`: a bare AssertionError
+            # that hid the real error. The poll ends whenever the wait for the reply ends.
+            try:
+                return await super()._async_poll_for_reply(
+                    msg_id, cell, timeout, task_poll_output_msg, task_poll_kernel_alive
+                )
+            finally:
+                task_poll_kernel_alive.cancel()
+
     client = _PollingClient(
         notebook,
         timeout=timeout,

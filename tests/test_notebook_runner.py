@@ -113,6 +113,55 @@ def test_a_dying_kernel_is_reported_with_notebook_cell_and_stderr(tmp_path, caps
     assert (tmp_path / "build" / "logs" / "01_dies.kernel.log").is_file()
 
 
+def test_a_kernel_frozen_for_seconds_is_not_taken_for_dead(tmp_path, capsys):
+    """A starved kernel (heavy load, swapping) stops answering for a while; the run must wait, not fail."""
+    folder = tmp_path / "notebooks"
+    # The kernel stops itself (every thread, the heartbeat's too) for 5 s, as a busy machine would.
+    freeze = (
+        "import os, subprocess, time\n"
+        "subprocess.Popen(['sh', '-c', f'kill -STOP {os.getpid()}; sleep 5; kill -CONT {os.getpid()}'])\n"
+        "time.sleep(6)\nprint('thawed')"
+    )
+    _write_notebook(folder, "01_frozen", [freeze, "print('next cell')"])
+    assert notebook_runner.run_all(folder, tmp_path / "build", timeout=120) == 0, capsys.readouterr()
+    executed = nbformat.read(tmp_path / "build" / "notebooks" / "01_frozen.ipynb", as_version=4)
+    assert [c.outputs[0]["text"] for c in executed.cells[1:]] == ["thawed\n", "next cell\n"]
+
+
+def test_a_client_side_failure_is_reported_as_itself_and_leaves_no_orphan_poll(tmp_path, capsys, caplog, monkeypatch):
+    """An error in the client's channels names itself, and nbclient's kernel-alive poll stops with the cell.
+
+    Before, the poll outlived the torn-down client and failed on ``assert self.kc is not None``:
+    a bare AssertionError in the next notebook's run instead of the real error.
+    """
+    import gc
+    import logging
+
+    from jupyter_client.channels import AsyncZMQSocketChannel
+
+    original = AsyncZMQSocketChannel.get_msg
+    calls = {"n": 0}
+
+    async def failing_once(self, timeout=None):
+        calls["n"] += 1
+        if calls["n"] == 12:  # the shell reply is polled in 0.2 s slices: call 12 falls in the 3 s cell
+            raise RuntimeError("the shell channel broke")
+        return await original(self, timeout=timeout)
+
+    monkeypatch.setattr(AsyncZMQSocketChannel, "get_msg", failing_once)
+    folder = tmp_path / "notebooks"
+    _write_notebook(folder, "01_channel_breaks", ["import time\ntime.sleep(3)", "print('never')"])
+    _write_notebook(folder, "02_after", ["import time\ntime.sleep(2.5)\nprint('still runs')"])
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        assert notebook_runner.run_all(folder, tmp_path / "build", timeout=120) == 1
+        gc.collect()  # asyncio logs a failed, never-awaited task when it is collected
+    out = capsys.readouterr()
+    report = out.out + out.err
+    assert "01_channel_breaks.ipynb" in report and "RuntimeError: the shell channel broke" in report, report
+    assert "02_after.ipynb: ok" in report, report
+    assert "AssertionError" not in report + caplog.text, caplog.text
+
+
 def test_figures_index_and_summary_are_written(tmp_path, capsys):
     folder = tmp_path / "notebooks"
     plot = "import matplotlib\nmatplotlib.use('module://matplotlib_inline.backend_inline')\nimport matplotlib.pyplot as plt\n"
