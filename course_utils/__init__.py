@@ -4,6 +4,7 @@ Submodules (imported on first use, so ``import course_utils`` stays fast):
 
 - :mod:`course_utils.config`        quick mode, seeds, output folder
 - :mod:`course_utils.data`          horses-or-humans, offline sample photos, ImageNet names
+- :mod:`course_utils.image_io`      reading photos (files, URLs, EXIF orientation, any mode to RGB), centre-square crop
 - :mod:`course_utils.models`        the course CNN, ImageNet models, layer plumbing
 - :mod:`course_utils.attributions`  gradients, Grad-CAM, IG, SmoothGrad, occlusion, activations
 - :mod:`course_utils.explainers`    LIME and SHAP wrappers
@@ -27,6 +28,7 @@ __version__ = "0.1.0"
 _SUBMODULES = (
     "config",
     "data",
+    "image_io",
     "models",
     "attributions",
     "explainers",

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
@@ -15,93 +14,6 @@ def _write(path: Path, mode: str = "RGB", size=(20, 16)) -> Path:
     color = {"L": 128, "LA": (128, 200), "P": 3, "RGBA": (10, 20, 30, 128), "CMYK": (0, 50, 100, 0), "RGB": (10, 20, 30), "I;16": 40000}[mode]
     Image.new(mode, size, color).save(path)
     return path
-
-
-@pytest.mark.parametrize("mode, suffix", [("L", ".png"), ("LA", ".png"), ("P", ".png"), ("RGBA", ".png"), ("CMYK", ".jpg"), ("RGB", ".jpg"), ("I;16", ".png")])
-def test_load_image_turns_any_mode_into_rgb_uint8(tmp_path, mode, suffix):
-    image = data.load_image(_write(tmp_path / f"x{suffix}", mode))
-    assert image.dtype == np.uint8 and image.shape == (16, 20, 3)
-
-
-def test_load_image_composites_transparency_on_white(tmp_path):
-    path = tmp_path / "clear.png"
-    Image.new("RGBA", (4, 4), (0, 0, 0, 0)).save(path)
-    assert (data.load_image(path) == 255).all()
-
-
-def test_load_image_resizes(tmp_path):
-    path = _write(tmp_path / "a.png")
-    assert data.load_image(path, size=8).shape == (8, 8, 3)
-    assert data.load_image(path, size=(5, 7)).shape == (5, 7, 3)
-    with pytest.raises(ValueError, match="positive int"):
-        data.load_image(path, size=(0, 3))
-
-
-def test_load_image_names_a_missing_or_corrupt_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nope.jpg"):
-        data.load_image(tmp_path / "nope.jpg")
-    broken = tmp_path / "broken.jpg"
-    broken.write_bytes(b"\xff\xd8 definitely not a jpeg")
-    with pytest.raises(ValueError, match="broken.jpg"):
-        data.load_image(broken)
-
-
-def test_load_image_url_fails_fast_offline_with_advice():
-    with pytest.raises(ConnectionError, match="sample_images"):
-        data.load_image("https://example.invalid/cat.jpg", timeout=2)
-
-
-def test_load_image_url_uses_the_cache(monkeypatch):
-    png = io.BytesIO()
-    Image.new("RGB", (3, 2), (1, 2, 3)).save(png, format="PNG")
-    calls = []
-
-    class Response(io.BytesIO):
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return False
-
-    def fake_urlopen(request, timeout):
-        calls.append(timeout)
-        return Response(png.getvalue())
-
-    monkeypatch.setattr(data.urllib.request, "urlopen", fake_urlopen)
-    first = data.load_image("https://example.org/tiny.png", timeout=1.5)
-    second = data.load_image("https://example.org/tiny.png")
-    assert calls == [1.5], "the second read comes from the cache"
-    np.testing.assert_array_equal(first, second)
-    assert tuple(first[0, 0]) == (1, 2, 3)
-
-
-def test_center_square_crops_the_middle_then_resizes():
-    wide = np.zeros((40, 100, 3), np.uint8)
-    wide[:, 30:70] = 200                               # the central 40x40 square is bright
-    out = data.center_square(wide, 20)
-    assert out.shape == (20, 20, 3) and out.dtype == np.uint8
-    assert np.all(out == 200)                          # the dark sides were cropped away
-    tall = np.arange(60 * 30 * 3, dtype=np.float64).reshape(60, 30, 3) % 256
-    expected = np.asarray(Image.fromarray(tall[15:45].astype(np.uint8)).resize((30, 30), Image.Resampling.BILINEAR))
-    np.testing.assert_array_equal(data.center_square(tall, 30), expected)
-    np.testing.assert_array_equal(data.center_square(wide[:, 30:70], 40), wide[:, 30:70])   # identity
-
-
-@pytest.mark.parametrize(
-    "image, size, error",
-    [
-        (np.zeros((10, 10), np.uint8), 5, ValueError),          # no channels
-        (np.zeros((10, 10, 4), np.uint8), 5, ValueError),       # RGBA
-        (np.zeros((0, 10, 3), np.uint8), 5, ValueError),        # empty
-        (np.full((10, 10, 3), 300.0), 5, ValueError),          # out of range
-        (np.zeros((10, 10, 3), np.uint8), 0, ValueError),       # bad size
-        (np.zeros((10, 10, 3), np.uint8), 2.5, ValueError),
-        (np.full((10, 10, 3), "a"), 5, TypeError),
-    ],
-)
-def test_center_square_rejects_bad_input(image, size, error):
-    with pytest.raises(error):
-        data.center_square(image, size)
 
 
 def test_sample_images_are_real_offline_photos():
