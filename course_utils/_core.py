@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import numbers
 import warnings
 import weakref
@@ -28,6 +29,8 @@ from course_utils import models
 __all__ = [
     "as_image_batch",
     "positive_int",
+    "real_number",
+    "int_or_ints",
     "check_classifier",
     "num_classes",
     "class_indices",
@@ -45,8 +48,8 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- input checks
-def as_image_batch(images: Any) -> np.ndarray:
-    """Images as a float32 ``(N, H, W, 3)`` batch, checked.
+def as_image_batch(images: Any, what: str = "images") -> np.ndarray:
+    """Images as a float32 ``(N, H, W, 3)`` batch, checked: the one pixel policy of the course.
 
     Parameters
     ----------
@@ -66,7 +69,7 @@ def as_image_batch(images: Any) -> np.ndarray:
         If the values are not real numbers (strings, objects, complex).
     ValueError
         If the rank is not 3 or 4, there are not 3 channels, the batch or an
-        image side is empty, or a value is NaN or infinite.
+        image side is empty, or a value is NaN, infinite or outside [0, 255].
 
     Warns
     -----
@@ -78,31 +81,37 @@ def as_image_batch(images: Any) -> np.ndarray:
     try:
         array = np.asarray(images)
     except ValueError as error:  # ragged nested lists
-        raise ValueError(f"images must be a regular array (N, H, W, 3); numpy says: {error}") from error
+        raise ValueError(f"{what} must be a regular array (N, H, W, 3); numpy says: {error}") from error
     if array.dtype.kind not in "biuf":
-        raise TypeError(f"images must hold real numbers (uint8 or float pixels in [0, 255]), got dtype {array.dtype}")
+        raise TypeError(f"{what} must hold real numbers (uint8 or float pixels in [0, 255]), got dtype {array.dtype}")
     if array.ndim == 3:
         array = array[None]
     if array.ndim != 4:
         raise ValueError(
-            f"images must be one image (H, W, 3) or a batch (N, H, W, 3), got shape {array.shape} (rank {array.ndim})."
+            f"{what} must be one image (H, W, 3) or a batch (N, H, W, 3), got shape {array.shape} (rank {array.ndim})."
         )
     if array.shape[-1] != 3:
         raise ValueError(
-            f"images must have 3 channels (RGB) in the last axis, got shape {array.shape} with "
+            f"{what} must have 3 channels (RGB) in the last axis, got shape {array.shape} with "
             f"{array.shape[-1]} channels. The course's models take RGB; convert grayscale with "
             "np.repeat(image[..., None], 3, axis=-1), drop an alpha channel with image[..., :3], "
-            "or load with data.load_image, which converts any mode to RGB."
+            "or load with image_io.load_image, which converts any mode to RGB."
         )
     if 0 in array.shape:
-        raise ValueError(f"images must not be empty, got shape {array.shape}")
+        raise ValueError(f"{what} must not be empty, got shape {array.shape}")
     was_float = array.dtype.kind == "f"
     array = np.ascontiguousarray(array, dtype=np.float32)
     if not np.all(np.isfinite(array)):
-        raise ValueError("images contain NaN or infinite values; pixels must be finite numbers in [0, 255].")
-    if was_float and array.min() >= 0.0 and 0.0 < array.max() <= 1.0:
+        raise ValueError(f"{what} contain NaN or infinite values; pixels must be finite numbers in [0, 255].")
+    low, high = float(array.min()), float(array.max())
+    if low < 0.0 or high > 255.0:
+        raise ValueError(
+            f"{what} must be raw RGB pixels in [0, 255], got values in [{low:.4g}, {high:.4g}]; the course's "
+            "models preprocess inside, so pass unnormalized pixels (np.clip(x, 0, 255) if a step overshot)."
+        )
+    if was_float and high <= 1.0 and high > 0.0:
         warnings.warn(
-            "images are floats in [0, 1], but the course's models take raw pixels in [0, 255]; "
+            f"{what} are floats in [0, 1], but the course's models take raw pixels in [0, 255]; "
             "multiply by 255 unless this is intended.",
             stacklevel=3,
         )
@@ -110,9 +119,55 @@ def as_image_batch(images: Any) -> np.ndarray:
 
 
 def positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    """``value`` as an int, checked: a ``TypeError`` if it is not an integer, a ``ValueError`` if below ``minimum``.
+
+    Python and numpy integers pass (``np.int64`` from an array is common); bools,
+    floats (even ``3.0``) and strings do not.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r} ({type(value).__name__})")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
     return int(value)
+
+
+def real_number(
+    name: str, value: Any, minimum: float | None = None, maximum: float | None = None, strict: bool = False
+) -> float:
+    """``value`` as a finite float, checked: a ``TypeError`` if it is not a real number, a ``ValueError`` if not
+    finite or outside ``[minimum, maximum]`` (``(minimum, ...]`` with ``strict``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be a finite number, got {number}")
+    if minimum is not None and (number < minimum or (strict and number == minimum)):
+        raise ValueError(f"{name} must be {'>' if strict else '>='} {minimum}, got {number}")
+    if maximum is not None and number > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {number}")
+    return number
+
+
+def int_or_ints(name: str, indices: Any) -> tuple[list[int], bool]:
+    """An int or a sequence of ints as a list, and whether it was a single int.
+
+    Raises ``TypeError`` for non-integers and ``ValueError`` for an empty sequence;
+    ranges are the caller's to check (only it knows the count).
+    """
+    if isinstance(indices, bool):
+        raise TypeError(f"{name} must be an int or a sequence of ints, got {indices!r}")
+    if isinstance(indices, numbers.Integral):
+        return [int(indices)], True
+    try:
+        values = list(indices) if isinstance(indices, (list, tuple, range)) else list(np.asarray(indices).ravel())
+    except TypeError as error:
+        raise TypeError(f"{name} must be an int or a sequence of ints, got {indices!r}") from error
+    if not values:
+        raise ValueError(f"{name} is empty; ask for at least one index, e.g. {name}=[0, 1, 2]")
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"{name} must hold integers, got {value!r} in {indices!r}")
+    return [int(v) for v in values], False
 
 
 def check_classifier(model: Any, batch: np.ndarray) -> None:
@@ -135,7 +190,7 @@ def check_classifier(model: Any, batch: np.ndarray) -> None:
         if any(e is not None and e != g for e, g in zip(expected, got)):
             raise ValueError(
                 f"model {model.name!r} expects images of shape (H, W, C) = {expected}, got {got}. "
-                f"Resize them first, e.g. data.load_image(path, size={expected[0]})."
+                f"Resize them first, e.g. image_io.load_image(path, size={expected[0]})."
             )
     outputs = getattr(model, "outputs", None) or []
     if len(outputs) > 1:
