@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             model, layer, filters, steps, args.learning_rate, image_size=size, seed=args.seed, crop=False, progress=False
         )
     )
-    traces = features.tracing_counts(model)[f"filters:{layer}@{size}"]
+    traces = features.tracing_counts(model)[f"ascent:channel({layer})+l2+total_variation@{size}"]
     print(f"batched (all filters in one batch, one step function): {batch_seconds:.1f} s, {traces} trace(s)", flush=True)
     loop_wins, loop_live = own_filter_wins(model, layer, looped, filters)
     batch_wins, batch_live = own_filter_wins(model, layer, batched, filters)

@@ -8,29 +8,39 @@ filter detects; applied to a class score it gives a "class model"
 (Simonyan et al. 2014); started from a photo instead of noise it amplifies
 what the filter already sees there, as DeepDream does (Mordvintsev et al. 2015).
 
-The machinery follows lucid's split (Olah et al. 2017):
+The machinery follows lucid's split (Olah et al. 2017) and is composable:
 
-parameterization
-    The image is optimised directly in the course's pixel space: float32
-    RGB in [0, 255], what every course model takes (docs/architecture.md, "The model contract";
-    preprocessing lives inside the model). It starts from mid-grey plus a
-    little uniform noise, or from a photo plus that noise.
-transforms
-    Optional random jitter, scaling and rotation, applied to the image before
-    the network sees it at every step, so only features that survive small
-    shifts can grow; high-frequency "adversarial" patterns cannot.
 objectives
-    A filter's mean activation away from the border of the feature map, or a
-    class logit (or probability), minus optional L2 and total-variation
-    penalties on the image.
+    What to raise, built from terms with ``+``, ``-`` and weights:
+    :func:`channel` (a filter's mean activation away from the border of its
+    feature map), :func:`class_logit`, :func:`class_probability`, and the
+    penalties :func:`l2_penalty` and :func:`total_variation`, e.g.
+    ``channel("conv3_block4_out") - 0.05 * total_variation()``.
+transforms
+    A list of random moves applied to the image before the network sees it at
+    every step (:class:`Jitter`, :class:`Scale`, :class:`Rotate`, or a
+    :class:`Transform` of your own), composed into one differentiable
+    resampling, so only features that survive small shifts can grow;
+    high-frequency "adversarial" patterns cannot.
+callbacks
+    Watch the loop: :class:`RecordFrames` (frames for a GIF),
+    :class:`ObjectiveHistory`, :class:`ProgressBar`, or a :class:`Callback`
+    of your own.
+parameterization
+    The image is optimised directly in the course's pixel space: float32 RGB
+    in [0, 255], what every course model takes (preprocessing lives inside
+    the model). It starts from mid-grey plus a little uniform noise, or from
+    a photo plus that noise.
 
-Every image of a batch has its own objective (its own filter or class), and
-the gradient is normalised per image, so many filters are optimised at once
-as one batch exactly as if each were optimised alone. The ascent step is a
-``tf.function`` with a ``None`` batch dimension whose numbers (learning rate,
-strengths, transforms, filter indices) are tensors: it is traced once per
-model, layer and image size, however many filters, steps or values are asked
-for (:func:`tracing_counts`).
+:func:`visualize` runs the one compiled ascent step; :func:`maximize_filters`
+and :func:`maximize_class` are thin wrappers that build an objective and a
+transform list from keyword arguments. Every image of a batch has its own
+target (its own filter or class), and the gradient is normalised per image,
+so many filters are optimised at once as one batch exactly as if each were
+optimised alone. The step is a ``tf.function`` with a ``None`` batch
+dimension whose numbers (learning rate, term weights, transforms, targets)
+are tensors: it is traced once per model, set of terms and image size,
+however many filters, steps or weights are asked for (:func:`tracing_counts`).
 
 Randomness is per image and deterministic: the starting noise and the random
 transforms of the image for filter ``f`` come from a generator seeded with
@@ -52,18 +62,16 @@ Olah, Mordvintsev & Schubert (2017). Feature Visualization. Distill.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-import numbers
-import os
-from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from course_utils import config, models
-from course_utils._core import compiled, logits_getter, tracing_counts
+from course_utils import image_io, models
+from course_utils._core import compiled, int_or_ints, logits_getter, positive_int, real_number, tracing_counts
 
 __all__ = [
     "deprocess",
@@ -74,7 +82,22 @@ __all__ = [
     "class_scores",
     "maximize_filters",
     "maximize_class",
-    "save_gif",
+    "visualize",
+    "Objective",
+    "channel",
+    "class_logit",
+    "class_probability",
+    "l2_penalty",
+    "total_variation",
+    "Transform",
+    "Jitter",
+    "Scale",
+    "Rotate",
+    "standard_transforms",
+    "Callback",
+    "RecordFrames",
+    "ObjectiveHistory",
+    "ProgressBar",
     "tracing_counts",
 ]
 
@@ -92,47 +115,10 @@ _CROP_FRACTION = 25 / 224
 _BORDER = 2
 
 
-# --------------------------------------------------------------------------- checks
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
-    return int(value)
-
-
-def _check_float(name: str, value: Any, minimum: float = 0.0, strict: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
-        raise TypeError(f"{name} must be a finite number, got {value!r}")
-    value = float(value)
-    if value < minimum or (strict and value == minimum):
-        relation = ">" if strict else ">="
-        raise ValueError(f"{name} must be {relation} {minimum}, got {value}")
-    return value
-
-
-def _check_indices(name: str, indices: Any) -> tuple[list[int], bool]:
-    """An int or a sequence of ints as a list, and whether it was a single int."""
-    if isinstance(indices, bool):
-        raise TypeError(f"{name} must be an int or a sequence of ints, got {indices!r}")
-    if isinstance(indices, numbers.Integral):
-        return [int(indices)], True
-    try:
-        values = list(np.asarray(indices).ravel()) if not isinstance(indices, (list, tuple, range)) else list(indices)
-    except TypeError as error:
-        raise TypeError(f"{name} must be an int or a sequence of ints, got {indices!r}") from error
-    if not values:
-        raise ValueError(f"{name} is empty; ask for at least one index, e.g. {name}=[0, 1, 2]")
-    for value in values:
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise TypeError(f"{name} must hold integers, got {value!r} in {indices!r}")
-    return [int(v) for v in values], False
-
-
 # --------------------------------------------------------------------------- deprocessing
 def crop_margin(image_size: int) -> int:
     """Pixels cropped from each side for display: the source's 25 of 224, scaled."""
-    return int(round(_check_int("image_size", image_size, 1) * _CROP_FRACTION))
+    return int(round(positive_int("image_size", image_size, 1) * _CROP_FRACTION))
 
 
 def crop_border(images: Any) -> np.ndarray:
@@ -209,7 +195,7 @@ def _resolve_size(model: keras.Model, image_size: int | None) -> int:
         if fixed is None:
             raise ValueError(f"Model {model.name!r} accepts any image size; pass image_size=..., e.g. 224.")
         return fixed
-    return _check_int("image_size", image_size, 8)
+    return positive_int("image_size", image_size, 8)
 
 
 def layer_head(model: keras.Model, layer: str | keras.layers.Layer, image_size: int | None = None) -> keras.Model:
@@ -278,16 +264,6 @@ def _inner(activations: tf.Tensor) -> tf.Tensor:
     return activations[:, rows : activations.shape[1] - rows, cols : activations.shape[2] - cols, :]
 
 
-def _penalties(images: tf.Tensor, l2: tf.Tensor, tv: tf.Tensor) -> tf.Tensor:
-    """Per-image ``l2 * mean(u**2) + tv * mean|grad u|`` of the centred image ``u`` in [-1, 1]."""
-    centred = (images - _GREY) / _GREY
-    energy = tf.reduce_mean(tf.square(centred), axis=[1, 2, 3])
-    variation = tf.reduce_mean(tf.abs(centred[:, 1:] - centred[:, :-1]), axis=[1, 2, 3]) + tf.reduce_mean(
-        tf.abs(centred[:, :, 1:] - centred[:, :, :-1]), axis=[1, 2, 3]
-    )
-    return l2 * energy + tv * variation
-
-
 def _ascend(images: tf.Tensor, gradients: tf.Tensor, learning_rate: tf.Tensor) -> tf.Tensor:
     """One normalised ascent step, normalised per image.
 
@@ -331,67 +307,6 @@ def _transform(images: tf.Tensor, transforms: tf.Tensor) -> tf.Tensor:
     return tf.ensure_shape(moved, images.shape)
 
 
-def _image_specs(size: int) -> list[tf.TensorSpec]:
-    return [
-        tf.TensorSpec((None, size, size, 3), tf.float32),  # images being optimised
-        tf.TensorSpec((None,), tf.int32),  # the filter (or class) of each image
-        tf.TensorSpec((None, 8), tf.float32),  # this step's transform of each image
-        tf.TensorSpec((), tf.float32),  # learning rate
-        tf.TensorSpec((), tf.float32),  # L2 strength
-        tf.TensorSpec((), tf.float32),  # total-variation strength
-    ]
-
-
-def _filter_step(model: keras.Model, layer: str | keras.layers.Layer, size: int):
-    """The compiled ascent step for filters of ``layer`` at ``size`` (cached, traced once)."""
-    head = layer_head(model, layer, size)
-    target = models.find_layer(model, layer)
-
-    def build():
-        @tf.function(input_signature=_image_specs(size), autograph=False)
-        def filter_ascent_step(images, filters, transforms, learning_rate, l2, tv):
-            with tf.GradientTape(watch_accessed_variables=False) as tape:
-                tape.watch(images)
-                activations = head(_maybe_transform(images, transforms), training=False)
-                # Each image's objective is its own filter's mean activation,
-                # border positions excluded (padding artefacts grow there).
-                own = tf.gather(_inner(activations), filters, axis=3, batch_dims=1)
-                objectives = tf.reduce_mean(own, axis=[1, 2]) - _penalties(images, l2, tv)
-                # Images do not interact (inference mode: batch norm uses its moving
-                # statistics), so the gradient of the sum is each image's own gradient.
-                total = tf.reduce_sum(objectives)
-            gradients = tape.gradient(total, images)
-            return _ascend(images, gradients, learning_rate), objectives
-
-        return filter_ascent_step
-
-    return compiled(model, f"filters:{target.name}@{size}", build)
-
-
-def _class_step(model: keras.Model, size: int):
-    """The compiled ascent step for class scores at ``size`` (cached, traced once)."""
-    logits_of = logits_getter(model)
-
-    def build():
-        @tf.function(input_signature=[*_image_specs(size), tf.TensorSpec((), tf.float32)], autograph=False)
-        def class_ascent_step(images, classes, transforms, learning_rate, l2, tv, probability_weight):
-            with tf.GradientTape(watch_accessed_variables=False) as tape:
-                tape.watch(images)
-                logits = tf.cast(logits_of()(_maybe_transform(images, transforms), training=False), tf.float32)
-                logit = tf.gather(logits, classes, axis=1, batch_dims=1)
-                probability = tf.gather(tf.nn.softmax(logits), classes, axis=1, batch_dims=1)
-                # A tensor weight picks the objective, so switching needs no retrace.
-                score = logit + probability_weight * (probability - logit)
-                objectives = score - _penalties(images, l2, tv)
-                total = tf.reduce_sum(objectives)
-            gradients = tape.gradient(total, images)
-            return _ascend(images, gradients, learning_rate), objectives
-
-        return class_ascent_step
-
-    return compiled(model, f"class@{size}", build)
-
-
 # --------------------------------------------------------------------------- randomness per image
 def _rng(seed: int, index: int, stream: int) -> np.random.Generator:
     # One generator per (seed, image index, purpose): an image's noise and
@@ -405,39 +320,6 @@ def _initial_images(indices: Sequence[int], size: int, seed: int, start: np.ndar
     return (base[None] + np.stack(noise)).astype(np.float32)
 
 
-def _transforms(
-    indices: Sequence[int], steps: int, size: int, seed: int, jitter: int, scale: float, rotate: float
-) -> np.ndarray:
-    """Per-step, per-image projective transforms ``(steps, len(indices), 8)``.
-
-    Jitter shifts by an integer number of pixels in [-jitter, jitter], scale
-    multiplies by a factor in [1 - scale, 1 + scale], rotate turns by an angle
-    in [-rotate, rotate] degrees, about the image centre. The draws are made
-    whatever the strengths, so turning one transform on does not change the
-    others.
-    """
-    centre = (size - 1) / 2.0
-    rows = np.empty((steps, len(indices), 8), np.float32)
-    for column, index in enumerate(indices):
-        draws = _rng(seed, index, 1).uniform(-1.0, 1.0, size=(steps, 4))
-        shift = np.rint(draws[:, :2] * jitter)
-        factor = 1.0 + draws[:, 2] * scale
-        angle = np.deg2rad(draws[:, 3] * rotate)
-        # The op maps each output pixel to the input position it samples:
-        # input = R(-angle) / factor @ (output - centre - shift) + centre.
-        cos, sin = np.cos(angle) / factor, np.sin(angle) / factor
-        offset_x = centre + shift[:, 0]
-        offset_y = centre + shift[:, 1]
-        rows[:, column, 0] = cos
-        rows[:, column, 1] = sin
-        rows[:, column, 2] = centre - cos * offset_x - sin * offset_y
-        rows[:, column, 3] = -sin
-        rows[:, column, 4] = cos
-        rows[:, column, 5] = centre + sin * offset_x - cos * offset_y
-        rows[:, column, 6:] = 0.0
-    return rows
-
-
 def _start_image(seed_image: Any, size: int) -> np.ndarray | None:
     if seed_image is None:
         return None
@@ -447,96 +329,528 @@ def _start_image(seed_image: Any, size: int) -> np.ndarray | None:
     if array.ndim != 3 or array.shape[-1] != 3 or array.dtype.kind not in "uif":
         raise ValueError(
             f"seed_image must be one RGB photo (H, W, 3) with pixels in [0, 255], got shape "
-            f"{array.shape} and dtype {array.dtype}; load one with data.load_image or data.sample_images."
+            f"{array.shape} and dtype {array.dtype}; load one with image_io.load_image or data.sample_images."
         )
     # The central square, so a landscape photo is not squashed.
-    side = min(array.shape[0], array.shape[1])
-    top, left = (array.shape[0] - side) // 2, (array.shape[1] - side) // 2
-    square = array[top : top + side, left : left + side].astype(np.float32)
-    resized = tf.image.resize(square[None], (size, size), antialias=True)[0]
-    return np.clip(resized.numpy(), 0.0, 255.0)
+    return image_io.center_square(array, size).astype(np.float32)
 
 
-def _frame_steps(steps: int, frame_every: int) -> set[int]:
-    """Steps after which a frame is kept: every ``frame_every`` steps and the last."""
-    return {s for s in range(1, steps + 1) if s % frame_every == 0} | {steps}
+# --------------------------------------------------------------------------- objectives
+@dataclasses.dataclass(frozen=True)
+class _Term:
+    """One scored quantity: per image, a number the ascent pushes up (times its weight)."""
+
+    kind: str  # "channel", "class_logit", "class_probability", "l2", "total_variation"
+    layer: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}({self.layer})" if self.layer else self.kind
 
 
-def _run_ascent(
-    step_fn,
-    indices: list[int],
-    size: int,
-    steps: int,
-    learning_rate: float,
-    l2: float,
-    tv: float,
-    jitter: int,
-    scale: float,
-    rotate: float,
-    seed: int,
-    seed_image: Any,
-    frame_every: int | None,
-    batch_size: int | None,
-    progress: bool,
-    description: str,
-    extra: Sequence[tf.Tensor] = (),
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Optimise one image per index; return raw pixels and (optionally) raw frames."""
-    from tqdm.auto import tqdm
+@dataclasses.dataclass(frozen=True)
+class Objective:
+    """A weighted sum of terms, each scoring every image; the ascent maximises it per image.
 
+    Build one from :func:`channel`, :func:`class_logit`, :func:`class_probability`,
+    :func:`l2_penalty` and :func:`total_variation` with ``+``, ``-`` and scalar
+    ``*``, e.g. ``channel("conv3_block4_out") - 0.05 * total_variation()``.
+    Terms that need a target (a channel, a class) read it per image from the
+    ``targets`` of :func:`visualize`. The weights are fed to the compiled step
+    as a tensor: changing them (even to 0) never retraces it; a different set
+    of terms is a different step.
+    """
+
+    terms: tuple[tuple[_Term, float], ...]
+
+    def __add__(self, other: Objective) -> Objective:
+        if not isinstance(other, Objective):
+            return NotImplemented
+        weights = dict(self.terms)
+        for term, weight in other.terms:
+            weights[term] = weights.get(term, 0.0) + weight
+        return Objective(tuple(weights.items()))
+
+    def __mul__(self, factor: float) -> Objective:
+        scale = real_number("objective weight", factor)
+        return Objective(tuple((term, weight * scale) for term, weight in self.terms))
+
+    __rmul__ = __mul__
+
+    def __neg__(self) -> Objective:
+        return self * -1.0
+
+    def __sub__(self, other: Objective) -> Objective:
+        if not isinstance(other, Objective):
+            return NotImplemented
+        return self + (-other)
+
+    @property
+    def key(self) -> str:
+        """The terms, in order, as the compiled step's cache key."""
+        return "+".join(term.key for term, _ in self.terms)
+
+    @property
+    def weights(self) -> np.ndarray:
+        return np.array([weight for _, weight in self.terms], np.float32)
+
+    def __repr__(self) -> str:
+        return " + ".join(f"{weight:g}*{term.key}" for term, weight in self.terms)
+
+
+def channel(layer: str | keras.layers.Layer) -> Objective:
+    """Mean activation of each image's target channel of ``layer``, border positions left out (Erhan et al. 2009).
+
+    The two outer positions of the feature map are skipped (fewer on maps smaller
+    than 5x5): zero padding makes activations there grow without showing a pattern.
+    """
+    name = layer if isinstance(layer, str) else layer.name
+    return Objective(((_Term("channel", name), 1.0),))
+
+
+def class_logit() -> Objective:
+    """The logit (score before the softmax) of each image's target class (Simonyan et al. 2014)."""
+    return Objective(((_Term("class_logit"), 1.0),))
+
+
+def class_probability() -> Objective:
+    """The softmax probability of each image's target class; saturates once the class wins."""
+    return Objective(((_Term("class_probability"), 1.0),))
+
+
+def l2_penalty() -> Objective:
+    """``mean(u**2)`` of the centred image ``u = (x - 127.5) / 127.5``, in [0, 1]; subtract it to keep pixels small."""
+    return Objective(((_Term("l2"), 1.0),))
+
+
+def total_variation() -> Objective:
+    """``mean|u[i+1,j]-u[i,j]| + mean|u[i,j+1]-u[i,j]|`` of the centred image, in [0, 2] (Mahendran & Vedaldi 2015).
+
+    Subtract it to favour smooth images over high-frequency noise.
+    """
+    return Objective(((_Term("total_variation"), 1.0),))
+
+
+def _term_scorers(model: keras.Model, objective: Objective, size: int) -> list[Callable[..., tf.Tensor]]:
+    """Per term, ``score(seen, images, targets, memo) -> (N,)``; built outside the compiled step, model not kept."""
+    scorers: list[Callable[..., tf.Tensor]] = []
+    logits_of = logits_getter(model)
+    for term, _ in objective.terms:
+        if term.kind == "channel":
+            head = layer_head(model, term.layer, size)
+
+            def score_channel(seen, images, targets, memo, head=head, layer=term.layer):
+                if ("channel", layer) not in memo:
+                    memo[("channel", layer)] = head(seen, training=False)
+                # Each image's own channel; images do not interact (inference mode).
+                own = tf.gather(_inner(memo[("channel", layer)]), targets, axis=3, batch_dims=1)
+                return tf.reduce_mean(own, axis=[1, 2])
+
+            scorers.append(score_channel)
+        elif term.kind in ("class_logit", "class_probability"):
+            probability = term.kind == "class_probability"
+
+            def score_class(seen, images, targets, memo, probability=probability):
+                if "logits" not in memo:  # one forward pass, however many class terms
+                    memo["logits"] = tf.cast(logits_of()(seen, training=False), tf.float32)
+                scores = tf.nn.softmax(memo["logits"]) if probability else memo["logits"]
+                return tf.gather(scores, targets, axis=1, batch_dims=1)
+
+            scorers.append(score_class)
+        elif term.kind == "l2":
+            scorers.append(
+                lambda seen, images, targets, memo: tf.reduce_mean(tf.square(_centred(images)), axis=[1, 2, 3])
+            )
+        else:
+            scorers.append(lambda seen, images, targets, memo: _variation(_centred(images)))
+    return scorers
+
+
+def _centred(images: tf.Tensor) -> tf.Tensor:
+    return (images - _GREY) / _GREY
+
+
+def _variation(centred: tf.Tensor) -> tf.Tensor:
+    rows = tf.reduce_mean(tf.abs(centred[:, 1:] - centred[:, :-1]), axis=[1, 2, 3])
+    return rows + tf.reduce_mean(tf.abs(centred[:, :, 1:] - centred[:, :, :-1]), axis=[1, 2, 3])
+
+
+def _ascent_step(model: keras.Model, objective: Objective, size: int):
+    """The compiled ascent step for this set of terms at ``size`` (cached; traced once per model, terms and size)."""
+
+    def build():
+        scorers = _term_scorers(model, objective, size)
+
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec((None, size, size, 3), tf.float32),  # images being optimised
+                tf.TensorSpec((None,), tf.int32),  # each image's target (a channel or a class)
+                tf.TensorSpec((None, 8), tf.float32),  # this step's transform of each image
+                tf.TensorSpec((), tf.float32),  # learning rate
+                tf.TensorSpec((len(scorers),), tf.float32),  # the terms' weights
+            ],
+            autograph=False,
+        )
+        def ascent_step(images, targets, transforms, learning_rate, weights):
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
+                tape.watch(images)
+                seen = _maybe_transform(images, transforms)
+                memo: dict[Any, tf.Tensor] = {}
+                scores = tf.stack([score(seen, images, targets, memo) for score in scorers], axis=1)
+                objectives = tf.reduce_sum(scores * weights, axis=1)
+                # The gradient of the sum is each image's own gradient: images do not interact.
+                total = tf.reduce_sum(objectives)
+            gradients = tape.gradient(total, images)
+            return _ascend(images, gradients, learning_rate), objectives
+
+        return ascent_step
+
+    return compiled(model, f"ascent:{objective.key}@{size}", build)
+
+
+# --------------------------------------------------------------------------- transforms
+class Transform:
+    """A random geometric change of every image before the network sees it, new at every step.
+
+    Subclasses return, per step, the 3x3 matrix that maps an output pixel
+    position ``(x, y, 1)`` to the input position it samples. :func:`visualize`
+    multiplies the matrices of a list of transforms into one resampling per
+    step (one differentiable op, however many transforms). Each subclass
+    draws from its own random stream, so turning one transform on or off does
+    not change the draws of the others.
+    """
+
+    stream: int = 0
+
+    def sampling_matrices(self, rng: np.random.Generator, steps: int, size: int) -> np.ndarray:
+        """``(steps, 3, 3)`` sampling matrices for one image of side ``size``."""
+        raise NotImplementedError
+
+
+def _about_centre(matrices: np.ndarray, size: int) -> np.ndarray:
+    """Conjugate linear maps ``(steps, 2, 2)`` by a shift, so they act about the image centre."""
+    centre = (size - 1) / 2.0
+    out = np.tile(np.eye(3), (len(matrices), 1, 1))
+    out[:, :2, :2] = matrices
+    out[:, :2, 2] = centre - matrices @ np.array([centre, centre])
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Jitter(Transform):
+    """Shift by a whole number of pixels in ``[-pixels, pixels]`` on each axis (Mordvintsev et al. 2015)."""
+
+    pixels: int
+    stream = 1
+
+    def __post_init__(self) -> None:
+        positive_int("jitter pixels", self.pixels, 0)
+
+    def sampling_matrices(self, rng: np.random.Generator, steps: int, size: int) -> np.ndarray:
+        shift = np.rint(rng.uniform(-1.0, 1.0, size=(steps, 2)) * self.pixels)
+        out = np.tile(np.eye(3), (steps, 1, 1))
+        out[:, :2, 2] = -shift  # the output at p shows the input at p - shift
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Scale(Transform):
+    """Zoom about the centre by a factor in ``[1 - fraction, 1 + fraction]``, ``0 <= fraction < 1``."""
+
+    fraction: float
+    stream = 2
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= real_number("scale", self.fraction) < 1.0:
+            raise ValueError(f"scale must be in [0, 1) (0.05 = up to 5 % larger or smaller), got {self.fraction}")
+
+    def sampling_matrices(self, rng: np.random.Generator, steps: int, size: int) -> np.ndarray:
+        factor = 1.0 + rng.uniform(-1.0, 1.0, size=steps) * self.fraction
+        return _about_centre(np.eye(2)[None] / factor[:, None, None], size)
+
+
+@dataclasses.dataclass(frozen=True)
+class Rotate(Transform):
+    """Turn about the centre by an angle in ``[-degrees, degrees]``, ``0 <= degrees <= 180``."""
+
+    degrees: float
+    stream = 3
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= real_number("rotate", self.degrees) <= 180.0:
+            raise ValueError(f"rotate must be in [0, 180] degrees, got {self.degrees}")
+
+    def sampling_matrices(self, rng: np.random.Generator, steps: int, size: int) -> np.ndarray:
+        angle = np.deg2rad(rng.uniform(-1.0, 1.0, size=steps) * self.degrees)
+        cos, sin = np.cos(angle), np.sin(angle)
+        # Sampling turns the other way: input = R(-angle) (output - centre) + centre.
+        return _about_centre(np.stack([np.stack([cos, sin], -1), np.stack([-sin, cos], -1)], -2), size)
+
+
+def standard_transforms(jitter: int = 0, scale: float = 0.0, rotate: float = 0.0) -> list[Transform]:
+    """The regularising transforms of Olah et al. (2017) in their order (scale, rotate, then shift); zeros left out."""
+    chosen: list[Transform] = []
+    if real_number("scale", scale) != 0.0:
+        chosen.append(Scale(scale))
+    if real_number("rotate", rotate) != 0.0:
+        chosen.append(Rotate(rotate))
+    if positive_int("jitter", jitter, 0):
+        chosen.append(Jitter(jitter))
+    return chosen
+
+
+def _transform_rows(
+    transforms: Sequence[Transform], indices: Sequence[int], steps: int, size: int, seed: int
+) -> np.ndarray:
+    """Per-step, per-image rows of the projective-transform op, ``(steps, len(indices), 8)``.
+
+    The transforms apply in list order, so the sampling matrix is the product
+    of their sampling matrices in the same order (the inverse of the composed
+    forward map). Image ``i`` draws from ``(seed, i, stream)``.
+    """
+    rows = np.empty((steps, len(indices), 8), np.float32)
+    for column, index in enumerate(indices):
+        sampling = np.tile(np.eye(3), (steps, 1, 1))
+        for transform in transforms:
+            sampling = sampling @ transform.sampling_matrices(_rng(seed, index, transform.stream), steps, size)
+        rows[:, column] = (sampling / sampling[:, 2:3, 2:3]).reshape(steps, 9)[:, :8]
+    return rows
+
+
+# --------------------------------------------------------------------------- callbacks
+class Callback:
+    """Hooks into :func:`visualize`'s loop; override the ones you need.
+
+    ``images`` are the raw optimised pixels (tensors during the loop, call
+    ``.numpy()`` only when you keep them: copying every step costs time),
+    ``objectives`` the value of the objective per image before the step.
+    """
+
+    def on_start(self, targets: Sequence[int], steps: int, batch_size: int) -> None:
+        """Before the first batch: every target, the steps per batch, the images per batch."""
+
+    def on_batch_start(self, targets: Sequence[int], images: tf.Tensor) -> None:
+        """A batch of images starts from ``images``."""
+
+    def on_step(self, step: int, images: tf.Tensor, objectives: tf.Tensor) -> None:
+        """After step ``step`` (1-based) of the current batch."""
+
+    def on_batch_end(self, images: tf.Tensor) -> None:
+        """The current batch is done."""
+
+    def on_end(self) -> None:
+        """Every batch is done (also after an error)."""
+
+
+class RecordFrames(Callback):
+    """Keep the start and every ``every``-th step (and always the last) as frames, e.g. for a GIF.
+
+    After the run, :attr:`frames` is float32 ``(N, T, S, S, 3)`` raw pixels with
+    ``T = 1 + ceil(steps / every)``; show them with :func:`deprocess`.
+    """
+
+    def __init__(self, every: int = 1) -> None:
+        self.every = positive_int("frame_every", every)
+        self._sets: list[np.ndarray] = []
+        self._current: list[np.ndarray] = []
+        self._steps = 0
+
+    def on_start(self, targets: Sequence[int], steps: int, batch_size: int) -> None:
+        self._sets, self._steps = [], steps
+
+    def on_batch_start(self, targets: Sequence[int], images: tf.Tensor) -> None:
+        self._current = [images.numpy()]
+
+    def on_step(self, step: int, images: tf.Tensor, objectives: tf.Tensor) -> None:
+        if step % self.every == 0 or step == self._steps:
+            self._current.append(images.numpy())
+
+    def on_batch_end(self, images: tf.Tensor) -> None:
+        self._sets.append(np.stack(self._current, axis=1))
+
+    @property
+    def frames(self) -> np.ndarray:
+        if not self._sets:
+            raise RuntimeError("RecordFrames has no frames yet: pass it in callbacks=[...] to visualize first.")
+        return np.concatenate(self._sets)
+
+
+class ObjectiveHistory(Callback):
+    """The objective of every image at every step: :attr:`values` is float ``(N, steps)``."""
+
+    def __init__(self) -> None:
+        self._sets: list[np.ndarray] = []
+        self._current: list[np.ndarray] = []
+
+    def on_start(self, targets: Sequence[int], steps: int, batch_size: int) -> None:
+        self._sets = []
+
+    def on_batch_start(self, targets: Sequence[int], images: tf.Tensor) -> None:
+        self._current = []
+
+    def on_step(self, step: int, images: tf.Tensor, objectives: tf.Tensor) -> None:
+        self._current.append(objectives.numpy())
+
+    def on_batch_end(self, images: tf.Tensor) -> None:
+        self._sets.append(np.stack(self._current, axis=1))
+
+    @property
+    def values(self) -> np.ndarray:
+        return np.concatenate(self._sets)
+
+
+class ProgressBar(Callback):
+    """A ``tqdm`` bar over all steps of all batches."""
+
+    def __init__(self, description: str = "") -> None:
+        self.description = description
+        self._bar: Any = None
+
+    def on_start(self, targets: Sequence[int], steps: int, batch_size: int) -> None:
+        from tqdm.auto import tqdm
+
+        total = steps * math.ceil(len(targets) / batch_size)
+        self._bar = tqdm(total=total, desc=self.description or f"{len(targets)} images", leave=False)
+
+    def on_step(self, step: int, images: tf.Tensor, objectives: tf.Tensor) -> None:
+        self._bar.update(1)
+
+    def on_end(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+# --------------------------------------------------------------------------- the ascent
+def visualize(
+    model: keras.Model,
+    objective: Objective,
+    targets: int | Sequence[int],
+    *,
+    steps: int = 100,
+    learning_rate: float = 3.0,
+    image_size: int | None = None,
+    transforms: Sequence[Transform] = (),
+    callbacks: Sequence[Callback] = (),
+    seed: int = 0,
+    seed_image: Any = None,
+    batch_size: int | None = None,
+) -> np.ndarray:
+    """Optimise one image per target by normalised gradient ascent on ``objective``.
+
+    The one loop behind :func:`maximize_filters` and :func:`maximize_class`
+    (lucid's split, Olah et al. 2017): an *objective* says what to raise, a
+    list of *transforms* says how each image is randomly moved before the
+    network sees it, *callbacks* watch the loop. Every step is
+
+    .. math:: x \\leftarrow x + \\eta \\, \\frac{g}{\\mathrm{rms}(g)}, \\qquad
+              g = \\nabla_x \\sum_k w_k \\, s_k(T(x), x)
+
+    per image, where the ``s_k`` are the objective's terms with weights
+    ``w_k`` (network terms see the transformed image ``T(x)``, the penalties
+    the image itself) and ``eta`` is ``learning_rate``.
+
+    Parameters
+    ----------
+    model
+        A course model: raw RGB pixels in [0, 255] in.
+    objective
+        What to maximise, e.g. ``channel("conv2") - 0.1 * total_variation()``.
+    targets
+        A target index or a sequence of them, one image each: the channel for
+        :func:`channel` terms, the class for class terms (repeats allowed).
+    steps
+        Ascent steps, >= 1.
+    learning_rate
+        Root-mean-square change of a pixel per step, in grey levels, > 0.
+    image_size
+        Side of the square images; ``None``: the model's input size. Channel
+        objectives may use other sizes (the layers up to a convolution do not
+        care); class objectives need the model's own.
+    transforms
+        Applied in order at every step (:class:`Jitter`, :class:`Scale`,
+        :class:`Rotate`, or your own :class:`Transform`).
+    callbacks
+        :class:`RecordFrames`, :class:`ObjectiveHistory`, :class:`ProgressBar`
+        or your own :class:`Callback`.
+    seed
+        Image ``i`` draws its starting noise and its transforms from
+        ``(seed, targets[i])``: results do not depend on which targets share a batch.
+    seed_image
+        A photo ``(H, W, 3)`` in [0, 255] to start from instead of grey: its
+        central square at ``image_size``, plus the same small noise.
+    batch_size
+        Images per batch; ``None``: all at once. Only memory changes, not the images.
+
+    Returns
+    -------
+    np.ndarray
+        float32 ``(N, S, S, 3)``, the raw optimised pixels (they may leave
+        [0, 255]); :func:`deprocess` makes them displayable.
+    """
+    if not isinstance(objective, Objective):
+        raise TypeError(
+            f"objective must be an Objective, e.g. features.channel('conv2') - 0.1 * features.l2_penalty(), "
+            f"got {type(objective).__name__}"
+        )
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"model must be a keras.Model taking raw RGB pixels in [0, 255], got {type(model).__name__}")
+    chosen, _ = int_or_ints("targets", targets)
+    steps = positive_int("steps", steps)
+    rate = real_number("learning_rate", learning_rate, 0.0, strict=True)
+    seed = positive_int("seed", seed, 0)
+    chunk = len(chosen) if batch_size is None else positive_int("batch_size", batch_size)
+    for transform in transforms:
+        if not isinstance(transform, Transform):
+            raise TypeError(f"transforms must be Transform objects (Jitter, Scale, Rotate), got {transform!r}")
+    for callback in callbacks:
+        if not isinstance(callback, Callback):
+            raise TypeError(f"callbacks must be Callback objects (RecordFrames, ProgressBar, ...), got {callback!r}")
+    size = _resolve_size(model, image_size)
+    _check_targets(model, objective, chosen, size)
+    step = _ascent_step(model, objective, size)
     start = _start_image(seed_image, size)
-    chunk = len(indices) if batch_size is None else batch_size
-    scalars = [tf.constant(v, tf.float32) for v in (learning_rate, l2, tv)]
-    keep = _frame_steps(steps, frame_every) if frame_every else set()
-    results, frame_sets = [], []
-    bar = tqdm(total=steps * math.ceil(len(indices) / chunk), desc=description, disable=not progress, leave=False)
+    scalars = (tf.constant(rate, tf.float32), tf.constant(objective.weights))
+    results = []
+    for callback in callbacks:
+        callback.on_start(chosen, steps, chunk)
     try:
-        for first in range(0, len(indices), chunk):
-            part = indices[first : first + chunk]
+        for first in range(0, len(chosen), chunk):
+            part = chosen[first : first + chunk]
             images = tf.constant(_initial_images(part, size, seed, start))
-            transforms = tf.constant(_transforms(part, steps, size, seed, jitter, scale, rotate))
-            targets = tf.constant(part, tf.int32)
-            frames = [images.numpy()] if frame_every else []
-            for step in range(1, steps + 1):
-                images, _ = step_fn(images, targets, transforms[step - 1], *scalars, *extra)
-                if step in keep:
-                    frames.append(images.numpy())
-                bar.update(1)
+            moves = tf.constant(_transform_rows(transforms, part, steps, size, seed))
+            part_targets = tf.constant(part, tf.int32)
+            for callback in callbacks:
+                callback.on_batch_start(part, images)
+            for number in range(1, steps + 1):
+                images, objectives = step(images, part_targets, moves[number - 1], *scalars)
+                for callback in callbacks:
+                    callback.on_step(number, images, objectives)
+            for callback in callbacks:
+                callback.on_batch_end(images)
             results.append(images.numpy())
-            if frame_every:
-                frame_sets.append(np.stack(frames, axis=1))
     finally:
-        bar.close()
-    raw = np.concatenate(results)
-    return raw, (np.concatenate(frame_sets) if frame_every else None)
+        for callback in callbacks:
+            callback.on_end()
+    return np.concatenate(results)
 
 
-def _check_common(
-    steps: Any,
-    learning_rate: Any,
-    l2: Any,
-    tv: Any,
-    jitter: Any,
-    scale: Any,
-    rotate: Any,
-    seed: Any,
-    frame_every: Any,
-    batch_size: Any,
-) -> None:
-    _check_int("steps", steps, 1)
-    _check_float("learning_rate", learning_rate, 0.0, strict=True)
-    _check_float("l2", l2)
-    _check_float("tv", tv)
-    _check_int("jitter", jitter, 0)
-    if not 0.0 <= _check_float("scale", scale) < 1.0:
-        raise ValueError(f"scale must be in [0, 1) (0.05 = up to 5 % larger or smaller), got {scale}")
-    if not 0.0 <= _check_float("rotate", rotate) <= 180.0:
-        raise ValueError(f"rotate must be in [0, 180] degrees, got {rotate}")
-    _check_int("seed", seed, 0)
-    if frame_every is not None:
-        _check_int("frame_every", frame_every, 1)
-    if batch_size is not None:
-        _check_int("batch_size", batch_size, 1)
+def _check_targets(model: keras.Model, objective: Objective, targets: list[int], size: int) -> None:
+    """Every target in range for every term that reads one; the message gives the range."""
+    for term, _ in objective.terms:
+        if term.kind == "channel":
+            channels = int(layer_head(model, term.layer, size).outputs[0].shape[-1])
+            bad = [t for t in targets if not 0 <= t < channels]
+            if bad:
+                raise ValueError(
+                    f"filter index {bad[0]} is out of range: layer {term.layer!r} has {channels} filters "
+                    f"(channels), so use 0 to {channels - 1}."
+                )
+        elif term.kind.startswith("class"):
+            if size != _model_image_size(model) and _model_image_size(model) is not None:
+                raise ValueError(
+                    f"class objectives need the model's own input size {_model_image_size(model)}, got {size}"
+                )
+            models.validate_class_index(targets, int(model.outputs[0].shape[-1]), len(targets))
 
 
 # --------------------------------------------------------------------------- filters
@@ -652,41 +966,30 @@ def maximize_filters(
         without a feature map, a filter index beyond the layer's channels (the
         message gives the count), or a bad number.
     """
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")
-    chosen, _single = _check_indices("filters", filters)
-    _check_common(steps, learning_rate, l2, tv, jitter, scale, rotate, seed, frame_every, batch_size)
-    size = _resolve_size(model, image_size)
-    head = layer_head(model, layer, size)
-    channels = int(head.outputs[0].shape[-1])
-    bad = [f for f in chosen if not 0 <= f < channels]
-    if bad:
-        raise ValueError(
-            f"filter index {bad[0]} is out of range: layer {models.find_layer(model, layer).name!r} has "
-            f"{channels} filters (channels), so use 0 to {channels - 1}."
-        )
-    step_fn = _filter_step(model, layer, size)
-    raw, raw_frames = _run_ascent(
-        step_fn,
+    chosen, _single = int_or_ints("filters", filters)
+    objective = (
+        channel(layer) - real_number("l2", l2, 0.0) * l2_penalty() - real_number("tv", tv, 0.0) * total_variation()
+    )
+    frames = RecordFrames(frame_every) if return_frames else None
+    watchers: list[Callback] = [frames] if frames else []
+    if progress:
+        watchers.append(ProgressBar(f"{len(chosen)} filters"))
+    raw = visualize(
+        model,
+        objective,
         chosen,
-        size,
-        steps,
-        learning_rate,
-        l2,
-        tv,
-        jitter,
-        scale,
-        rotate,
-        seed,
-        seed_image,
-        frame_every if return_frames else None,
-        batch_size,
-        progress,
-        f"{len(chosen)} filters",
+        steps=steps,
+        learning_rate=learning_rate,
+        image_size=image_size,
+        transforms=standard_transforms(jitter, scale, rotate),
+        callbacks=watchers,
+        seed=seed,
+        seed_image=seed_image,
+        batch_size=batch_size,
     )
     images = deprocess(raw, crop=crop)
-    if return_frames:
-        return images, deprocess(raw_frames, crop=crop)
+    if frames is not None:
+        return images, deprocess(frames.frames, crop=crop)
     return images
 
 
@@ -721,7 +1024,7 @@ def filter_responses(
         raise ValueError(f"images must be square RGB (N, S, S, 3), got shape {array.shape}")
     head = layer_head(model, layer, array.shape[1])
     channels = int(head.outputs[0].shape[-1])
-    chosen = list(range(channels)) if filters is None else _check_indices("filters", filters)[0]
+    chosen = list(range(channels)) if filters is None else int_or_ints("filters", filters)[0]
     bad = [f for f in chosen if not 0 <= f < channels]
     if bad:
         raise ValueError(
@@ -820,7 +1123,7 @@ def maximize_class(
         uint8 ``(H, W, 3)`` for one class, ``(N, H, W, 3)`` for a sequence,
         through :func:`deprocess`.
     frames : np.ndarray
-        uint8 ``(T, H, W, 3)`` (or ``(N, T, H, W, 3)``), ready for :func:`save_gif`.
+        uint8 ``(T, H, W, 3)`` (or ``(N, T, H, W, 3)``), ready for :func:`course_utils.image_io.save_gif`.
 
     Raises
     ------
@@ -828,92 +1131,36 @@ def maximize_class(
         A class index out of range (the message gives the range), an unknown
         objective or a bad number.
     """
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")
     if objective not in ("logit", "probability"):
         raise ValueError(
             f"objective must be 'logit' (score before the softmax; recommended) or 'probability', got {objective!r}"
         )
-    chosen, single = _check_indices("class_index", class_index)
-    _check_common(steps, learning_rate, l2, tv, jitter, scale, rotate, seed, frame_every, None)
-    size = _resolve_size(model, None)
-    num_classes = int(model.outputs[0].shape[-1])
-    models.validate_class_index(chosen, num_classes, len(chosen))
-    step_fn = _class_step(model, size)
-    weight = tf.constant(1.0 if objective == "probability" else 0.0, tf.float32)
-    raw, raw_frames = _run_ascent(
-        step_fn,
-        chosen,
-        size,
-        steps,
-        learning_rate,
-        l2,
-        tv,
-        jitter,
-        scale,
-        rotate,
-        seed,
-        seed_image,
-        frame_every,
-        None,
-        progress,
-        f"class {chosen[0]}" if single else f"{len(chosen)} classes",
-        extra=(weight,),
+    chosen, single = int_or_ints("class_index", class_index)
+    # Both class terms are always there, one with weight 0: switching needs no second compiled step,
+    # and they share one forward pass.
+    probability = 1.0 if objective == "probability" else 0.0
+    target = (
+        (1.0 - probability) * class_logit()
+        + probability * class_probability()
+        - real_number("l2", l2, 0.0) * l2_penalty()
+        - real_number("tv", tv, 0.0) * total_variation()
     )
-    images, frames = deprocess(raw, crop=crop), deprocess(raw_frames, crop=crop)
+    frames = RecordFrames(frame_every)
+    watchers: list[Callback] = [frames]
+    if progress:
+        watchers.append(ProgressBar(f"class {chosen[0]}" if single else f"{len(chosen)} classes"))
+    raw = visualize(
+        model,
+        target,
+        chosen,
+        steps=steps,
+        learning_rate=learning_rate,
+        transforms=standard_transforms(jitter, scale, rotate),
+        callbacks=watchers,
+        seed=seed,
+        seed_image=seed_image,
+    )
+    images, shown_frames = deprocess(raw, crop=crop), deprocess(frames.frames, crop=crop)
     if single:
-        return images[0], frames[0]
-    return images, frames
-
-
-# --------------------------------------------------------------------------- GIF
-def save_gif(frames: Any, path: str | os.PathLike, fps: float = 5) -> Path:
-    """Write frames as an animated GIF with moviepy; return the path.
-
-    Parameters
-    ----------
-    frames
-        uint8 ``(T, H, W, 3)`` (e.g. the frames of :func:`maximize_class`);
-        floats are read as pixels in [0, 255] (or [0, 1]).
-    path
-        Where to write, ending in ``.gif``. A bare file name goes into
-        ``config.output_dir("gifs")``, so notebooks write under ``build/``.
-    fps
-        Frames per second (> 0).
-
-    Returns
-    -------
-    pathlib.Path
-        The written file.
-
-    Notes
-    -----
-    GIF writers merge consecutive identical frames into one longer frame, so
-    a file can hold fewer frames than ``T`` when the image stops changing.
-    Everything happens locally (moviepy writes through imageio and Pillow).
-    """
-    from moviepy import ImageSequenceClip
-
-    from course_utils.viz import to_uint8_image
-
-    array = np.asarray(frames)
-    if array.ndim != 4 or array.shape[-1] != 3 or array.shape[0] < 1:
-        raise ValueError(
-            f"frames must be (T, H, W, 3) with T >= 1, got shape {array.shape}; for a batch from "
-            "maximize_filters(..., return_frames=True) pass frames[i] of one filter."
-        )
-    rate = _check_float("fps", fps, 0.0, strict=True)
-    target = Path(path)
-    if target.suffix.lower() != ".gif":
-        raise ValueError(f"path must end in .gif, got {str(path)!r}")
-    if target.parent == Path("."):
-        target = config.output_dir("gifs") / target.name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    sequence = [to_uint8_image(frame) for frame in array]  # a list: moviepy reads an array as a folder name
-    clip = ImageSequenceClip(sequence, fps=rate)
-    # moviepy writes int(duration * fps) frames, and its duration (a sum of
-    # 1/fps) can fall just short of T/fps, dropping the last frame; half a
-    # frame of slack keeps all T.
-    clip = clip.with_duration((len(sequence) + 0.5) / rate)
-    clip.write_gif(str(target), fps=rate, logger=None)
-    return target
+        return images[0], shown_frames[0]
+    return images, shown_frames

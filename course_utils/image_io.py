@@ -1,4 +1,4 @@
-"""Image I/O for the course: reading photos, and the one centre-square crop.
+"""Image I/O for the course: reading photos, the one centre-square crop, and GIF writing.
 
 This module owns how a photo becomes pixels:
 
@@ -6,6 +6,8 @@ This module owns how a photo becomes pixels:
   into ``build/cache/images``), applies the EXIF orientation tag so a phone
   photo stored sideways loads upright, and turns any PIL mode (L, LA, P, RGBA,
   CMYK, I;16, ...) into RGB uint8 ``(H, W, 3)``, optionally resized;
+- :func:`save_gif` writes frames (a feature visualization as it forms) as an
+  animated GIF through moviepy, by default under ``build/gifs``;
 - :func:`center_square` crops the central square of an ``(H, W, 3)`` photo and
   resizes it to ``size x size``, the one way the notebooks fit a photo to a
   model's square input without squashing it.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import numbers
 import os
 import urllib.parse
 import urllib.request
@@ -29,7 +32,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from course_utils import config
 
-__all__ = ["load_image", "center_square"]
+__all__ = ["load_image", "center_square", "save_gif"]
 
 
 def load_image(
@@ -188,3 +191,60 @@ def _fetch_url(url: str, timeout: float) -> bytes:
         ) from error
     cached.write_bytes(data)
     return data
+
+
+def save_gif(frames: Any, path: str | os.PathLike, fps: float = 5) -> Path:
+    """Write frames as an animated GIF with moviepy; return the path.
+
+    Parameters
+    ----------
+    frames
+        uint8 ``(T, H, W, 3)`` (e.g. the frames of
+        :func:`course_utils.features.maximize_class`); real numbers must be
+        pixels in [0, 255] and are rounded.
+    path
+        Where to write, ending in ``.gif``. A bare file name goes into
+        ``config.output_dir("gifs")``, so notebooks write under ``build/``.
+    fps
+        Frames per second (> 0).
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+
+    Notes
+    -----
+    GIF writers merge consecutive identical frames into one longer frame, so
+    a file can hold fewer frames than ``T`` when the image stops changing.
+    Everything happens locally (moviepy writes through imageio and Pillow).
+    """
+    from moviepy import ImageSequenceClip
+
+    array = np.asarray(frames)
+    if array.ndim != 4 or array.shape[-1] != 3 or array.shape[0] < 1:
+        raise ValueError(
+            f"frames must be (T, H, W, 3) with T >= 1, got shape {array.shape}; for a batch from "
+            "maximize_filters(..., return_frames=True) pass frames[i] of one filter."
+        )
+    if isinstance(fps, bool) or not isinstance(fps, numbers.Real) or not fps > 0 or not np.isfinite(fps):
+        raise ValueError(f"fps must be > 0 (frames per second), got {fps!r}")
+    rate = float(fps)
+    if array.dtype != np.uint8:
+        if array.dtype.kind not in "biuf" or not np.all(np.isfinite(array)) or array.min() < 0 or array.max() > 255:
+            raise ValueError("frames must be uint8, or real pixels in [0, 255]; deprocess optimised images first.")
+        array = np.round(array).astype(np.uint8)
+    target = Path(path)
+    if target.suffix.lower() != ".gif":
+        raise ValueError(f"path must end in .gif, got {str(path)!r}")
+    if target.parent == Path("."):
+        target = config.output_dir("gifs") / target.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    sequence = list(array)  # a list: moviepy reads an array as a folder name
+    clip = ImageSequenceClip(sequence, fps=rate)
+    # moviepy writes int(duration * fps) frames, and its duration (a sum of
+    # 1/fps) can fall just short of T/fps, dropping the last frame; half a
+    # frame of slack keeps all T.
+    clip = clip.with_duration((len(sequence) + 0.5) / rate)
+    clip.write_gif(str(target), fps=rate, logger=None)
+    return target

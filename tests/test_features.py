@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageSequence
 
-from course_utils import features
+from course_utils import features, image_io
 
 SIZE = 32
 CLASSES = 5
@@ -85,7 +85,7 @@ def test_batched_equals_one_at_a_time_for_the_same_seed(tiny):
 
 def test_ascent_step_is_traced_once_however_many_filters(tiny):
     model = _tiny_cnn("trace_count")
-    key = f"filters:conv2@{SIZE}"
+    key = f"ascent:channel(conv2)+l2+total_variation@{SIZE}"
     features.maximize_filters(model, "conv2", [0, 1], steps=2, progress=False)
     assert features.tracing_counts(model)[key] == 1
     features.maximize_filters(model, "conv2", list(range(8)), steps=3, learning_rate=1.5, l2=0.1, progress=False)
@@ -93,7 +93,7 @@ def test_ascent_step_is_traced_once_however_many_filters(tiny):
     assert features.tracing_counts(model)[key] == 1
     features.maximize_class(model, 0, steps=2, progress=False)
     features.maximize_class(model, [1, 2, 3], steps=2, objective="probability", l2=0.5, progress=False)
-    assert features.tracing_counts(model)[f"class@{SIZE}"] == 1
+    assert features.tracing_counts(model)[f"ascent:class_logit+class_probability+l2+total_variation@{SIZE}"] == 1
 
 
 def test_frames_record_the_optimisation(tiny):
@@ -127,7 +127,7 @@ def test_jitter_only_transform_is_an_integer_shift():
 
     size = 16
     image = np.random.default_rng(0).uniform(0, 255, (1, size, size, 3)).astype(np.float32)
-    rows = features._transforms([0], steps=5, size=size, seed=0, jitter=3, scale=0.0, rotate=0.0)
+    rows = features._transform_rows([features.Jitter(3)], [0], steps=5, size=size, seed=0)
     for transform in rows[:, 0]:
         dx, dy = -transform[2], -transform[5]  # pure shifts: the op samples input = output - shift
         assert dx == round(dx) and dy == round(dy) and max(abs(dx), abs(dy)) <= 3
@@ -135,7 +135,7 @@ def test_jitter_only_transform_is_an_integer_shift():
         expected = np.roll(image[0], (int(dy), int(dx)), axis=(0, 1))
         inner = slice(3, size - 3)
         np.testing.assert_allclose(moved[inner, inner], expected[inner, inner], atol=1e-3)
-    identity = features._transforms([0], steps=3, size=size, seed=0, jitter=0, scale=0.0, rotate=0.0)
+    identity = features._transform_rows(features.standard_transforms(0, 0.0, 0.0), [0], steps=3, size=size, seed=0)
     np.testing.assert_allclose(identity[:, 0], [[1, 0, 0, 0, 1, 0, 0, 0]] * 3, atol=1e-6)
 
 
@@ -191,7 +191,7 @@ def test_gif_has_every_frame_at_the_right_size(tmp_path):
     frames = np.zeros((7, 20, 30, 3), np.uint8)
     for index in range(7):
         frames[index, :, : 4 * (index + 1)] = 255  # distinct frames: GIF writers merge equal ones
-    path = features.save_gif(frames, tmp_path / "bar.gif", fps=3)
+    path = image_io.save_gif(frames, tmp_path / "bar.gif", fps=3)
     assert path == tmp_path / "bar.gif"
     with Image.open(path) as gif:
         read = [np.asarray(frame.convert("RGB")) for frame in ImageSequence.Iterator(gif)]
@@ -204,7 +204,7 @@ def test_gif_of_a_class_optimisation_goes_under_the_output_dir(tiny):
     from course_utils import config
 
     _image, frames = features.maximize_class(tiny, 1, steps=4, frame_every=1, progress=False)
-    path = features.save_gif(frames, "class_1.gif", fps=5)
+    path = image_io.save_gif(frames, "class_1.gif", fps=5)
     assert path.parent == config.output_dir("gifs")
     with Image.open(path) as gif:
         assert gif.n_frames == len(frames) == 5
@@ -259,11 +259,11 @@ def test_bad_numbers_are_refused_with_a_reason(tiny, options, message):
 
 def test_save_gif_refuses_bad_frames_and_paths(tmp_path):
     with pytest.raises(ValueError, match=r"frames must be \(T, H, W, 3\)"):
-        features.save_gif(np.zeros((2, 3, 8, 8, 3), np.uint8), tmp_path / "a.gif")
+        image_io.save_gif(np.zeros((2, 3, 8, 8, 3), np.uint8), tmp_path / "a.gif")
     with pytest.raises(ValueError, match=r"must end in \.gif"):
-        features.save_gif(np.zeros((2, 8, 8, 3), np.uint8), tmp_path / "a.mp4")
+        image_io.save_gif(np.zeros((2, 8, 8, 3), np.uint8), tmp_path / "a.mp4")
     with pytest.raises(ValueError, match="fps must be > 0"):
-        features.save_gif(np.zeros((2, 8, 8, 3), np.uint8), tmp_path / "a.gif", fps=0)
+        image_io.save_gif(np.zeros((2, 8, 8, 3), np.uint8), tmp_path / "a.gif", fps=0)
 
 
 def test_the_compiled_step_cache_does_not_keep_models_alive():
@@ -280,3 +280,102 @@ def test_the_compiled_step_cache_does_not_keep_models_alive():
     del model, linear_top
     gc.collect()
     assert [ref() for ref in alive] == [None, None]
+
+
+# --------------------------------------------------------------------------- the composable parts
+def test_objectives_add_up_merge_equal_terms_and_keep_zero_weights():
+    objective = features.channel("conv2") - 0.1 * features.l2_penalty() + 0.1 * features.l2_penalty()
+    assert objective.key == "channel(conv2)+l2"
+    np.testing.assert_array_equal(objective.weights, [1.0, 0.0])
+    both = 2 * features.class_logit() - features.total_variation()
+    assert both.key == "class_logit+total_variation" and list(both.weights) == [2.0, -1.0]
+    with pytest.raises(TypeError, match="objective weight must be a real number"):
+        features.channel("conv2") * "3"
+
+
+def test_the_objective_is_the_weighted_sum_of_its_terms_by_hand(tiny):
+    """The first recorded objective equals a hand computation on the starting image (no transforms)."""
+    import tensorflow as tf
+
+    history = features.ObjectiveHistory()
+    weights = (0.7, 0.3, 0.2)
+    objective = weights[0] * features.channel("conv2") - weights[1] * features.l2_penalty() - weights[2] * features.total_variation()
+    features.visualize(tiny, objective, [4, 9], steps=1, callbacks=[history], seed=3)
+    start = features._initial_images([4, 9], SIZE, 3, None)
+    head = keras.Model(tiny.inputs, tiny.get_layer("conv2").output)
+    activations = head(tf.constant(start)).numpy()[:, 2:-2, 2:-2]  # border positions left out
+    u = (start - 127.5) / 127.5
+    l2 = (u**2).mean(axis=(1, 2, 3))
+    tv = np.abs(np.diff(u, axis=1)).mean(axis=(1, 2, 3)) + np.abs(np.diff(u, axis=2)).mean(axis=(1, 2, 3))
+    channel = np.array([activations[0, ..., 4].mean(), activations[1, ..., 9].mean()])
+    expected = weights[0] * channel - weights[1] * l2 - weights[2] * tv
+    np.testing.assert_allclose(history.values[:, 0], expected, rtol=1e-4, atol=1e-6)
+
+
+def test_new_weights_reuse_the_step_and_new_terms_get_their_own(tiny):
+    model = _tiny_cnn("weights_retrace")
+    for weight in (0.0, 0.5, 2.0):
+        features.visualize(model, features.channel("conv1") - weight * features.total_variation(), [0], steps=1)
+    counts = features.tracing_counts(model)
+    assert counts[f"ascent:channel(conv1)+total_variation@{SIZE}"] == 1
+    features.visualize(model, features.channel("conv1"), [0], steps=1)
+    assert features.tracing_counts(model)[f"ascent:channel(conv1)@{SIZE}"] == 1
+
+
+def test_the_ascent_raises_the_objective_it_is_given(tiny):
+    history = features.ObjectiveHistory()
+    objective = features.channel("conv2") + 0.5 * features.class_logit() - 0.05 * features.total_variation()
+    features.visualize(tiny, objective, [1, 3], steps=12, learning_rate=2.0, callbacks=[history])
+    assert history.values.shape == (2, 12)
+    assert np.all(history.values[:, -1] > history.values[:, 0] + 1e-3)
+
+
+class _QuarterTurn(features.Transform):
+    """A user-written transform: always a quarter turn counter-clockwise about the centre (no randomness)."""
+
+    stream = 9
+
+    def sampling_matrices(self, rng, steps, size):
+        turn = np.array([[0.0, 1.0], [-1.0, 0.0]])  # the output at p samples the input at R(-90 deg) p
+        return features._about_centre(np.repeat(turn[None], steps, axis=0), size)
+
+
+def test_a_list_of_transforms_composes_into_one_resampling_and_users_can_add_their_own():
+    import tensorflow as tf
+
+    size = 9
+    image = np.random.default_rng(1).uniform(0, 255, (1, size, size, 3)).astype(np.float32)
+    one = features._transform_rows([_QuarterTurn()], [0], steps=1, size=size, seed=0)[0]
+    two = features._transform_rows([_QuarterTurn(), _QuarterTurn()], [0], steps=1, size=size, seed=0)[0]
+    turned = features._transform(tf.constant(image), tf.constant(one)).numpy()[0]
+    twice = features._transform(tf.constant(image), tf.constant(two)).numpy()[0]
+    np.testing.assert_allclose(twice, image[0, ::-1, ::-1], atol=1e-3)
+    assert np.allclose(turned, np.rot90(image[0], 1)) or np.allclose(turned, np.rot90(image[0], -1))
+    assert not np.allclose(turned, image[0], atol=1.0)
+
+
+def test_callbacks_see_every_step_of_every_batch():
+    model = _tiny_cnn("callbacks")
+    calls = {"start": 0, "batches": 0, "steps": 0, "end": 0}
+
+    class Counter(features.Callback):
+        def on_start(self, targets, steps, batch_size):
+            calls["start"] += 1
+            assert (list(targets), steps, batch_size) == ([0, 1, 2], 4, 2)
+
+        def on_batch_start(self, targets, images):
+            calls["batches"] += 1
+
+        def on_step(self, step, images, objectives):
+            calls["steps"] += 1
+            assert objectives.shape[0] == images.shape[0]
+
+        def on_end(self):
+            calls["end"] += 1
+
+    features.visualize(model, features.channel("conv2"), [0, 1, 2], steps=4, batch_size=2, callbacks=[Counter()])
+    assert calls == {"start": 1, "batches": 2, "steps": 8, "end": 1}
+    with pytest.raises(TypeError, match="callbacks must be Callback objects"):
+        features.visualize(model, features.channel("conv2"), [0], steps=1, callbacks=[print])
+    with pytest.raises(TypeError, match="objective must be an Objective"):
+        features.visualize(model, "conv2", [0], steps=1)
