@@ -15,7 +15,12 @@ The notebooks should be about the ideas, so the bookkeeping lives here:
   ``head``'s activations. No TF1 session, no symbolic tensors.
 
 Both follow the course's model contract: images are raw RGB pixels, float32
-in [0, 255], and the model does its own preprocessing.
+in [0, 255], and the model does its own preprocessing; the inputs are checked
+by :mod:`course_utils._core`. The explanations are plain data: their figures
+are drawn by :func:`course_utils.viz.plot_lime`, :func:`~course_utils.viz.plot_lime_weights`,
+:func:`~course_utils.viz.plot_lime_superpixels` and :func:`~course_utils.viz.plot_shap_layers`.
+Sizes have the full-mode defaults; a notebook passes its mode's
+(``config.settings()``), this module never reads them.
 """
 
 from __future__ import annotations
@@ -30,11 +35,10 @@ import weakref
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import keras
-import matplotlib.pyplot as plt
 import numpy as np
 
-from course_utils import config, models, viz
-from course_utils._core import quiet_retracing
+from course_utils import models, viz
+from course_utils._core import as_image_batch, check_classifier, positive_int, quiet_retracing, real_number
 
 __all__ = [
     "IMAGENET_MEAN_RGB",
@@ -65,63 +69,28 @@ SEGMENTATION_DEFAULTS: dict[str, dict[str, Any]] = {
 
 
 # --------------------------------------------------------------------------- validation helpers
-def _check_model(model: Any) -> keras.Model:
-    if not isinstance(model, keras.Model):
-        raise TypeError(
-            f"model must be a keras.Model that takes raw RGB pixels, got {type(model).__name__}; "
-            "see course_utils.models.imagenet_model for one."
-        )
-    return model
+def _checked_images(model: Any, images: Any, what: str) -> np.ndarray:
+    """``images`` as a float32 batch (:func:`_core.as_image_batch`), checked against ``model``
+    (:func:`_core.check_classifier`); a mismatch names the argument."""
+    batch = as_image_batch(images, what=what)
+    try:
+        check_classifier(model, batch)
+    except ValueError as error:
+        raise ValueError(f"{what}: {error}") from error
+    return batch
 
 
-def _model_image_shape(model: keras.Model) -> tuple[int | None, int | None, int | None]:
-    shape = tuple(model.inputs[0].shape)
-    if len(shape) != 4:
-        raise ValueError(
-            f"model {model.name!r} takes inputs of shape {shape}; these explainers need an image "
-            "model with NHWC input (batch, height, width, channels)."
-        )
-    return shape[1], shape[2], shape[3]
+def _checked_model(model: Any) -> tuple[int | None, ...]:
+    """The model contract of :func:`_core.check_classifier` with no images at hand; returns the input's ``(H, W, C)``.
 
-
-def _check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_pixels(array: np.ndarray, what: str) -> None:
-    if array.dtype.kind not in "uif":
-        raise TypeError(f"{what} must hold numbers (raw RGB pixels in [0, 255]), got dtype {array.dtype}")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{what} contains NaN or infinite values")
-    low, high = float(array.min()), float(array.max())
-    if low < 0.0 or high > 255.0:
-        raise ValueError(
-            f"{what} must be raw RGB pixels in [0, 255], got values in [{low:.3g}, {high:.3g}]; "
-            "the course's models preprocess inside, so pass unnormalized pixels."
-        )
-
-
-def _check_images(images: Any, model: keras.Model, what: str = "images") -> np.ndarray:
-    """Validate a batch ``(N, H, W, C)`` (or one ``(H, W, C)`` image) against ``model``'s input."""
-    array = np.asarray(images)
-    if array.ndim == 3:
-        array = array[None]
-    height, width, channels = _model_image_shape(model)
-    expected = f"(N, {height or 'H'}, {width or 'W'}, {channels or 'C'})"
-    if array.ndim != 4:
-        raise ValueError(f"{what} must have shape {expected} (or one image without N), got {array.shape}")
-    if array.shape[0] == 0:
-        raise ValueError(f"{what} is empty: it must hold at least one image, shape {expected}")
-    for got, want, axis in zip(array.shape[1:], (height, width, channels), ("height", "width", "channels")):
-        if want is not None and got != want:
-            raise ValueError(
-                f"{what}: shape {array.shape}, but model {model.name!r} expects {expected}: "
-                f"{axis} {got} != {want}. Resize with course_utils.data.load_image(path, size=...)."
-            )
-    _check_pixels(array, what)
-    return array.astype(np.float32)
+    A probe of the model's own input shape stands in for the images (a
+    broadcast zero: nothing is allocated), so only the model is judged.
+    """
+    inputs = (getattr(model, "inputs", None) or []) if isinstance(model, keras.Model) else []
+    shape: tuple[int | None, ...] = tuple(inputs[0].shape[1:]) if inputs else (None, None, None)
+    probe = (1, *(side or 1 for side in shape)) if len(shape) == 3 else (1, 1, 1, 3)
+    check_classifier(model, np.broadcast_to(np.float32(0), probe))
+    return shape
 
 
 def _class_names_for(num_classes: int, class_names: Sequence[str] | None) -> list[str]:
@@ -178,13 +147,12 @@ def batched_predict(model: keras.Model, batch_size: int = 64) -> Callable[[np.nd
     """
     import tensorflow as tf
 
-    model = _check_model(model)
-    batch_size = _check_positive_int(batch_size, "batch_size")
+    image_shape = _checked_model(model)
+    batch_size = positive_int("batch_size", batch_size)
     cached = _PREDICT_CACHE.get(model, {}).get(batch_size)
     if cached is not None:
         return cached
-    height, width, channels = _model_image_shape(model)
-    signature = tf.TensorSpec((batch_size, height, width, channels), tf.float32)
+    signature = tf.TensorSpec((batch_size, *image_shape), tf.float32)
     # A weak reference, so the cache entry (keyed weakly by the model) does not
     # keep the model alive; the traced graph holds only its variables.
     model_ref = weakref.ref(model)
@@ -360,7 +328,7 @@ class LimeExplanation:
     def _num_features(self, num_features: int | None) -> int:
         if num_features is None:
             return self.num_features
-        return _check_positive_int(num_features, "num_features")
+        return positive_int("num_features", num_features)
 
     def ranked_superpixels(self, label: int | None = None) -> np.ndarray:
         """Superpixel ids from strongest evidence for ``label`` to strongest against."""
@@ -419,63 +387,6 @@ class LimeExplanation:
         image, _ = self.image_and_mask(label, num_features, positive_only=True, hide_rest=True)
         return np.rint(np.clip(image, 0, 255)).astype(np.uint8)
 
-    def plot(
-        self,
-        ax: plt.Axes | None = None,
-        label: int | None = None,
-        num_features: int | None = None,
-        positive_only: bool = True,
-        hide_rest: bool = False,
-        title: str | None = None,
-    ) -> plt.Axes:
-        """Draw the explanation with the chosen superpixels' boundaries in yellow.
-
-        With ``positive_only=False`` supporting superpixels are tinted green
-        and opposing ones red (LIME's convention).
-        """
-        from skimage.segmentation import mark_boundaries
-
-        if ax is None:
-            _, ax = plt.subplots(figsize=(4, 4))
-        shown_label = self._label(label)
-        count = self._num_features(num_features)
-        image, mask = self.image_and_mask(shown_label, count, positive_only, hide_rest)
-        ax.imshow(mark_boundaries(np.clip(image / 255.0, 0, 1), mask, color=(1, 1, 0)))
-        ax.set_axis_off()
-        if title is None:
-            kind = "supporting superpixels" if positive_only else "superpixels (green for, red against)"
-            title = f"LIME: {self.class_names[shown_label]}\n{count} strongest {kind}"
-        ax.set_title(title, fontsize=10)
-        return ax
-
-    def plot_superpixels(self, ax: plt.Axes | None = None, title: str | None = None) -> plt.Axes:
-        """Draw the segmentation: what LIME switches on and off."""
-        from skimage.segmentation import mark_boundaries
-
-        if ax is None:
-            _, ax = plt.subplots(figsize=(4, 4))
-        ax.imshow(mark_boundaries(viz.to_uint8_image(self.image) / 255.0, self.segments, color=(1, 1, 0)))
-        ax.set_axis_off()
-        ax.set_title(title or f"{self.segmentation}: {self.num_superpixels} superpixels", fontsize=10)
-        return ax
-
-    def plot_weights(
-        self, ax: plt.Axes | None = None, label: int | None = None, title: str | None = None, colorbar: bool = True
-    ) -> plt.Axes:
-        """Every superpixel colored by its weight (red for, blue against) over a faint image."""
-        if ax is None:
-            _, ax = plt.subplots(figsize=(4.5, 4))
-        shown_label = self._label(label)
-        weights = self.weight_map(shown_label)
-        limit = float(np.abs(weights).max()) or 1.0
-        ax.imshow(viz.to_uint8_image(self.image).mean(axis=-1), cmap="gray", alpha=0.3)
-        shown = ax.imshow(weights, cmap=viz.red_transparent_blue, vmin=-limit, vmax=limit)
-        ax.set_axis_off()
-        ax.set_title(title or f"LIME weights: {self.class_names[shown_label]}", fontsize=10)
-        if colorbar:
-            ax.figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.04, label="superpixel weight")
-        return ax
-
 
 def lime_explanation(
     model: keras.Model,
@@ -483,9 +394,9 @@ def lime_explanation(
     *,
     top_labels: int = 5,
     labels: Sequence[int] | None = None,
-    num_samples: int | None = None,
-    batch_size: int | None = None,
-    num_features: int | None = None,
+    num_samples: int = 1000,
+    batch_size: int = 64,
+    num_features: int = 5,
     segmentation: str = "quickshift",
     segmentation_params: Mapping[str, Any] | None = None,
     hide_color: float | Sequence[float] | None = IMAGENET_MEAN_RGB,
@@ -521,14 +432,14 @@ def lime_explanation(
     labels
         Further classes to explain (e.g. the expected class of a wrong prediction).
     num_samples
-        Perturbed images to score; ``None`` takes ``settings().lime_samples``.
-        The cost is ``num_samples`` forward passes.
+        Perturbed images to score, at least 2; the cost is ``num_samples``
+        forward passes. Default 1000, the full-mode size
+        (``config.settings().lime_samples``; notebooks pass their mode's).
     batch_size
-        Images per model call; ``None`` takes ``settings().lime_batch_size``
-        (at most ``num_samples``). The compiled predict function is traced
-        once per model and batch size.
+        Images per model call (at most ``num_samples`` are used); default 64.
+        The compiled predict function is traced once per model and batch size.
     num_features
-        Default number of superpixels in masks and plots (``settings().lime_num_features``).
+        Default number of superpixels in masks and plots; default 5.
     segmentation
         ``"quickshift"`` (default, as LIME), ``"slic"`` or ``"felzenszwalb"``.
     segmentation_params
@@ -553,7 +464,6 @@ def lime_explanation(
     """
     from lime import lime_image
 
-    model = _check_model(model)
     array = np.asarray(image)
     if array.ndim == 4 and array.shape[0] == 1:
         array = array[0]
@@ -562,15 +472,13 @@ def lime_explanation(
             f"image must be one RGB image (H, W, 3) in [0, 255], got shape {np.asarray(image).shape}; "
             "LIME explains one image at a time, so loop over a batch."
         )
-    pixels = _check_images(array, model, what="image")[0]
-    settings = config.settings()
-    num_samples = _check_positive_int(settings.lime_samples if num_samples is None else num_samples, "num_samples", 2)
-    batch_size = _check_positive_int(settings.lime_batch_size if batch_size is None else batch_size, "batch_size")
-    num_features = _check_positive_int(
-        settings.lime_num_features if num_features is None else num_features, "num_features"
-    )
-    top_labels = _check_positive_int(top_labels, "top_labels")
-    seed = _check_positive_int(seed, "seed", 0)
+    pixels = _checked_images(model, array, what="image")[0]
+    num_samples = positive_int("num_samples", num_samples, 2)
+    batch_size = positive_int("batch_size", batch_size)
+    num_features = positive_int("num_features", num_features)
+    top_labels = positive_int("top_labels", top_labels)
+    seed = positive_int("seed", seed, 0)
+    kernel_width = real_number("kernel_width", kernel_width, 0.0, strict=True)
     if hide_color is not None:
         fill = np.asarray(hide_color, dtype=np.float64)
         if fill.shape not in ((), (3,)) or fill.min() < 0 or fill.max() > 255:
@@ -679,12 +587,11 @@ def background_from_photos(
     """
     from PIL import Image
 
-    count = _check_positive_int(count, "count")
+    count = positive_int("count", count)
     height, width = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
-    _check_positive_int(height, "size (height)")
-    _check_positive_int(width, "size (width)")
-    if not 0.0 < float(min_crop) <= 1.0:
-        raise ValueError(f"min_crop must be in (0, 1], got {min_crop!r}")
+    height = positive_int("size (height)", height)
+    width = positive_int("size (width)", width)
+    min_crop = real_number("min_crop", min_crop, 0.0, 1.0, strict=True)
     if photos is None:
         from course_utils.data import sample_images
 
@@ -769,75 +676,6 @@ class ShapLayerExplanation:
         """``(N, R)``: ``totals - (outputs - expected_outputs)``, the Monte-Carlo error."""
         return self.totals - (self.outputs - self.expected_outputs)
 
-    def plot(
-        self,
-        rows: Sequence[int] | None = None,
-        percentile: float = 99.9,
-        size: float = 3.0,
-        title: str | None = None,
-    ) -> plt.Figure:
-        """The input, then one panel per ranked class, sharing one colorbar.
-
-        Each class panel shows the channel-summed SHAP values on the layer's
-        grid, stretched over a faint gray copy of the image, red for evidence
-        for the class and blue against (``viz.red_transparent_blue``). The
-        color range is symmetric, set by the ``percentile`` of |value| over
-        all panels so that one extreme cell does not wash out the rest.
-
-        Parameters
-        ----------
-        rows
-            Which images to draw (indices); default all.
-        percentile
-            Percentile of |value| that sets the color range, in (0, 100].
-        size
-            Inches per panel.
-        title
-            Figure title; default names the layer.
-        """
-        indices = list(range(len(self.images))) if rows is None else [int(r) for r in rows]
-        if not indices or any(not 0 <= r < len(self.images) for r in indices):
-            raise ValueError(f"rows must be indices in [0, {len(self.images) - 1}], got {rows!r}")
-        if not 0.0 < float(percentile) <= 100.0:
-            raise ValueError(f"percentile must be in (0, 100], got {percentile!r}")
-        maps = self.spatial[indices]
-        limit = float(np.nanpercentile(np.abs(maps), percentile)) or 1e-12
-        ranks = maps.shape[-1]
-        figure, axes = plt.subplots(
-            len(indices), ranks + 1, figsize=(size * (ranks + 1), size * len(indices) + 0.9), squeeze=False
-        )
-        shown = None
-        for row, index in enumerate(indices):
-            rgb = viz.to_uint8_image(self.images[index])
-            height, width = rgb.shape[:2]
-            gray = rgb.astype(np.float64) @ np.array([0.2989, 0.5870, 0.1140])
-            axes[row, 0].imshow(rgb)
-            axes[row, 0].set_title("input", fontsize=10)
-            for rank in range(ranks):
-                ax = axes[row, rank + 1]
-                ax.imshow(gray, cmap="gray", alpha=0.15)
-                shown = ax.imshow(
-                    maps[row, :, :, rank],
-                    cmap=viz.red_transparent_blue,
-                    vmin=-limit,
-                    vmax=limit,
-                    extent=(-0.5, width - 0.5, height - 0.5, -0.5),
-                    interpolation="nearest",
-                )
-                name = self.class_names[index][rank]
-                ax.set_title(f"#{rank + 1} {name} ({self.outputs[index, rank]:.3f})", fontsize=10)
-            for ax in axes[row]:
-                ax.set_axis_off()
-        grid = self.values.shape[1:4]
-        figure.suptitle(title or f"SHAP (expected gradients) at {self.layer}, grid {grid[0]}x{grid[1]}x{grid[2]}")
-        assert shown is not None  # at least one image and one class were drawn
-        colorbar = figure.colorbar(
-            shown, ax=axes.ravel().tolist(), orientation="horizontal", fraction=0.04, pad=0.04, aspect=40
-        )
-        colorbar.set_label("SHAP value (summed over channels)")
-        colorbar.outline.set_visible(False)
-        return figure
-
 
 class GradientLayerExplainer:
     """``shap.GradientExplainer`` at an inner layer of a Keras 3 model, built once.
@@ -882,7 +720,8 @@ class GradientLayerExplainer:
     ) -> None:
         import shap
 
-        self.model = _check_model(model)
+        _checked_model(model)
+        self.model: keras.Model = model
         self.layer = models.find_layer(self.model, layer).name
         background_array = np.asarray(background)
         if background_array.size == 0:
@@ -890,23 +729,17 @@ class GradientLayerExplainer:
                 "background is empty: expected gradients needs at least one background image "
                 "(B, H, W, 3) in [0, 255]; build some with background_from_photos(count)."
             )
-        self.batch_size = _check_positive_int(batch_size, "batch_size")
-        if float(local_smoothing) < 0:
-            raise ValueError(f"local_smoothing must be >= 0, got {local_smoothing!r}")
-        self.background = _check_images(background_array, self.model, what="background")
+        self.batch_size = positive_int("batch_size", batch_size)
+        local_smoothing = real_number("local_smoothing", local_smoothing, 0.0)
+        self.background = _checked_images(self.model, background_array, what="background")
         self.head, self.tail = models.split_model(self.model, self.layer)
         self.background_activations = _predict_in_batches(self.head, self.background, self.batch_size)
         background_outputs = _predict_in_batches(self.tail, self.background_activations, self.batch_size)
-        if background_outputs.ndim != 2:
-            raise ValueError(
-                f"model {self.model.name!r} returns outputs of shape {background_outputs.shape[1:]}; "
-                "SHAP ranking needs one score vector per image (N, classes)."
-            )
         #: ``(classes,)`` mean model output over the background: SHAP's base value.
         self.expected_value = background_outputs.mean(axis=0)
         self.class_names = _class_names_for(background_outputs.shape[1], class_names)
         self._shap = shap.GradientExplainer(
-            self.tail, self.background_activations, batch_size=self.batch_size, local_smoothing=float(local_smoothing)
+            self.tail, self.background_activations, batch_size=self.batch_size, local_smoothing=local_smoothing
         )
 
     @property
@@ -914,9 +747,7 @@ class GradientLayerExplainer:
         """Shape of one image's activations at the layer, e.g. ``(56, 56, 128)``."""
         return tuple(self.background_activations.shape[1:])
 
-    def explain(
-        self, images: Any, ranked_outputs: int = 2, nsamples: int | None = None, seed: int = 0
-    ) -> ShapLayerExplanation:
+    def explain(self, images: Any, ranked_outputs: int = 2, nsamples: int = 200, seed: int = 0) -> ShapLayerExplanation:
         """SHAP values at the layer for each image's top ``ranked_outputs`` classes.
 
         Parameters
@@ -926,9 +757,9 @@ class GradientLayerExplainer:
         ranked_outputs
             How many top classes to explain per image.
         nsamples
-            Monte-Carlo samples per image and class; ``None`` takes
-            ``settings().shap_nsamples``. The estimate's error shrinks like
-            ``1 / sqrt(nsamples)``.
+            Monte-Carlo samples per image and class; the estimate's error
+            shrinks like ``1 / sqrt(nsamples)``. Default 200, the full-mode size
+            (``config.settings().shap_nsamples``; notebooks pass their mode's).
         seed
             Seeds shap's choice of background samples and path points.
 
@@ -937,15 +768,15 @@ class GradientLayerExplainer:
         ShapLayerExplanation
         """
 
-        pixels = _check_images(images, self.model, what="images")
+        pixels = _checked_images(self.model, images, what="images")
         num_classes = len(self.class_names)
-        ranked_outputs = _check_positive_int(ranked_outputs, "ranked_outputs")
+        ranked_outputs = positive_int("ranked_outputs", ranked_outputs)
         if ranked_outputs > num_classes:
             raise ValueError(
                 f"ranked_outputs must be at most the number of classes ({num_classes}), got {ranked_outputs}"
             )
-        nsamples = _check_positive_int(config.settings().shap_nsamples if nsamples is None else nsamples, "nsamples")
-        seed = _check_positive_int(seed, "seed", 0)
+        nsamples = positive_int("nsamples", nsamples)
+        seed = positive_int("seed", seed, 0)
         activations = _predict_in_batches(self.head, pixels, self.batch_size)
         scores = _predict_in_batches(self.tail, activations, self.batch_size)
         # shap reseeds NumPy's global generator (np.random.seed(rseed)); restore
@@ -984,7 +815,7 @@ def shap_gradient_explanation(
     layer: str | keras.layers.Layer,
     background: Any,
     ranked_outputs: int = 2,
-    nsamples: int | None = None,
+    nsamples: int = 200,
     seed: int = 0,
     batch_size: int = 50,
     local_smoothing: float = 0.0,
@@ -1008,7 +839,8 @@ def shap_gradient_explanation(
     ranked_outputs
         How many of each image's top classes to explain.
     nsamples
-        Monte-Carlo samples per image and class (``settings().shap_nsamples``).
+        Monte-Carlo samples per image and class; default 200, the full-mode
+        size (``config.settings().shap_nsamples``; notebooks pass their mode's).
     seed, batch_size, local_smoothing, class_names
         See :class:`GradientLayerExplainer` and :meth:`GradientLayerExplainer.explain`.
 

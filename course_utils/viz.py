@@ -1,17 +1,21 @@
-"""Plotting helpers shared by every notebook: overlays, grids, colormaps.
+"""Plotting helpers shared by every notebook: overlays, grids, colormaps, and the figures of LIME and SHAP explanations.
 
-All functions take numpy arrays (or tensors), never file paths, and return
-matplotlib figures or arrays so notebooks can keep drawing on them.
+All functions take numpy arrays (or tensors), or the explanations that
+:mod:`course_utils.explainers` returns, never file paths, and return matplotlib
+figures, axes or arrays so notebooks can keep drawing on them.
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LinearSegmentedColormap
+
+if TYPE_CHECKING:  # explainers imports viz; at run time viz only reads the explanations' attributes
+    from course_utils.explainers import LimeExplanation, ShapLayerExplanation
 
 __all__ = [
     "red_transparent_blue",
@@ -28,6 +32,10 @@ __all__ = [
     "plot_pixel_ranking",
     "plot_curves",
     "plot_randomization",
+    "plot_lime",
+    "plot_lime_superpixels",
+    "plot_lime_weights",
+    "plot_shap_layers",
 ]
 
 
@@ -638,3 +646,203 @@ def plot_randomization(
         ax.set_title(title)
     ax.grid(alpha=0.3)
     return ax
+
+
+# --------------------------------------------------------------------------- LIME and SHAP explanations
+def _lime_label(explanation: LimeExplanation, label: int | None) -> int:
+    """The class to draw: ``None`` is the explanation's top class (unexplained classes fail on use)."""
+    return explanation.top_labels[0] if label is None else int(label)
+
+
+def plot_lime(
+    explanation: LimeExplanation,
+    ax: plt.Axes | None = None,
+    label: int | None = None,
+    num_features: int | None = None,
+    positive_only: bool = True,
+    hide_rest: bool = False,
+    title: str | None = None,
+) -> plt.Axes:
+    """Draw a LIME explanation with the chosen superpixels' boundaries in yellow.
+
+    With ``positive_only=False`` supporting superpixels are tinted green and
+    opposing ones red (LIME's convention). The mask comes from the cached
+    weights (:meth:`~course_utils.explainers.LimeExplanation.image_and_mask`):
+    no LIME run.
+
+    Parameters
+    ----------
+    explanation
+        A :class:`course_utils.explainers.LimeExplanation`.
+    ax
+        Axes to draw on; a new 4 x 4 inch figure if ``None``.
+    label
+        Class to show; ``None`` is the top class.
+    num_features
+        How many superpixels; default ``explanation.num_features``.
+    positive_only, hide_rest
+        As in ``image_and_mask``: only supporting superpixels, and black
+        outside the chosen ones.
+    title
+        Default: the class and what is shown.
+    """
+    from skimage.segmentation import mark_boundaries
+
+    shown_label = _lime_label(explanation, label)
+    count = explanation.num_features if num_features is None else num_features
+    image, mask = explanation.image_and_mask(shown_label, count, positive_only, hide_rest)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 4))
+    ax.imshow(mark_boundaries(np.clip(image / 255.0, 0, 1), mask, color=(1, 1, 0)))
+    ax.set_axis_off()
+    if title is None:
+        kind = "supporting superpixels" if positive_only else "superpixels (green for, red against)"
+        title = f"LIME: {explanation.class_names[shown_label]}\n{count} strongest {kind}"
+    ax.set_title(title, fontsize=10)
+    return ax
+
+
+def plot_lime_superpixels(
+    explanation: LimeExplanation, ax: plt.Axes | None = None, title: str | None = None
+) -> plt.Axes:
+    """Draw a LIME explanation's segmentation: what LIME switches on and off.
+
+    Parameters
+    ----------
+    explanation
+        A :class:`course_utils.explainers.LimeExplanation`.
+    ax
+        Axes to draw on; a new 4 x 4 inch figure if ``None``.
+    title
+        Default: the segmentation and the number of superpixels.
+    """
+    from skimage.segmentation import mark_boundaries
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 4))
+    ax.imshow(mark_boundaries(to_uint8_image(explanation.image) / 255.0, explanation.segments, color=(1, 1, 0)))
+    ax.set_axis_off()
+    ax.set_title(title or f"{explanation.segmentation}: {explanation.num_superpixels} superpixels", fontsize=10)
+    return ax
+
+
+def plot_lime_weights(
+    explanation: LimeExplanation,
+    ax: plt.Axes | None = None,
+    label: int | None = None,
+    title: str | None = None,
+    colorbar: bool = True,
+) -> plt.Axes:
+    """Every superpixel of a LIME explanation colored by its weight (red for, blue against) over a faint image.
+
+    The color range is symmetric, ``[-max |weight|, max |weight|]``.
+
+    Parameters
+    ----------
+    explanation
+        A :class:`course_utils.explainers.LimeExplanation`.
+    ax
+        Axes to draw on; a new 4.5 x 4 inch figure if ``None``.
+    label
+        Class to show; ``None`` is the top class.
+    title
+        Default: "LIME weights: " and the class name.
+    colorbar
+        Add a colorbar labelled "superpixel weight".
+    """
+    shown_label = _lime_label(explanation, label)
+    weights = explanation.weight_map(shown_label)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 4))
+    limit = float(np.abs(weights).max()) or 1.0
+    ax.imshow(to_uint8_image(explanation.image).mean(axis=-1), cmap="gray", alpha=0.3)
+    shown = ax.imshow(weights, cmap=red_transparent_blue, vmin=-limit, vmax=limit)
+    ax.set_axis_off()
+    ax.set_title(title or f"LIME weights: {explanation.class_names[shown_label]}", fontsize=10)
+    if colorbar:
+        ax.figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.04, label="superpixel weight")
+    return ax
+
+
+def plot_shap_layers(
+    explanation: ShapLayerExplanation,
+    rows: Sequence[int] | None = None,
+    percentile: float = 99.9,
+    size: float = 3.0,
+    title: str | None = None,
+    input_titles: Sequence[str] | None = None,
+) -> plt.Figure:
+    """SHAP values at a layer: per image, the input, then one panel per ranked class, sharing one colorbar.
+
+    Each class panel shows the channel-summed SHAP values on the layer's
+    grid (``explanation.spatial``), stretched over a faint gray copy of the
+    image, red for evidence for the class and blue against
+    (:data:`red_transparent_blue`). The color range is symmetric, set by the
+    ``percentile`` of |value| over all panels so that one extreme cell does
+    not wash out the rest.
+
+    Parameters
+    ----------
+    explanation
+        A :class:`course_utils.explainers.ShapLayerExplanation`.
+    rows
+        Which images to draw (indices); default all.
+    percentile
+        Percentile of |value| that sets the color range, in (0, 100].
+    size
+        Inches per panel.
+    title
+        Figure title; default names the layer and its grid.
+    input_titles
+        One title per drawn image, over its input panel; default "input".
+
+    Returns
+    -------
+    plt.Figure
+        ``len(rows) x (1 + ranked classes)`` panels, then the colorbar's axes.
+    """
+    count = len(explanation.images)
+    indices = list(range(count)) if rows is None else [int(r) for r in rows]
+    if not indices or any(not 0 <= r < count for r in indices):
+        raise ValueError(f"rows must be indices in [0, {count - 1}], got {rows!r}")
+    if not 0.0 < float(percentile) <= 100.0:
+        raise ValueError(f"percentile must be in (0, 100], got {percentile!r}")
+    if input_titles is not None and len(input_titles) != len(indices):
+        raise ValueError(f"got {len(input_titles)} input_titles for {len(indices)} drawn images")
+    maps = explanation.spatial[indices]
+    limit = float(np.nanpercentile(np.abs(maps), percentile)) or 1e-12
+    ranks = maps.shape[-1]
+    figure, axes = plt.subplots(
+        len(indices), ranks + 1, figsize=(size * (ranks + 1), size * len(indices) + 0.9), squeeze=False
+    )
+    shown = None
+    for row, index in enumerate(indices):
+        rgb = to_uint8_image(explanation.images[index])
+        height, width = rgb.shape[:2]
+        gray = rgb.astype(np.float64) @ np.array([0.2989, 0.5870, 0.1140])
+        axes[row, 0].imshow(rgb)
+        axes[row, 0].set_title("input" if input_titles is None else input_titles[row], fontsize=10)
+        for rank in range(ranks):
+            ax = axes[row, rank + 1]
+            ax.imshow(gray, cmap="gray", alpha=0.15)
+            shown = ax.imshow(
+                maps[row, :, :, rank],
+                cmap=red_transparent_blue,
+                vmin=-limit,
+                vmax=limit,
+                extent=(-0.5, width - 0.5, height - 0.5, -0.5),
+                interpolation="nearest",
+            )
+            name = explanation.class_names[index][rank]
+            ax.set_title(f"#{rank + 1} {name} ({explanation.outputs[index, rank]:.3f})", fontsize=10)
+        for ax in axes[row]:
+            ax.set_axis_off()
+    grid = explanation.values.shape[1:4]
+    figure.suptitle(title or f"SHAP (expected gradients) at {explanation.layer}, grid {grid[0]}x{grid[1]}x{grid[2]}")
+    assert shown is not None  # at least one image and one class were drawn
+    colorbar = figure.colorbar(
+        shown, ax=axes.ravel().tolist(), orientation="horizontal", fraction=0.04, pad=0.04, aspect=40
+    )
+    colorbar.set_label("SHAP value (summed over channels)")
+    colorbar.outline.set_visible(False)
+    return figure

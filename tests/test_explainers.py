@@ -175,9 +175,6 @@ def test_lime_masks_follow_the_weights(region_model, block_image):
     hidden = explanation.hidden_rest_image(1, num_features=1)
     assert hidden.dtype == np.uint8 and hidden[~explanation.positive_mask(1, 1)].max() == 0
     np.testing.assert_allclose(explanation.weight_map(1), weights[explanation.segments])
-    explanation.plot(label=1, num_features=2, positive_only=False, hide_rest=True)
-    explanation.plot_superpixels()
-    explanation.plot_weights(label=1)
 
 
 def test_lime_explains_requested_labels_and_refuses_others(region_model, block_image):
@@ -209,7 +206,7 @@ def test_lime_rejects_bad_inputs(region_model, block_image):
         explainers.lime_explanation(region_model, block_image[..., 0], **LIME_ARGS)
     with pytest.raises(ValueError, match="one RGB image"):
         explainers.lime_explanation(region_model, np.stack([block_image] * 2), **LIME_ARGS)
-    with pytest.raises(ValueError, match=r"expects \(N, 48, 48, 3\)"):
+    with pytest.raises(ValueError, match=r"image: .*expects images of shape \(H, W, C\) = \(48, 48, 3\)"):
         explainers.lime_explanation(region_model, block_image[:32, :32], **LIME_ARGS)
     with pytest.raises(ValueError, match=r"\[0, 255\]"):
         explainers.lime_explanation(region_model, block_image * 10, **LIME_ARGS)
@@ -219,6 +216,19 @@ def test_lime_rejects_bad_inputs(region_model, block_image):
         explainers.segmentation_function("slic", n_clusters=3)
     with pytest.raises(ValueError, match="num_samples must be an integer >= 2"):
         explainers.lime_explanation(region_model, block_image, **{**LIME_ARGS, "num_samples": 0})
+    # Wrong type -> TypeError, wrong value -> ValueError (the _core convention).
+    with pytest.raises(TypeError, match="num_samples must be an integer"):
+        explainers.lime_explanation(region_model, block_image, **{**LIME_ARGS, "num_samples": 100.0})
+    with pytest.raises(TypeError, match="num_features must be an integer"):
+        explainers.lime_explanation(region_model, block_image, **LIME_ARGS, num_features="5")
+    with pytest.raises(ValueError, match="kernel_width must be > 0"):
+        explainers.lime_explanation(region_model, block_image, **LIME_ARGS, kernel_width=0)
+    with pytest.raises(TypeError, match="must hold real numbers"):
+        explainers.lime_explanation(region_model, block_image.astype(str), **LIME_ARGS)
+    with pytest.raises(TypeError, match="batch_size must be an integer"):
+        explainers.batched_predict(region_model, batch_size=2.0)
+    with pytest.raises(TypeError, match="keras.Model"):
+        explainers.batched_predict(lambda x: x)
     with pytest.raises(ValueError, match="out of range"):
         explainers.lime_explanation(region_model, block_image, **LIME_ARGS, labels=[7])
     with pytest.raises(ValueError, match="hide_color must be None, a gray level or an RGB triple"):
@@ -305,8 +315,6 @@ def test_shap_ranked_outputs_are_the_models_top_classes():
     np.testing.assert_array_equal(explanation.class_indices, np.argsort(-scores, axis=1)[:, :3])
     np.testing.assert_allclose(explanation.outputs, np.sort(scores, axis=1)[:, ::-1][:, :3], rtol=1e-5)
     assert explanation.class_names[0] == ["abcde"[i] for i in explanation.class_indices[0]]
-    figure = explanation.plot(rows=[0, 2])
-    assert len(figure.axes) == 2 * 4 + 1  # 2 rows x (input + 3 classes) + one shared colorbar
 
 
 def test_shap_explainer_is_reusable_and_seeded():
@@ -331,14 +339,26 @@ def test_shap_rejects_bad_inputs():
         explainers.shap_gradient_explanation(model, images, "block2_pool", background)
     with pytest.raises(ValueError, match="background is empty"):
         explainers.shap_gradient_explanation(model, images, "pool", np.zeros((0, SHAP_SIZE, SHAP_SIZE, 3)))
-    with pytest.raises(ValueError, match=r"background: shape \(2, 8, 8, 3\).*height 8 != 16"):
+    with pytest.raises(ValueError, match=r"background: .*\(16, 16, 3\), got \(8, 8, 3\)"):
         explainers.shap_gradient_explanation(model, images, "pool", background[:, :8, :8])
-    with pytest.raises(ValueError, match=r"images must have shape \(N, 16, 16, 3\)"):
+    with pytest.raises(ValueError, match=r"images: .*\(16, 16, 3\), got \(8, 8, 3\)"):
+        explainers.shap_gradient_explanation(model, images[:, :8, :8], "pool", background)
+    with pytest.raises(ValueError, match=r"images must be one image \(H, W, 3\) or a batch"):
         explainers.shap_gradient_explanation(model, images[0, ..., 0], "pool", background)
+    with pytest.raises(ValueError, match=r"background must be raw RGB pixels in \[0, 255\]"):
+        explainers.shap_gradient_explanation(model, images, "pool", background - 300)
     with pytest.raises(ValueError, match="ranked_outputs must be at most the number of classes"):
         explainers.shap_gradient_explanation(model, images, "pool", background, ranked_outputs=6)
     with pytest.raises(ValueError, match="nsamples must be an integer >= 1"):
         explainers.shap_gradient_explanation(model, images, "pool", background, nsamples=0)
+    with pytest.raises(TypeError, match="nsamples must be an integer"):
+        explainers.shap_gradient_explanation(model, images, "pool", background, nsamples=8.0)
+    with pytest.raises(TypeError, match="ranked_outputs must be an integer"):
+        explainers.shap_gradient_explanation(model, images, "pool", background, ranked_outputs="2")
+    with pytest.raises(ValueError, match="local_smoothing must be >= 0"):
+        explainers.GradientLayerExplainer(model, "pool", background, local_smoothing=-0.1)
+    with pytest.raises(TypeError, match="keras.Model"):
+        explainers.GradientLayerExplainer(lambda x: x, "pool", background)
 
 
 def test_background_from_photos_is_seeded_and_augmented():
@@ -353,6 +373,34 @@ def test_background_from_photos_is_seeded_and_augmented():
     assert len({crop.tobytes() for crop in crops}) == 8, "crops and flips must differ"
     with pytest.raises(ValueError, match="unknown photos"):
         explainers.background_from_photos(2, exclude=["unicorn"])
+    with pytest.raises(TypeError, match="count must be an integer"):
+        explainers.background_from_photos(2.0)
+    with pytest.raises(ValueError, match="min_crop must be > 0"):
+        explainers.background_from_photos(2, min_crop=0.0)
+
+
+def test_default_sizes_are_the_full_mode_and_ignore_the_environment(monkeypatch):
+    """No setting is read behind the caller's back: the defaults are full mode's, whatever the mode."""
+    import inspect
+
+    from course_utils import config
+
+    full = config.settings(mode="full")
+    lime = inspect.signature(explainers.lime_explanation).parameters
+    assert (lime["num_samples"].default, lime["batch_size"].default, lime["num_features"].default) == (
+        full.lime_samples,
+        full.lime_batch_size,
+        full.lime_num_features,
+    )
+    assert inspect.signature(explainers.shap_gradient_explanation).parameters["nsamples"].default == full.shap_nsamples
+    explain = inspect.signature(explainers.GradientLayerExplainer.explain).parameters
+    assert explain["nsamples"].default == full.shap_nsamples
+    monkeypatch.setenv("COURSE_MODE", "quick")
+    assert config.settings().shap_nsamples < full.shap_nsamples
+    explanation = explainers.shap_gradient_explanation(
+        _linear_tail_model(False), _random_images(1, seed=60), "pool", _random_images(1, seed=61), ranked_outputs=1
+    )
+    assert explanation.nsamples == full.shap_nsamples
 
 
 def test_lime_clamps_top_labels_to_the_number_of_classes(region_model, block_image):
@@ -360,4 +408,6 @@ def test_lime_clamps_top_labels_to_the_number_of_classes(region_model, block_ima
     explanation = explainers.lime_explanation(region_model, block_image, **{**LIME_ARGS, "top_labels": 5})
     assert sorted(explanation.top_labels) == [0, 1]
     # An empty list of further labels (what notebook 03 passes by default) adds nothing.
-    assert explainers.lime_explanation(region_model, block_image, **LIME_ARGS, labels=[]).labels == explanation.top_labels
+    assert (
+        explainers.lime_explanation(region_model, block_image, **LIME_ARGS, labels=[]).labels == explanation.top_labels
+    )

@@ -125,3 +125,143 @@ def test_to_uint8_image_never_guesses_the_range_from_the_values():
     assert viz.to_uint8_image(np.array([[300.0, -5.0, np.nan]] * 2)).tolist()[0] == [[255] * 3, [0] * 3, [0] * 3]
     with pytest.raises(ValueError, match="value_range"):
         viz.to_uint8_image(unit, value_range=(1, 1))
+
+
+# --------------------------------------------------------------------------- LIME and SHAP explanations
+def _lime_explanation(num_features: int = 2):
+    """A LIME explanation made by hand: four 16x16 quadrants, known weights for classes 1 (top) and 0."""
+    from lime.lime_image import ImageExplanation
+
+    from course_utils.explainers import LimeExplanation
+
+    image = np.full((32, 32, 3), 100.0, np.float32)
+    image[31, 31] = 250.0  # LIME tints with the image's maximum
+    segments = np.zeros((32, 32), np.int64)
+    segments[:16, 16:], segments[16:, :16], segments[16:, 16:] = 1, 2, 3
+    weights = {1: np.array([0.5, -0.25, 0.1, 0.0]), 0: -np.array([0.5, -0.25, 0.1, 0.0])}
+    raw = ImageExplanation(image, segments)
+    for label, w in weights.items():  # as lime_image stores them: strongest |weight| first
+        raw.local_exp[label] = [(int(f), float(w[f])) for f in np.argsort(-np.abs(w), kind="stable")]
+        raw.intercept[label] = 0.0
+    return LimeExplanation(
+        image=image,
+        segments=segments,
+        top_labels=[1, 0],
+        labels=[1, 0],
+        class_names={0: "horse", 1: "human"},
+        scores=np.array([0.3, 0.7]),
+        weights=weights,
+        intercepts={0: 0.0, 1: 0.0},
+        num_samples=10,
+        batch_size=10,
+        seed=0,
+        segmentation="slic",
+        hide_color=0.0,
+        num_features=num_features,
+        seconds=0.0,
+        lime=raw,
+    )
+
+
+def test_plot_lime_draws_the_chosen_superpixels():
+    explanation = _lime_explanation(num_features=1)
+    ax = viz.plot_lime(explanation, hide_rest=True)  # the top class, the default number of superpixels
+    assert ax.get_title() == "LIME: human\n1 strongest supporting superpixels"
+    drawn = ax.get_images()[0].get_array()
+    assert drawn.shape == (32, 32, 3)
+    np.testing.assert_allclose(drawn[4, 4], 100 / 255, rtol=1e-6)  # inside quadrant 0, the one kept
+    assert np.all(drawn[20:, 20:] == 0)  # the rest hidden
+    np.testing.assert_allclose(drawn[16, 4], (1, 1, 0))  # a yellow boundary around the kept quadrant
+    assert len(ax.figure.axes) == 1
+
+    fig, ax = plt.subplots()
+    assert viz.plot_lime(explanation, ax, label=0, num_features=2, positive_only=False) is ax
+    assert ax.get_title() == "LIME: horse\n2 strongest superpixels (green for, red against)"
+    drawn = ax.get_images()[0].get_array()
+    np.testing.assert_allclose(drawn[4, 4], (250 / 255, 100 / 255, 100 / 255), rtol=1e-6)  # against "horse": red
+    np.testing.assert_allclose(drawn[4, 20], (100 / 255, 250 / 255, 100 / 255), rtol=1e-6)  # for it: green
+    np.testing.assert_allclose(drawn[24, 24], 100 / 255, rtol=1e-6)  # not among the 2 strongest
+    viz.plot_lime(explanation, ax, title="custom")
+    assert ax.get_title() == "custom"
+    with pytest.raises(KeyError, match="was not explained"):
+        viz.plot_lime(explanation, label=7)
+    with pytest.raises(ValueError, match="num_features must be an integer >= 1"):
+        viz.plot_lime(explanation, num_features=0)
+
+
+def test_plot_lime_superpixels_outlines_the_segments():
+    explanation = _lime_explanation()
+    ax = viz.plot_lime_superpixels(explanation)
+    assert ax.get_title() == "slic: 4 superpixels"
+    drawn = ax.get_images()[0].get_array()
+    np.testing.assert_allclose(drawn[15, 4], (1, 1, 0))  # the boundary between quadrants 0 and 2
+    np.testing.assert_allclose(drawn[4, 4], 100 / 255, rtol=1e-6)
+    assert viz.plot_lime_superpixels(explanation, title="segments").get_title() == "segments"
+
+
+def test_plot_lime_weights_colors_every_superpixel_with_a_symmetric_colorbar():
+    explanation = _lime_explanation()
+    ax = viz.plot_lime_weights(explanation, label=0)
+    assert ax.get_title() == "LIME weights: horse"
+    shown = ax.get_images()[-1]
+    np.testing.assert_allclose(shown.get_array(), explanation.weight_map(0))
+    assert shown.get_clim() == pytest.approx((-0.5, 0.5))
+    assert shown.get_cmap().name == "red_transparent_blue"
+    assert len(ax.figure.axes) == 2 and ax.figure.axes[1].get_ylabel() == "superpixel weight"
+    fig, ax = plt.subplots()
+    viz.plot_lime_weights(explanation, ax, colorbar=False, title="no bar")
+    assert ax.get_title() == "no bar" and len(fig.axes) == 1
+    np.testing.assert_allclose(ax.get_images()[-1].get_array(), explanation.weight_map(1))  # the top class
+
+
+def _shap_explanation():
+    """Three images, a 4x4x2 layer, three ranked classes, values known."""
+    from course_utils.explainers import ShapLayerExplanation
+
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(3, 4, 4, 2, 3))
+    values[2, 0, 0, :, 1] = 5.0  # the largest channel sum: 10
+    return ShapLayerExplanation(
+        images=rng.uniform(0, 255, (3, 16, 16, 3)).astype(np.float32),
+        layer="pool",
+        values=values,
+        class_indices=np.array([[0, 1, 2], [1, 0, 2], [2, 1, 0]]),
+        class_names=[[name for name in "abc"], ["b", "a", "c"], ["c", "b", "a"]],
+        outputs=np.array([[0.9, 0.05, 0.05], [0.6, 0.3, 0.1], [0.5, 0.4, 0.1]]),
+        expected_outputs=np.full((3, 3), 1 / 3),
+        nsamples=4,
+        seed=0,
+    )
+
+
+def test_plot_shap_layers_draws_one_row_per_image_and_one_shared_colorbar():
+    explanation = _shap_explanation()
+    figure = viz.plot_shap_layers(explanation, rows=[0, 2], percentile=100)
+    assert len(figure.axes) == 2 * 4 + 1  # 2 rows x (input + 3 classes) + one shared colorbar
+    assert figure.get_suptitle() == "SHAP (expected gradients) at pool, grid 4x4x2"
+    titles = [ax.get_title() for ax in figure.axes[:8]]
+    assert titles == ["input", "#1 a (0.900)", "#2 b (0.050)", "#3 c (0.050)"] + [
+        "input",
+        "#1 c (0.500)",
+        "#2 b (0.400)",
+        "#3 a (0.100)",
+    ]
+    panel = figure.axes[6].get_images()[-1]  # image 2, rank 2
+    np.testing.assert_allclose(panel.get_array(), explanation.spatial[2, :, :, 1])
+    assert panel.get_clim() == pytest.approx((-10.0, 10.0))  # percentile 100: the largest |sum|
+    assert figure.axes[-1].get_xlabel() == "SHAP value (summed over channels)"
+
+    figure = viz.plot_shap_layers(explanation, rows=[1], title="one image", input_titles=["image 1: a human"])
+    assert len(figure.axes) == 4 + 1 and figure.get_suptitle() == "one image"
+    assert figure.axes[0].get_title() == "image 1: a human"
+    assert len(viz.plot_shap_layers(explanation).axes) == 3 * 4 + 1
+
+
+def test_plot_shap_layers_rejects_bad_arguments():
+    explanation = _shap_explanation()
+    with pytest.raises(ValueError, match=r"rows must be indices in \[0, 2\]"):
+        viz.plot_shap_layers(explanation, rows=[3])
+    with pytest.raises(ValueError, match=r"percentile must be in \(0, 100\]"):
+        viz.plot_shap_layers(explanation, percentile=0)
+    with pytest.raises(ValueError, match="got 1 input_titles for 2 drawn images"):
+        viz.plot_shap_layers(explanation, rows=[0, 1], input_titles=["only one"])
