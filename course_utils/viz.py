@@ -794,7 +794,8 @@ def plot_shap_layers(
     title
         Figure title; default names the layer and its grid.
     input_titles
-        One title per drawn image, over its input panel; default "input".
+        One title per drawn image, over its input panel (a point smaller than
+        the others, as such titles are longer); default "input".
 
     Returns
     -------
@@ -821,7 +822,10 @@ def plot_shap_layers(
         height, width = rgb.shape[:2]
         gray = rgb.astype(np.float64) @ np.array([0.2989, 0.5870, 0.1140])
         axes[row, 0].imshow(rgb)
-        axes[row, 0].set_title("input" if input_titles is None else input_titles[row], fontsize=10)
+        if input_titles is None:
+            axes[row, 0].set_title("input", fontsize=10)
+        else:
+            axes[row, 0].set_title(input_titles[row], fontsize=9)
         for rank in range(ranks):
             ax = axes[row, rank + 1]
             ax.imshow(gray, cmap="gray", alpha=0.15)
