@@ -141,7 +141,7 @@ def _setup(quick: bool, model_name: str, seed: int) -> tuple[keras.Model, np.nda
         model = models.horses_humans_cnn(image_size=size)
         description = f"horses_humans_cnn {size}x{size}x3"
     else:
-        model = models.imagenet_model(model_name, weights="random")
+        model = models.imagenet_model(model_name, weights=None)
         size = int(model.inputs[0].shape[1])
         description = f"{model_name} {size}x{size}x3, random weights"
     photo = data.sample_images()["cat"]

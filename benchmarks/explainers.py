@@ -58,7 +58,7 @@ def _setup(quick: bool) -> tuple[keras.Model, np.ndarray, str]:
         model = models.horses_humans_cnn(image_size=size)
         description = f"horses_humans_cnn {size}x{size}"
     else:
-        model = models.imagenet_model("vgg19", weights="random")
+        model = models.imagenet_model("vgg19", weights=None)
         size = int(model.inputs[0].shape[1])
         description = f"vgg19 {size}x{size}, random weights"
     photo = data.sample_images()["cat"]

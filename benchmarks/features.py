@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
 
     config.seed_everything(args.seed)  # the same random weights on every run
     # Random weights: the timings do not depend on them, and the run needs no download.
-    model = models.imagenet_model("resnet50v2", weights="random")
+    model = models.imagenet_model("resnet50v2", weights=None)
     layer, size, count, steps = ("conv2_block1_out", 32, 16, 10) if args.quick else ("conv3_block4_out", 96, 64, 20)
     size, count, steps = args.size or size, args.filters or count, args.steps or steps
     description = f"resnet50v2 {layer} (random weights)"

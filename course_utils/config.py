@@ -108,7 +108,7 @@ class Settings:
     train_batch_size: int
     train_max_images: int | None  # None = every image
     train_min_steps: int  # train at least this many batches: more epochs on a small data set
-    # ImageNet models: "auto" = ImageNet weights when available (never in quick mode)
+    # ImageNet models: passed as imagenet_model(weights=...); "auto" = ImageNet weights when available, "random" in quick mode
     imagenet_weights: str
     # 02, 05, 06: gradient attributions
     sample_photos: int  # how many of data.sample_images() a notebook explains

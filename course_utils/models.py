@@ -16,15 +16,14 @@ so inner layers of nested models work like top-level ones.
 
 from __future__ import annotations
 
-import contextlib
+import os
 import socket
 import sys
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import keras
 import numpy as np
-
-from course_utils import config
 
 __all__ = [
     "ImageNetPreprocessing",
@@ -143,15 +142,31 @@ _WEIGHTS_HELP = (
 )
 
 
-@contextlib.contextmanager
-def _network_timeout(seconds: float) -> Iterator[None]:
-    """Give every socket opened inside the block a timeout, so no download hangs."""
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(seconds)
+#: Where Keras downloads the weights of its Applications from.
+_WEIGHTS_HOST = ("storage.googleapis.com", 443)
+
+
+def _weights_cached(key: str) -> bool:
+    """Whether Keras already holds ``key``'s ImageNet weights file (no network needed then)."""
+    home = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras")
+    return any(
+        (folder / "models" / f"{key}_weights_tf_dim_ordering_tf_kernels.h5").is_file()
+        for folder in (home, Path("/tmp/.keras"))
+    )
+
+
+def _check_weights_host(timeout: float) -> None:
+    """Fail within ``timeout`` seconds when the weights host cannot be reached.
+
+    The timeout belongs to this one probe socket: setting the process-wide
+    default instead (``socket.setdefaulttimeout``) would also cut short every
+    other thread's connections while a download runs.
+    """
     try:
-        yield
-    finally:
-        socket.setdefaulttimeout(previous)
+        with socket.create_connection(_WEIGHTS_HOST, timeout=timeout):
+            pass
+    except OSError as error:
+        raise ConnectionError(f"cannot reach {_WEIGHTS_HOST[0]} within {timeout:g} s ({error})") from error
 
 
 def _notice(message: str) -> None:
@@ -174,12 +189,15 @@ def imagenet_model(name: str, weights: str | None = "auto", timeout: float = 20.
         One of ``"vgg16"``, ``"vgg19"``, ``"xception"``, ``"resnet50v2"``.
     weights
         ``"auto"``: ImageNet weights (from the Keras cache, else downloaded);
-        in quick mode, or when they cannot be had, the same architecture with
-        random weights and a loud notice. ``"imagenet"``: ImageNet weights or
+        when they cannot be had, the same architecture with random weights
+        and a loud notice. ``"imagenet"``: ImageNet weights or
         an error that says how to pre-seed the cache; never falls back.
-        ``"random"`` or ``None``: random weights.
+        ``"random"``: random weights, with a notice; ``None``: random weights,
+        silently (for benchmarks and tests). The notebooks pass
+        ``config.settings().imagenet_weights``, which is ``"random"`` in quick mode).
     timeout
-        Seconds a download may wait on the network before giving up.
+        Seconds to wait for the weights host to answer before giving up (a
+        probe of its own; no process-wide socket setting).
 
     Returns
     -------
@@ -201,24 +219,24 @@ def imagenet_model(name: str, weights: str | None = "auto", timeout: float = 20.
         # (Keras warns on every call otherwise); the layers are the same objects.
         return keras.Model(inputs, application.output, name=application.name)
 
+    if weights == "random":
+        _notice(
+            f"{key} has RANDOM weights (weights='random', what quick mode asks for): its predictions "
+            "and explanations are meaningless. COURSE_MODE=cpu or full loads the ImageNet weights."
+        )
     if weights in ("random", None):
         return build(None)
-    if weights == "auto" and config.settings().imagenet_weights == "random":
-        _notice(
-            f"QUICK MODE: {key} has RANDOM weights (no ImageNet download), so its predictions "
-            "and explanations are meaningless. Unset COURSE_QUICK for real weights."
-        )
-        return build(None)
     try:
-        with _network_timeout(timeout):
-            return build("imagenet")
+        if not _weights_cached(key):
+            _check_weights_host(timeout)
+        return build("imagenet")
     except Exception as error:  # download, DNS, timeout or a corrupt cache file
         if weights == "imagenet":
             raise RuntimeError(
                 f"Could not load ImageNet weights for {key} ({type(error).__name__}: {error}). " + _WEIGHTS_HELP
             ) from error
         _notice(
-            f"NO IMAGENET WEIGHTS for {key} ({type(error).__name__}): using RANDOM weights, so "
+            f"NO IMAGENET WEIGHTS for {key} ({type(error).__name__}: {str(error)[:200]}): using RANDOM weights, so "
             "predictions and explanations are meaningless. " + _WEIGHTS_HELP
         )
         return build(None)

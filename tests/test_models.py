@@ -63,7 +63,7 @@ def test_saved_model_with_preprocessing_round_trips(tmp_path):
 
 @pytest.mark.parametrize("name, size, last", [("vgg19", 224, "block5_conv4"), ("xception", 299, "block14_sepconv2_act"), ("resnet50v2", 224, "post_relu")])
 def test_imagenet_models_take_raw_pixels_and_know_their_last_conv(name, size, last):
-    model = models.imagenet_model(name)  # quick mode: random weights, never a download
+    model = models.imagenet_model(name, weights=None)  # random weights, never a download
     assert model.input.shape[1:] == (size, size, 3)
     assert model.output.shape[-1] == 1000
     assert isinstance(model.layers[1], models.ImageNetPreprocessing)
@@ -91,10 +91,44 @@ def test_imagenet_weights_offline_explain_how_to_preseed_and_do_not_hang(monkeyp
     with pytest.raises(RuntimeError, match="fetch-weights"):
         models.imagenet_model("resnet50v2", weights="imagenet", timeout=2)
     assert time.perf_counter() - started < 60
-    monkeypatch.setenv("COURSE_QUICK", "0")
     model = models.imagenet_model("resnet50v2", weights="auto", timeout=2)
     assert model.output.shape[-1] == 1000
     assert "RANDOM weights" in capsys.readouterr().err
+
+
+def test_the_weights_probe_has_its_own_timeout_and_leaves_the_process_default_alone(monkeypatch, tmp_path, capsys):
+    """A process-wide socket timeout would cut other threads' connections short while weights download."""
+    import socket
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    probes = []
+
+    def probe(address, timeout=None, *args, **kwargs):
+        probes.append((address, timeout))
+        raise OSError("unreachable (simulated)")
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("imagenet_model must not change the process-wide socket timeout")
+
+    monkeypatch.setattr(socket, "create_connection", probe)
+    monkeypatch.setattr(socket, "setdefaulttimeout", forbidden)
+    models.imagenet_model("vgg16", weights="auto", timeout=1.5)
+    assert probes == [(("storage.googleapis.com", 443), 1.5)]
+    assert "cannot reach storage.googleapis.com within 1.5 s" in capsys.readouterr().err
+    # Weights already in the Keras cache need no probe (Keras then finds the fake file's hash wrong and
+    # tries to download it again itself: that connection is Keras's, without our timeout).
+    cached = tmp_path / "keras" / "models" / "vgg16_weights_tf_dim_ordering_tf_kernels.h5"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"not really weights")
+    models.imagenet_model("vgg16", weights="auto", timeout=1.5)
+    assert [timeout for _, timeout in probes].count(1.5) == 1
+
+
+def test_random_weights_on_request_say_so_and_none_is_silent(capsys):
+    models.imagenet_model("vgg16", weights="random")
+    assert "vgg16 has RANDOM weights" in capsys.readouterr().err
+    models.imagenet_model("vgg16", weights=None)
+    assert capsys.readouterr().err == ""
 
 
 def test_decode_predictions_offline():
