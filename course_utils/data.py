@@ -10,9 +10,9 @@ Where the horses-or-humans images come from, first match wins:
 3. offline, the course's embedded sample ``data/horses_or_humans_sample/`` of
    the checkout (180 real images, 150x150, credited in ``data/CREDITS.md``),
    with a one-line notice, in every mode;
-4. only where that sample is missing too (a bare ``pip install``): quick mode
-   uses ``tfds.testing.mock_data`` (random pixels, with a notice) and full mode
-   stops with an error that says how to point at a local copy.
+4. only where that sample is missing too (a bare ``pip install``), an error
+   that says how to point at a local copy. Never random-pixel mock data: a
+   course about whether explanations can be trusted does not train on noise.
 """
 
 from __future__ import annotations
@@ -323,7 +323,7 @@ def choose_cases(labels: Any, probabilities: Any, wrong: int = 1) -> list[tuple[
 
 
 def _load_from_tfds(split: str, size: int, available: bool):
-    """TFDS's images when ``available`` (prepared or online, probed once by the caller), else mock data or an error."""
+    """TFDS's images when ``available`` (prepared or online, probed once by the caller), else an error."""
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
@@ -336,23 +336,12 @@ def _load_from_tfds(split: str, size: int, available: bool):
     if available:
         ds = tfds.load("horses_or_humans", split=tfds_split, as_supervised=True)
         return ds.map(resize, num_parallel_calls=tf.data.AUTOTUNE)
-    if config.mode() != "quick":
-        raise RuntimeError(
-            "horses_or_humans is not downloaded and there is no network. Point at a local copy: "
-            "set HORSES_OR_HUMANS_DIR=/path/to/folder (with horses/ and humans/ sub-folders), or "
-            "pass data_dir=...; or run once online so TFDS caches it in ~/tensorflow_datasets; or "
-            "set COURSE_QUICK=1 to run on mock data."
-        )
-    print(
-        "NOTICE: offline and no HORSES_OR_HUMANS_DIR, so QUICK MODE uses tfds.testing.mock_data: "
-        "random pixels with the real shapes and labels. Accuracy numbers mean nothing.",
-        file=sys.stderr,
-        flush=True,
+    raise RuntimeError(
+        "horses_or_humans is not downloaded, there is no network, and the course's embedded sample "
+        "(data/horses_or_humans_sample/ of the checkout) is not there. Point at a local copy: set "
+        "HORSES_OR_HUMANS_DIR=/path/to/folder (with horses/ and humans/ sub-folders), or pass "
+        "data_dir=...; or run once online so TFDS caches it in ~/tensorflow_datasets."
     )
-    examples = config.settings().train_max_images or 64
-    with tfds.testing.mock_data(num_examples=examples, policy=tfds.testing.MockPolicy.USE_CODE):
-        ds = tfds.load("horses_or_humans", split=tfds_split, as_supervised=True)
-    return ds.map(resize, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 # --------------------------------------------------------------------------- sample photos

@@ -125,18 +125,11 @@ def test_embedded_sample_is_small_and_credited():
     assert "horses_or_humans_sample" in credits and "CC BY 2.0" in credits
 
 
-def test_offline_without_any_sample_falls_back_to_mock_data_in_quick_mode(monkeypatch):
+@pytest.mark.parametrize("mode", ["quick", "cpu", "full"])
+def test_offline_without_any_sample_says_how_to_point_at_a_copy_in_every_mode(monkeypatch, mode):
     _offline(monkeypatch)
     monkeypatch.setattr(data, "embedded_sample_dir", lambda: None)
-    ds = data.load_horses_or_humans("train", image_size=16)
-    x, y = next(iter(ds))
-    assert x.shape == (16, 16, 3) and int(y) in (0, 1)
-
-
-def test_offline_without_any_sample_in_full_mode_says_how_to_point_at_a_copy(monkeypatch):
-    _offline(monkeypatch)
-    monkeypatch.setattr(data, "embedded_sample_dir", lambda: None)
-    monkeypatch.setenv("COURSE_QUICK", "0")
+    monkeypatch.setenv("COURSE_MODE", mode)
     with pytest.raises(RuntimeError, match="HORSES_OR_HUMANS_DIR"):
         data.load_horses_or_humans("train", image_size=16)
 
