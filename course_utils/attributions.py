@@ -57,7 +57,7 @@ from __future__ import annotations
 import math
 import numbers
 import weakref
-from typing import Any, Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -94,7 +94,6 @@ __all__ = [
     "occlusion_sensitivity",
     "patch_starts",
     "layer_activations",
-    "activation_grid",
     "tracing_counts",
 ]
 
@@ -812,70 +811,3 @@ def layer_activations(model: keras.Model, images: Any, layer: str, batch_size: i
         )
     activations = _activations_fn(model, _layer_name(model, layer), batch.shape[1:])
     return np.concatenate([activations(batch[part]).numpy() for part in _chunks(len(batch), batch_size)])
-
-
-def activation_grid(
-    activations: Any,
-    channels: int | Sequence[int] | None = None,
-    cols: int | None = None,
-    normalize: bool = True,
-    separator: float = 1.0,
-) -> np.ndarray:
-    """Tile the channels of one image's activations into one 2-D picture.
-
-    Parameters
-    ----------
-    activations
-        ``(h, w, c)`` activations of one image (a batch of one is accepted).
-    channels
-        None (all), a count (the first ``channels``), or channel indices.
-    cols
-        Tiles per row; None makes the grid about square.
-    normalize
-        Scale each channel to [0, 1] by its own min and max (a constant
-        channel becomes 0), so weak and strong channels are both visible.
-    separator
-        Value of the 1-pixel lines between tiles.
-
-    Returns
-    -------
-    np.ndarray
-        float32 ``(rows * (h + 1) - 1, cols * (w + 1) - 1)``; unused tiles
-        are 0.
-    """
-    maps = np.asarray(activations, dtype=np.float32)
-    if maps.ndim == 4 and maps.shape[0] == 1:
-        maps = maps[0]
-    if maps.ndim != 3:
-        raise ValueError(
-            f"activation_grid takes the activations of ONE image, shape (h, w, channels), got "
-            f"{np.asarray(activations).shape}; index the batch first, e.g. activations[0]."
-        )
-    total = maps.shape[-1]
-    if channels is None:
-        chosen = np.arange(total)
-    elif isinstance(channels, numbers.Integral) and not isinstance(channels, bool):
-        count = int(channels)
-        if not 1 <= count <= total:
-            raise ValueError(f"channels={count} but the layer has {total} channels; use 1 to {total}.")
-        chosen = np.arange(count)
-    else:
-        chosen = np.asarray(list(channels), dtype=np.int64)  # type: ignore[arg-type]
-        if chosen.size == 0 or chosen.ndim != 1 or np.any((chosen < 0) | (chosen >= total)):
-            raise ValueError(f"channel indices must be in 0 to {total - 1}, got {chosen.tolist()!r}")
-    if cols is None:
-        cols = int(math.ceil(math.sqrt(len(chosen))))
-    cols = min(_positive_int("cols", cols), len(chosen))
-    rows = int(math.ceil(len(chosen) / cols))
-    tiles = maps[..., chosen]
-    if normalize:
-        low = tiles.min(axis=(0, 1), keepdims=True)
-        span = tiles.max(axis=(0, 1), keepdims=True) - low
-        tiles = np.divide(tiles - low, span, out=np.zeros_like(tiles), where=span > 0)
-    h, w = maps.shape[:2]
-    grid = np.full((rows * (h + 1) - 1, cols * (w + 1) - 1), separator, dtype=np.float32)
-    for n in range(rows * cols):
-        row, col = divmod(n, cols)
-        tile = grid[row * (h + 1) : row * (h + 1) + h, col * (w + 1) : col * (w + 1) + w]
-        tile[...] = tiles[..., n] if n < len(chosen) else 0.0
-    return grid

@@ -7,12 +7,16 @@ figures, axes or arrays so notebooks can keep drawing on them.
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import TYPE_CHECKING, Any, Sequence
 
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LinearSegmentedColormap
+
+from course_utils._core import positive_int
 
 if TYPE_CHECKING:  # explainers imports viz; at run time viz only reads the explanations' attributes
     from course_utils.explainers import LimeExplanation, ShapLayerExplanation
@@ -465,17 +469,87 @@ def tile_images(
         raise ValueError(f"cols must be >= 1, got {cols}")
     if int(margin) < 0 or not 0 <= int(background) <= 255:
         raise ValueError(f"margin must be >= 0 and background in 0-255, got margin={margin}, background={background}")
-    cols, margin = min(int(cols), len(tiles)), int(margin)
-    rows = int(np.ceil(len(tiles) / cols))
-    height, width = tiles[0].shape[:2]
-    canvas = np.full(
-        (rows * (height + margin) + margin, cols * (width + margin) + margin, 3), int(background), np.uint8
-    )
-    for index, tile in enumerate(tiles):
+    return _tile(np.stack(tiles), int(cols), int(margin), frame=True, fill=int(background), empty=int(background))
+
+
+def _tile(tiles: np.ndarray, cols: int, margin: int, frame: bool, fill: float, empty: float) -> np.ndarray:
+    """Lay ``tiles`` ``(N, H, W, ...)`` out row by row, ``cols`` per row, ``margin`` pixels apart.
+
+    ``frame`` also puts a margin around the whole canvas; ``fill`` is the value
+    of the margins, ``empty`` that of the cells left over in the last row.
+    """
+    count, height, width = tiles.shape[:3]
+    cols = min(cols, count)
+    rows = int(np.ceil(count / cols))
+    outer = margin if frame else 0
+    shape = (rows * (height + margin) - margin + 2 * outer, cols * (width + margin) - margin + 2 * outer)
+    canvas = np.full(shape + tiles.shape[3:], fill, tiles.dtype)
+    for index in range(rows * cols):
         row, col = divmod(index, cols)
-        top, left = margin + row * (height + margin), margin + col * (width + margin)
-        canvas[top : top + height, left : left + width] = tile
+        top, left = outer + row * (height + margin), outer + col * (width + margin)
+        canvas[top : top + height, left : left + width] = tiles[index] if index < count else empty
     return canvas
+
+
+def activation_grid(
+    activations: Any,
+    channels: int | Sequence[int] | None = None,
+    cols: int | None = None,
+    normalize: bool = True,
+    separator: float = 1.0,
+) -> np.ndarray:
+    """Tile the channels of one image's activations into one 2-D picture.
+
+    Parameters
+    ----------
+    activations
+        ``(h, w, c)`` activations of one image (a batch of one is accepted).
+    channels
+        None (all), a count (the first ``channels``), or channel indices.
+    cols
+        Tiles per row; None makes the grid about square.
+    normalize
+        Scale each channel to [0, 1] by its own min and max (a constant
+        channel becomes 0), so weak and strong channels are both visible.
+    separator
+        Value of the 1-pixel lines between tiles.
+
+    Returns
+    -------
+    np.ndarray
+        float32 ``(rows * (h + 1) - 1, cols * (w + 1) - 1)``; unused tiles
+        are 0.
+    """
+    maps = np.asarray(activations, dtype=np.float32)
+    if maps.ndim == 4 and maps.shape[0] == 1:
+        maps = maps[0]
+    if maps.ndim != 3:
+        raise ValueError(
+            f"activation_grid takes the activations of ONE image, shape (h, w, channels), got "
+            f"{np.asarray(activations).shape}; index the batch first, e.g. activations[0]."
+        )
+    total = maps.shape[-1]
+    if channels is None:
+        chosen = np.arange(total)
+    elif isinstance(channels, numbers.Integral) and not isinstance(channels, bool):
+        count = int(channels)
+        if not 1 <= count <= total:
+            raise ValueError(f"channels={count} but the layer has {total} channels; use 1 to {total}.")
+        chosen = np.arange(count)
+    else:
+        chosen = np.asarray(list(channels), dtype=np.int64)  # type: ignore[arg-type]
+        if chosen.size == 0 or chosen.ndim != 1 or np.any((chosen < 0) | (chosen >= total)):
+            raise ValueError(f"channel indices must be in 0 to {total - 1}, got {chosen.tolist()!r}")
+    if cols is None:
+        cols = int(math.ceil(math.sqrt(len(chosen))))
+    cols = min(positive_int("cols", cols), len(chosen))
+    tiles = maps[..., chosen]
+    if normalize:
+        low = tiles.min(axis=(0, 1), keepdims=True)
+        span = tiles.max(axis=(0, 1), keepdims=True) - low
+        tiles = np.divide(tiles - low, span, out=np.zeros_like(tiles), where=span > 0)
+    # Channels become tiles: (h, w, c) -> (c, h, w), 1-pixel separators, no outer frame.
+    return _tile(np.moveaxis(tiles, -1, 0), cols, margin=1, frame=False, fill=separator, empty=0.0)
 
 
 def plot_image_grid(

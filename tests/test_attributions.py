@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 from course_utils import attributions as A
+from course_utils import viz
 
 from tiny_models import SIZE
 from tiny_models import images as _images
@@ -393,7 +394,7 @@ def test_layer_activations_and_grid(cnn):
     acts = A.layer_activations(cnn, images, "conv1")
     reference = keras.Model(cnn.inputs, cnn.get_layer("conv1").output)(tf.constant(images)).numpy()
     np.testing.assert_allclose(acts, reference, rtol=1e-5, atol=1e-6)
-    grid = A.activation_grid(acts[0], channels=5, cols=3)
+    grid = viz.activation_grid(acts[0], channels=5, cols=3)
     assert grid.shape == (2 * (SIZE + 1) - 1, 3 * (SIZE + 1) - 1)
     assert np.all(grid[SIZE, :] == 1.0) and np.all(grid[:, SIZE] == 1.0)  # separators
     first = grid[:SIZE, :SIZE]
@@ -401,9 +402,9 @@ def test_layer_activations_and_grid(cnn):
     if channel.max() > channel.min():
         np.testing.assert_allclose(first, (channel - channel.min()) / (channel.max() - channel.min()), atol=1e-6)
     assert np.all(grid[SIZE + 1 :, 2 * (SIZE + 1) :] == 0.0)  # the unused sixth tile
-    constant = A.activation_grid(np.ones((4, 4, 2)))
+    constant = viz.activation_grid(np.ones((4, 4, 2)))
     assert np.all(constant[:, :4] == 0.0)
-    picked = A.activation_grid(acts[0], channels=[3], normalize=False)
+    picked = viz.activation_grid(acts[0], channels=[3], normalize=False)
     np.testing.assert_allclose(picked, acts[0, ..., 3])
 
 
@@ -443,7 +444,7 @@ def test_bad_inputs_raise_helpful_messages(softmax_cnn):
     with pytest.raises(TypeError, match="keras.Model"):
         A.vanilla_gradients(lambda x: x, images)
     with pytest.raises(ValueError, match="ONE image"):
-        A.activation_grid(np.zeros((2, 4, 4, 3)))
+        viz.activation_grid(np.zeros((2, 4, 4, 3)))
     with pytest.warns(UserWarning, match=r"\[0, 1\]"):
         A.as_image_batch(images / 255.0)
 
