@@ -18,6 +18,7 @@ from course_utils import viz
 from tiny_models import SIZE
 from tiny_models import images as _images
 from tiny_models import linear_model as _linear_model
+from tiny_models import wrapped
 from tiny_models import small_cnn as _small_cnn
 from tiny_models import structured_images as _structured_images
 
@@ -144,9 +145,7 @@ def test_grad_cam_at_a_shallow_layer_differs_from_the_deep_one(softmax_cnn):
 
 
 def test_grad_cam_on_a_nested_model_matches_the_inner_model(softmax_cnn):
-    inputs = keras.Input((SIZE, SIZE, 3), name="outer_pixels")
-    x = keras.layers.Identity(name="outer_identity")(inputs)
-    outer = keras.Model(inputs, softmax_cnn(x), name="outer")
+    outer = wrapped(softmax_cnn)
     images = _images(2, seed=9)
     expected = A.grad_cam(softmax_cnn, images, class_index=2, layer="conv2")
     np.testing.assert_allclose(A.grad_cam(outer, images, class_index=2, layer="conv2"), expected, rtol=1e-5, atol=1e-7)

@@ -8,6 +8,8 @@ import pytest
 
 from course_utils import explainers
 
+from tiny_models import wrapped
+
 SIZE = 48
 BLOCK = 12
 REGION = (slice(12, 24), slice(24, 36))  # one 12x12 block of the 4x4 grid
@@ -185,11 +187,10 @@ def test_lime_explains_requested_labels_and_refuses_others(region_model, block_i
 
 
 def test_lime_works_on_a_nested_model(region_model, block_image):
-    inputs = keras.Input((SIZE, SIZE, 3))
-    nested = keras.Model(inputs, region_model(inputs), name="wrapper")
+    nested = wrapped(region_model, "wrapper")
     flat = explainers.lime_explanation(region_model, block_image, seed=5, **LIME_ARGS)
-    wrapped = explainers.lime_explanation(nested, block_image, seed=5, **LIME_ARGS)
-    np.testing.assert_allclose(wrapped.weights[1], flat.weights[1], rtol=1e-5, atol=1e-7)
+    inside = explainers.lime_explanation(nested, block_image, seed=5, **LIME_ARGS)
+    np.testing.assert_allclose(inside.weights[1], flat.weights[1], rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("method", ["quickshift", "slic", "felzenszwalb"])

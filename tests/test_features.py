@@ -9,22 +9,14 @@ from PIL import Image, ImageSequence
 
 from course_utils import features, image_io
 
+from tiny_models import filter_cnn, wrapped
+
 SIZE = 32
 CLASSES = 5
 
 
 def _tiny_cnn(name: str = "tiny") -> keras.Model:
-    """Two conv layers and a softmax top, raw pixels in [0, 255] like the course's models."""
-    keras.utils.set_random_seed(1)
-    inputs = keras.Input((SIZE, SIZE, 3), name="pixels")
-    x = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="rescale")(inputs)
-    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv1")(x)
-    # Linear so that no filter starts dead: every filter can be maximised.
-    x = keras.layers.Conv2D(12, 3, padding="same", name="conv2")(x)
-    x = keras.layers.MaxPooling2D(2, name="pool")(x)
-    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
-    outputs = keras.layers.Dense(CLASSES, activation="softmax", name="predictions")(x)
-    return keras.Model(inputs, outputs, name=name)
+    return filter_cnn(name, SIZE, CLASSES)
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +27,7 @@ def tiny() -> keras.Model:
 @pytest.fixture(scope="module")
 def nested() -> keras.Model:
     """The tiny CNN used as a layer inside another model (a Keras Application inside a model)."""
-    inner = _tiny_cnn("inner")
-    inputs = keras.Input((SIZE, SIZE, 3), name="outer_pixels")
-    return keras.Model(inputs, inner(inputs), name="outer")
+    return wrapped(_tiny_cnn("inner"))
 
 
 # --------------------------------------------------------------------------- filters

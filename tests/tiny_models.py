@@ -5,6 +5,10 @@
   and deletion curves have closed forms.
 - :func:`small_cnn`: a two-conv network with a (seeded) random initialisation,
   for shapes, batching, tracing and randomization checks.
+- :func:`filter_cnn`: two convs, the second linear so that no filter starts
+  dead, for feature visualization.
+- :func:`wrapped`: any of them as a layer inside an outer model, the way a
+  Keras Application sits inside a course model.
 """
 
 from __future__ import annotations
@@ -60,3 +64,23 @@ def linear_model(
     weights = np.random.default_rng(seed).normal(size=(size * size * 3, classes)).astype(np.float32)
     dense.set_weights([weights])
     return model, weights.reshape(size, size, 3, classes)
+
+
+def filter_cnn(name: str = "filter_cnn", size: int = 32, classes: int = 5) -> keras.Model:
+    """Two conv layers and a softmax top on raw pixels; ``conv2`` is linear, so every filter can be maximised."""
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((size, size, 3), name="pixels")
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="rescale")(inputs)
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv1")(x)
+    x = keras.layers.Conv2D(12, 3, padding="same", name="conv2")(x)
+    x = keras.layers.MaxPooling2D(2, name="pool")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    outputs = keras.layers.Dense(classes, activation="softmax", name="predictions")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def wrapped(model: keras.Model, name: str = "outer") -> keras.Model:
+    """``model`` called as one layer of an outer model (behind an identity layer), the same function."""
+    inputs = keras.Input(tuple(model.inputs[0].shape[1:]), name="outer_pixels")
+    x = keras.layers.Identity(name="outer_identity")(inputs)
+    return keras.Model(inputs, model(x), name=name)
