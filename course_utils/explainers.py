@@ -38,7 +38,15 @@ import keras
 import numpy as np
 
 from course_utils import models, viz
-from course_utils._core import as_image_batch, check_classifier, positive_int, quiet_retracing, real_number
+from course_utils._core import (
+    as_image_batch,
+    check_classifier,
+    chunks,
+    compiled,
+    positive_int,
+    quiet_retracing,
+    real_number,
+)
 
 __all__ = [
     "IMAGENET_MEAN_RGB",
@@ -108,19 +116,13 @@ def _class_names_for(num_classes: int, class_names: Sequence[str] | None) -> lis
 
 def _predict_in_batches(model: Callable[..., Any], images: np.ndarray, batch_size: int) -> np.ndarray:
     """``model(images)`` in chunks (plain calls: cheaper than ``predict`` for a few images)."""
-    chunks = [
-        keras.ops.convert_to_numpy(model(images[start : start + batch_size], training=False))
-        for start in range(0, len(images), batch_size)
+    outputs = [
+        keras.ops.convert_to_numpy(model(images[part], training=False)) for part in chunks(len(images), batch_size)
     ]
-    return np.concatenate(chunks, axis=0)
+    return np.concatenate(outputs, axis=0)
 
 
 # --------------------------------------------------------------------------- LIME
-_PREDICT_CACHE: "weakref.WeakKeyDictionary[keras.Model, dict[int, Callable[[np.ndarray], np.ndarray]]]" = (
-    weakref.WeakKeyDictionary()
-)
-
-
 def batched_predict(model: keras.Model, batch_size: int = 64) -> Callable[[np.ndarray], np.ndarray]:
     """A fast ``classifier_fn`` for LIME: compiled, fixed batch shape, padded last batch.
 
@@ -141,36 +143,38 @@ def batched_predict(model: keras.Model, batch_size: int = 64) -> Callable[[np.nd
     -------
     callable
         ``predict(images) -> scores``: ``(n, H, W, C)`` array-like in, float32
-        ``(n, classes)`` out, for any ``n``. The same function is returned
-        for the same model and batch size, so repeated explanations (a
-        notebook, a widget) trace only once.
+        ``(n, classes)`` out, for any ``n``. The compiled function is kept
+        per model and batch size in the core's cache (so
+        :func:`course_utils._core.tracing_counts` sees it): repeated
+        explanations (a notebook, a widget) trace only once.
     """
     import tensorflow as tf
 
     image_shape = _checked_model(model)
     batch_size = positive_int("batch_size", batch_size)
-    cached = _PREDICT_CACHE.get(model, {}).get(batch_size)
-    if cached is not None:
-        return cached
     signature = tf.TensorSpec((batch_size, *image_shape), tf.float32)
-    # A weak reference, so the cache entry (keyed weakly by the model) does not
-    # keep the model alive; the traced graph holds only its variables.
+    # A weak reference, so the cached function (kept per model by the core's
+    # weak-keyed cache) does not keep the model alive.
     model_ref = weakref.ref(model)
 
-    @tf.function(input_signature=[signature], reduce_retracing=True)
-    def forward(batch):
-        return model_ref()(batch, training=False)
+    def build():
+        @tf.function(input_signature=[signature], reduce_retracing=True)
+        def forward(batch):
+            return model_ref()(batch, training=False)
 
-    # Trace now, so a caller that times the first call times the work, not the tracing.
-    forward.get_concrete_function()
+        # Trace now, so a caller that times the first call times the work, not the tracing.
+        forward.get_concrete_function()
+        return forward
+
+    forward = compiled(model, f"batched_predict:{batch_size}@{'x'.join(map(str, image_shape))}", build)
 
     def predict(images: np.ndarray) -> np.ndarray:
         array = np.asarray(images, dtype=np.float32)
         if array.ndim != 4:
             raise ValueError(f"predict expects a batch (n, H, W, C), got shape {array.shape}")
         outputs = []
-        for start in range(0, len(array), batch_size):
-            chunk = array[start : start + batch_size]
+        for part in chunks(len(array), batch_size):
+            chunk = array[part]
             filled = len(chunk)
             if filled < batch_size:
                 padding = np.zeros((batch_size - filled, *chunk.shape[1:]), dtype=np.float32)
@@ -180,7 +184,6 @@ def batched_predict(model: keras.Model, batch_size: int = 64) -> Callable[[np.nd
 
     # Lets tests and the benchmark check that the padding keeps it to one trace.
     predict.tracing_count = forward.experimental_get_tracing_count  # type: ignore[attr-defined]
-    _PREDICT_CACHE.setdefault(model, {})[batch_size] = predict
     return predict
 
 

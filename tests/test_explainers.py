@@ -5,10 +5,10 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-
-from course_utils import explainers
-
 from tiny_models import wrapped
+
+from course_utils import _core as explainers_core
+from course_utils import explainers
 
 SIZE = 48
 BLOCK = 12
@@ -125,7 +125,11 @@ def test_batched_predict_matches_model_and_traces_once(region_model, block_image
     np.testing.assert_allclose(predict(images), expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(predict(images[:3]), expected[:3], rtol=1e-5, atol=1e-6)
     assert predict.tracing_count() == 1, "a partial batch must be padded, not retraced"
-    assert explainers.batched_predict(region_model, batch_size=4) is predict, "cached per model and batch size"
+    again = explainers.batched_predict(region_model, batch_size=4)
+    again(images)
+    assert again.tracing_count() == 1, "the compiled function is cached per model and batch size"
+    key = f"batched_predict:4@{SIZE}x{SIZE}x3"
+    assert explainers_core.tracing_counts(region_model)[key] == 1, "the core's tracing_counts sees it"
 
 
 def test_batched_predict_cache_does_not_keep_models_alive():
