@@ -163,6 +163,53 @@ def _tail(path: Path, lines: int = 15) -> str:
     return "\n".join(kept[-lines:])
 
 
+#: PNG figures larger than this are shown as JPEG on the rendered page.
+_PAGE_PNG_LIMIT = 150_000
+
+
+def _compact_for_page(notebook):
+    """A copy of the executed notebook for its HTML page, with large PNG figures as JPEG.
+
+    Figures of photos and heatmaps compress badly as PNG (about 1 MB each at
+    the inline backend's size); at JPEG quality 85 they take about a fifth of
+    that and look the same on a page. Outputs inside widget state (a widget's
+    Output area) are converted too. The executed notebook and the figure
+    files keep the PNGs.
+    """
+    import copy
+    import io
+
+    from PIL import Image
+
+    def convert(data: dict) -> None:
+        encoded = data.get("image/png")
+        if not isinstance(encoded, str) or len(encoded) <= _PAGE_PNG_LIMIT:
+            return
+        with Image.open(io.BytesIO(base64.b64decode(encoded))) as image:
+            rgba = image.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, (255, 255, 255))
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        buffer = io.BytesIO()
+        flat.save(buffer, "JPEG", quality=85, optimize=True)
+        del data["image/png"]
+        data["image/jpeg"] = base64.b64encode(buffer.getvalue()).decode("ascii")
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("data"), dict):
+                convert(node["data"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    page = copy.deepcopy(notebook)
+    walk(page.cells)
+    walk(page.metadata.get("widgets", {}))
+    return page
+
+
 def _save_figures(notebook, folder: Path) -> list[Path]:
     """Write every PNG output of the executed notebook to ``folder`` (cellCC_K.png)."""
     saved: list[Path] = []
@@ -254,7 +301,7 @@ def run_one(
     target = out_dir / "notebooks"
     target.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, target / path.name)
-    page, _ = HTMLExporter().from_notebook_node(notebook)
+    page, _ = HTMLExporter().from_notebook_node(_compact_for_page(notebook))
     (target / path.with_suffix(".html").name).write_text(page, encoding="utf-8")
     figures = _save_figures(notebook, out_dir / "figures" / path.stem)
     if error is not None:

@@ -178,6 +178,27 @@ def test_figures_index_and_summary_are_written(tmp_path, capsys):
     assert "01_plots.ipynb" in summary and "total" in summary and "2 figures" in summary
 
 
+def test_large_figures_go_on_the_page_as_jpeg_and_stay_png_in_the_figure_files(tmp_path, capsys):
+    folder = tmp_path / "notebooks"
+    noise = (
+        "import matplotlib\nmatplotlib.use('module://matplotlib_inline.backend_inline')\n"
+        "import matplotlib.pyplot as plt, numpy as np\n"
+        "plt.figure(figsize=(8, 8)); plt.imshow(np.random.default_rng(0).random((400, 400, 3))); plt.show()"
+    )
+    small = "plt.figure(figsize=(2, 2)); plt.plot([0, 1]); plt.show()"
+    _write_notebook(folder, "01_big", [noise, small])
+    out = tmp_path / "build"
+    assert notebook_runner.run_all(folder, out, timeout=120) == 0, capsys.readouterr()
+    big_png, small_png = sorted((out / "figures" / "01_big").glob("*.png"))
+    assert big_png.stat().st_size > 150_000 and big_png.read_bytes().startswith(b"\x89PNG")
+    page = (out / "notebooks" / "01_big.html").read_text()
+    assert page.count('src="data:image/jpeg;base64') == 1, "the large figure becomes a JPEG"
+    assert page.count('src="data:image/png;base64') == 1, "the small line plot stays a PNG"
+    executed = nbformat.read(out / "notebooks" / "01_big.ipynb", as_version=4)
+    assert "image/png" in executed.cells[1].outputs[0]["data"], "the executed notebook keeps its PNG"
+    assert len(page) < big_png.stat().st_size
+
+
 def test_make_run_picks_the_cpu_preset_only_without_a_gpu_and_without_a_choice():
     no_gpu, gpu = (lambda: False), (lambda: True)
     assert notebook_runner.choose_mode({}, no_gpu) == "cpu"
