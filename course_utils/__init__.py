@@ -21,6 +21,8 @@ Submodules (imported on first use, so ``import course_utils`` stays fast):
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from typing import Any
 
 __version__ = "0.1.0"
@@ -45,8 +47,42 @@ _SUBMODULES = (
 __all__ = [*_SUBMODULES, "__version__"]
 
 
+#: Submodules that do not import TensorFlow.
+_WITHOUT_TENSORFLOW = frozenset({"config", "image_io", "cli", "notebook_runner"})
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its native start-up lines silenced.
+
+    TensorFlow's C++ start-up writes absl, oneDNN, cudart and, at the first
+    device query, cuInit lines straight to file descriptor 2, whatever
+    ``TF_CPP_MIN_LOG_LEVEL`` says; a notebook shows them in every import cell.
+    They are noise on a CPU-only machine, so descriptor 2 points at /dev/null
+    while TensorFlow loads and lists its devices; Python errors still raise.
+    ``COURSE_NATIVE_LOGS=1`` keeps them.
+    """
+    if "tensorflow" in sys.modules or os.environ.get("COURSE_NATIVE_LOGS", "").strip() in ("1", "true", "yes"):
+        return
+    try:
+        sys.stderr.flush()
+        saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    except OSError:  # no descriptor 2 (an embedded interpreter): nothing to silence
+        return
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow as tf
+
+        tf.config.list_physical_devices("GPU")
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
+        if name not in _WITHOUT_TENSORFLOW:
+            _import_tensorflow_quietly()
         module = importlib.import_module(f"{__name__}.{name}")
         globals()[name] = module
         return module

@@ -30,3 +30,21 @@ def test_class_index_ships_with_the_package():
     assert "resources/*.json" in project["tool"]["setuptools"]["package-data"]["course_utils"]
     assert (ROOT / "course_utils" / "resources" / "imagenet_class_index.json").is_file()
     assert (ROOT / "data" / "CREDITS.md").is_file()
+
+
+def test_importing_the_course_modules_prints_no_native_tensorflow_lines():
+    """absl/oneDNN/cudart/cuInit lines would fill every notebook's import cell."""
+    import subprocess
+    import sys
+
+    code = (
+        "from course_utils import attributions, config\n"
+        "import tensorflow as tf\n"
+        "print(float(tf.reduce_sum(tf.ones(3))))\n"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if k != "COURSE_NATIVE_LOGS"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "3.0"
+    for noise in ("absl", "oneDNN", "cudart", "cuInit", "cpu_feature_guard"):
+        assert noise not in result.stderr, result.stderr
