@@ -163,12 +163,41 @@ def _tail(path: Path, lines: int = 15) -> str:
     return "\n".join(kept[-lines:])
 
 
+#: Cells with this tag check what the notebook computed (asserts, widget moves): JupyterLab shows
+#: them collapsed, the rendered page leaves them out, the run still executes them.
+CHECK_TAG = "course-check"
+
+#: Lines that are log noise, not course content, in a cell's output.
+_NOISE = re.compile(
+    r"absl::|oneDNN custom operations|cudart_stub|cuInit|cpu_feature_guard|Kernel is running over TCP"
+    r"|Got events for closed stream|\bConnectionError\b|^\s*0%\|"
+)
+
+
+def output_noise(notebook) -> list[str]:
+    """Log lines in the executed notebook's outputs: ``"cell K: line"`` for each, empty when clean.
+
+    TensorFlow's native start-up lines, kernel and tornado warnings, network
+    errors printed while offline and progress bars frozen at 0 % tell a student
+    nothing about the course.
+    """
+    found = []
+    for index, cell in enumerate(notebook.cells):
+        for output in cell.get("outputs", []):
+            text = output.get("text", "") if output.get("output_type") == "stream" else ""
+            text += output.get("data", {}).get("text/plain", "") if isinstance(output.get("data"), dict) else ""
+            for line in str(text).splitlines():
+                if _NOISE.search(line):
+                    found.append(f"cell {index}: {line.strip()[:160]}")
+    return found
+
+
 #: PNG figures larger than this are shown as JPEG on the rendered page.
 _PAGE_PNG_LIMIT = 150_000
 
 
 def _compact_for_page(notebook):
-    """A copy of the executed notebook for its HTML page, with large PNG figures as JPEG.
+    """A copy of the executed notebook for its HTML page: no check cells, large PNG figures as JPEG.
 
     Figures of photos and heatmaps compress badly as PNG (about 1 MB each at
     the inline backend's size); at JPEG quality 85 they take about a fifth of
@@ -205,6 +234,7 @@ def _compact_for_page(notebook):
                 walk(value)
 
     page = copy.deepcopy(notebook)
+    page.cells = [cell for cell in page.cells if CHECK_TAG not in cell.get("metadata", {}).get("tags", [])]
     walk(page.cells)
     walk(page.metadata.get("widgets", {}))
     return page
@@ -250,7 +280,8 @@ def run_one(
     Raises
     ------
     NotebookFailed
-        When a cell raised, timed out, or the kernel died; the message names
+        When a cell raised, timed out, or the kernel died, or an output holds
+        log noise (:func:`output_noise`); the message names
         the notebook and the cell, and for a dead kernel ends with the last
         lines the kernel wrote to stderr. The partially executed notebook is
         written first, so the failure can be read.
@@ -298,6 +329,9 @@ def run_one(
             f"Last lines of the kernel's stderr ({kernel_log}):\n{_tail(kernel_log) or '(nothing)'}"
         )
     seconds = time.perf_counter() - started
+    noise = output_noise(notebook) if error is None else []
+    if noise:
+        error = NotebookFailed(f"{path.name}: log noise in the outputs, not course content:\n  " + "\n  ".join(noise))
     target = out_dir / "notebooks"
     target.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, target / path.name)

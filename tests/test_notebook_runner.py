@@ -199,6 +199,28 @@ def test_large_figures_go_on_the_page_as_jpeg_and_stay_png_in_the_figure_files(t
     assert len(page) < big_png.stat().st_size
 
 
+def test_log_noise_in_outputs_fails_the_run_and_check_cells_stay_off_the_page(tmp_path, capsys):
+    folder = tmp_path / "notebooks"
+    noisy = "print('I0000 port.cc:153] oneDNN custom operations are on.')\nprint('skipped axolotl: ConnectionError')"
+    _write_notebook(folder, "01_noisy", ["print('fine')", noisy])
+    check = nbformat.v4.new_code_cell("assert 1 + 1 == 2\nprint('checked quietly')")
+    check.metadata = {"tags": [notebook_runner.CHECK_TAG], "jupyter": {"source_hidden": True, "outputs_hidden": True}}
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Clean"), nbformat.v4.new_code_cell("print('shown')"), check]
+    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    nbformat.write(nb, folder / "02_clean.ipynb")
+    out = tmp_path / "build"
+    assert notebook_runner.run_all(folder, out, timeout=120) == 1
+    report = capsys.readouterr()
+    text = report.out + report.err
+    assert "01_noisy.ipynb: log noise in the outputs" in text and "cell 2: I0000 port.cc:153] oneDNN" in text, text
+    assert "cell 2: skipped axolotl: ConnectionError" in text and "02_clean.ipynb: ok" in text, text
+    page = (out / "notebooks" / "02_clean.html").read_text()
+    assert "shown" in page and "checked quietly" not in page and "assert 1 + 1" not in page
+    executed = nbformat.read(out / "notebooks" / "02_clean.ipynb", as_version=4)
+    assert executed.cells[2].outputs[0]["text"] == "checked quietly\n", "the check cell still ran"
+
+
 def test_make_run_picks_the_cpu_preset_only_without_a_gpu_and_without_a_choice():
     no_gpu, gpu = (lambda: False), (lambda: True)
     assert notebook_runner.choose_mode({}, no_gpu) == "cpu"
