@@ -55,6 +55,35 @@ def test_notebook_template(path: Path):
     assert not any(re.search(r"^\s*!\s*(wget|curl)", c, re.MULTILINE) for c in code), "no shell downloads"
 
 
+#: The same sentence in every notebook: what is explained, a logit or a probability, and why.
+LOGIT_NOTE = (
+    "**Logit or probability?** A confident softmax saturates: the gradient of its probability then "
+    "describes the competing classes more than the class itself. So where a method differentiates the "
+    "network, the course prefers a logit (the score before the softmax): Grad-CAM and the class images "
+    "use the class logit, and the gradient and occlusion sections on our two-class CNN use the margin "
+    "between its two logits. Integrated Gradients, SmoothGrad and occlusion on the ImageNet models "
+    "explain the probability, as the source examples do; LIME and SHAP explain probabilities, as their "
+    "libraries do."
+)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_teaching_structure_recap_solutions_and_the_logit_note(path: Path):
+    cells = _cells(path)
+    markdown = "\n".join(_source(c) for c in cells if c["cell_type"] == "markdown")
+    flat = " ".join(markdown.split())
+    assert LOGIT_NOTE in flat, "the logit-or-probability note, word for word (tests/test_notebooks_clean.py)"
+    recap = re.search(r"^## Recap\b(.*?)(?=^## |\Z)", markdown, re.MULTILINE | re.DOTALL)
+    assert recap, "a '## Recap' section"
+    for topic in ("strength", "limitation", "when to use", "cost"):
+        assert topic in recap.group(1).lower(), f"the recap covers {topic!r}"
+    exercises = re.search(r"^## Exercises\b(.*?)(?=^## |\Z)", markdown, re.MULTILINE | re.DOTALL)
+    assert exercises, "a '## Exercises' section"
+    count = len(re.findall(r"^\d+\. \*\*", exercises.group(1), re.MULTILINE))
+    solutions = exercises.group(1).count("<details>")
+    assert count >= 2 and solutions >= count, f"{count} exercises, {solutions} worked solutions (<details>)"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_checked_cells_carry_what_nbval_compares(path: Path):
     """nbval skips a checked cell whose stored copy has no execution count or no output."""
@@ -62,3 +91,28 @@ def test_checked_cells_carry_what_nbval_compares(path: Path):
         if cell["cell_type"] == "code" and CHECK_MARK in _source(cell):
             assert cell.get("execution_count") is not None, f"{path.name} cell {index}: run `python -m course_utils freeze-notebook`"
             assert cell.get("outputs"), f"{path.name} cell {index} stores no output to compare"
+
+
+CHECK_TAG = "course-check"  # course_utils.notebook_runner.CHECK_TAG, without importing TensorFlow
+_CHECK_STATEMENT = re.compile(r"^\s*assert\b|^\s*\w+(\.\w+)*\.set\(", re.MULTILINE)
+_MACHINERY_WORDS = re.compile(r"\bCI\b|nbval|test suite|benchmarks/|pytest", re.IGNORECASE)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_checks_are_tagged_collapsed_cells_and_the_prose_never_mentions_test_machinery(path: Path):
+    """Students see the course: asserts and scripted widget moves sit in collapsed cells the page leaves out."""
+    untagged, expanded, prose = [], [], []
+    for index, cell in enumerate(_cells(path)):
+        source, metadata = _source(cell), cell.get("metadata", {})
+        if cell["cell_type"] == "markdown":
+            prose += [f"cell {index}: {m.group(0)!r}" for m in _MACHINERY_WORDS.finditer(source)]
+            continue
+        tagged = CHECK_TAG in metadata.get("tags", [])
+        if _CHECK_STATEMENT.search(source) and not tagged:
+            untagged.append(index)
+        hidden = metadata.get("jupyter", {})
+        if tagged and not (hidden.get("source_hidden") and hidden.get("outputs_hidden")):
+            expanded.append(index)
+    assert not untagged, f"cells with assert / widget .set( need the {CHECK_TAG!r} tag: {untagged}"
+    assert not expanded, f"{CHECK_TAG!r} cells must be collapsed (jupyter.source_hidden and outputs_hidden): {expanded}"
+    assert not prose, f"markdown mentions test machinery: {prose}"
