@@ -37,7 +37,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import keras
 import numpy as np
 
-from course_utils import models, viz
+from course_utils import models
 from course_utils._core import (
     as_image_batch,
     check_classifier,
@@ -611,10 +611,12 @@ def background_from_photos(
     for photo in sources:
         if photo.ndim != 3 or photo.shape[-1] != 3:
             raise ValueError(f"photos must be RGB images (H, W, 3), got shape {photo.shape}")
+    # The core's pixel check, then uint8 for PIL's resampling.
+    sources = [np.round(as_image_batch(photo, what="photos")[0]).astype(np.uint8) for photo in sources]
     rng = np.random.default_rng(seed)
     background = np.empty((count, height, width, 3), dtype=np.float32)
     for i in range(count):
-        photo = viz.to_uint8_image(sources[i % len(sources)])
+        photo = sources[i % len(sources)]
         side = min(photo.shape[:2])
         crop = max(1, int(round(side * rng.uniform(min_crop, 1.0))))
         top = int(rng.integers(0, photo.shape[0] - crop + 1))
