@@ -121,3 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"after {args.epochs} epochs in {result.seconds / 60:.1f} min; saved {result.path}"
     )
     return 0
+
+
+def train_main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``course-train`` command: ``python -m course_utils train`` and nothing else."""
+    return main(["train", *(sys.argv[1:] if argv is None else argv)])

@@ -127,3 +127,17 @@ def test_course_cnn_prefers_an_instructors_model_of_the_right_size(monkeypatch, 
     assert not training.course_cnn_path(16).exists(), "nothing trained"
     with pytest.raises(ValueError, match="image_size"):
         training.course_cnn_path(4)
+
+
+def test_course_train_only_trains(capsys):
+    """The course-train command is the train subcommand; the other tools live under course-utils."""
+    import pytest
+
+    from course_utils import cli
+
+    with pytest.raises(SystemExit):
+        cli.train_main(["--help"])
+    help_text = capsys.readouterr().out
+    assert "--epochs" in help_text and "run-notebooks" not in help_text
+    with pytest.raises(SystemExit):
+        cli.train_main(["run-notebooks"])
