@@ -192,18 +192,19 @@ def output_noise(notebook) -> list[str]:
     return found
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
 #: PNG figures larger than this are shown as JPEG on the rendered page.
 _PAGE_PNG_LIMIT = 150_000
 
 
 def _compact_for_page(notebook):
-    """A copy of the executed notebook for its HTML page: no check cells, large PNG figures as JPEG.
+    """A copy of the executed notebook for its HTML page: no check cells, widgets as their figures, JPEG for large PNGs.
 
     Figures of photos and heatmaps compress badly as PNG (about 1 MB each at
     the inline backend's size); at JPEG quality 85 they take about a fifth of
-    that and look the same on a page. Outputs inside widget state (a widget's
-    Output area) are converted too. The executed notebook and the figure
-    files keep the PNGs.
+    that and look the same on a page. The executed notebook and the figure
+    files keep the PNGs and the widget state.
     """
     import copy
     import io
@@ -233,10 +234,20 @@ def _compact_for_page(notebook):
             for value in node:
                 walk(value)
 
+    def without_widgets(cells: list) -> None:
+        for cell in cells:
+            for output in cell.get("outputs", []):
+                data = output.get("data")
+                if isinstance(data, dict):
+                    data.pop(WIDGET_VIEW, None)
+
     page = copy.deepcopy(notebook)
     page.cells = [cell for cell in page.cells if CHECK_TAG not in cell.get("metadata", {}).get("tags", [])]
+    # A page has no kernel: each widget shows the figure it stood for (InteractiveFigure puts its first
+    # figure beside the widget), and the page loads no widget script from a CDN.
+    without_widgets(page.cells)
+    page.metadata.pop("widgets", None)
     walk(page.cells)
-    walk(page.metadata.get("widgets", {}))
     return page
 
 

@@ -7,17 +7,29 @@ programmatically and check that the figure really changed::
 
     explorer = InteractiveFigure(draw, image=Dropdown(...), alpha=FloatSlider(...))
     explorer.display()
-    explorer.set(alpha=0.7)            # what a test (or CI) does
+    explorer.set(alpha=0.7)            # what a check cell does
     assert explorer.redraw_count == 2
+
+Made for a projector: the controls wrap onto as many rows as they need and
+every slider keeps a usable width; sliders report a value when released, not
+for every value a drag passes (each change recomputes); a status line says
+when a redraw is running. Where no widget can run (a rendered HTML page, a
+viewer without the widget manager), the figure as first drawn stands in for
+the widget.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 from typing import Any, Callable
 
 import ipywidgets as widgets
 
 __all__ = ["InteractiveFigure"]
+
+#: The narrowest a slider gets: a drag must be able to pick every value a class needs.
+SLIDER_MIN_WIDTH = "320px"
 
 
 class InteractiveFigure:
@@ -40,6 +52,8 @@ class InteractiveFigure:
         What ``draw`` returned last time (a matplotlib figure).
     last_values : dict
         The control values of the last draw.
+    first_png : bytes or None
+        The first figure as PNG: what stands in for the widget where widgets cannot run.
     """
 
     def __init__(self, draw: Callable[..., Any], **controls: widgets.ValueWidget) -> None:
@@ -53,13 +67,20 @@ class InteractiveFigure:
         self.draw = draw
         self.controls = dict(controls)
         self.output = widgets.Output()
+        self.status = widgets.HTML(value="", layout=widgets.Layout(min_width="120px"))
         self.redraw_count = 0
         self.last_figure: Any = None
         self.last_values: dict[str, Any] = {}
+        self.first_png: bytes | None = None
         self._paused = False
         for control in self.controls.values():
+            _fit_for_a_projector(control)
             control.observe(self._on_change, names="value")
-        self.widget = widgets.VBox([widgets.HBox(list(self.controls.values())), self.output])
+        row = widgets.Box(
+            [*self.controls.values(), self.status],
+            layout=widgets.Layout(display="flex", flex_flow="row wrap", align_items="center", width="100%"),
+        )
+        self.widget = widgets.VBox([row, self.output])
         self.redraw()
 
     def values(self) -> dict[str, Any]:
@@ -71,13 +92,21 @@ class InteractiveFigure:
         import matplotlib.pyplot as plt
 
         values = self.values()
-        self.output.clear_output(wait=True)
-        with self.output:
-            figure = self.draw(**values)
+        self.status.value = "<i>redrawing&hellip;</i>"
+        try:
+            self.output.clear_output(wait=True)
+            with self.output:
+                figure = self.draw(**values)
+                if figure is not None:
+                    plt.show()
             if figure is not None:
-                plt.show()
-        if figure is not None:
-            plt.close(figure)
+                if self.first_png is None:
+                    buffer = io.BytesIO()
+                    figure.savefig(buffer, format="png", bbox_inches="tight")
+                    self.first_png = buffer.getvalue()
+                plt.close(figure)
+        finally:
+            self.status.value = ""
         self.last_figure = figure
         self.last_values = values
         self.redraw_count += 1
@@ -95,12 +124,23 @@ class InteractiveFigure:
             self._paused = False
         self.redraw()
 
-    def display(self) -> "InteractiveFigure":
-        """Show the controls and the figure in the notebook."""
+    def display(self) -> None:
+        """Show the controls and the figure in the notebook.
+
+        The output carries the widget and, as a fallback for viewers without
+        the widget manager (a rendered HTML page), the first figure as a PNG.
+        Returns None, so a bare ``explorer.display()`` at the end of a cell
+        shows the explorer once.
+        """
         from IPython.display import display
 
-        display(self.widget)
-        return self
+        bundle: dict[str, Any] = dict(self.widget._repr_mimebundle_() or {})
+        bundle["text/plain"] = (
+            f"InteractiveFigure with controls {', '.join(self.controls)} (run the notebook to move them)"
+        )
+        if self.first_png is not None:
+            bundle["image/png"] = base64.b64encode(self.first_png).decode("ascii")
+        display(bundle, raw=True)
 
     def _ipython_display_(self) -> None:
         self.display()
@@ -108,3 +148,21 @@ class InteractiveFigure:
     def _on_change(self, _change: dict) -> None:
         if not self._paused:
             self.redraw()
+
+
+def _fit_for_a_projector(control: widgets.ValueWidget) -> None:
+    """Wide sliders with their label beside them, values reported on release."""
+    if hasattr(control, "continuous_update"):
+        control.continuous_update = False  # a change recomputes: not for every value a drag passes
+    sliders = (
+        widgets.IntSlider,
+        widgets.FloatSlider,
+        widgets.FloatLogSlider,
+        widgets.IntRangeSlider,
+        widgets.FloatRangeSlider,
+        widgets.SelectionSlider,
+    )
+    if isinstance(control, sliders):
+        control.layout.min_width = SLIDER_MIN_WIDTH
+    if hasattr(control, "style") and hasattr(control.style, "description_width"):
+        control.style.description_width = "initial"

@@ -221,6 +221,25 @@ def test_log_noise_in_outputs_fails_the_run_and_check_cells_stay_off_the_page(tm
     assert executed.cells[2].outputs[0]["text"] == "checked quietly\n", "the check cell still ran"
 
 
+def test_a_page_shows_each_widget_as_its_figure_and_loads_no_widget_script(tmp_path, capsys):
+    folder = tmp_path / "notebooks"
+    explorer = (
+        "import matplotlib\nmatplotlib.use('module://matplotlib_inline.backend_inline')\n"
+        "import matplotlib.pyplot as plt, ipywidgets as w\n"
+        "from course_utils.widgets import InteractiveFigure\n"
+        "def draw(alpha):\n    fig, ax = plt.subplots(figsize=(2, 2)); ax.set_title(f'alpha {alpha}'); return fig\n"
+        "explorer = InteractiveFigure(draw, alpha=w.FloatSlider(value=0.5))\nexplorer.display()"
+    )
+    _write_notebook(folder, "01_widget", [explorer])
+    out = tmp_path / "build"
+    assert notebook_runner.run_all(folder, out, timeout=120) == 0, capsys.readouterr()
+    executed = nbformat.read(out / "notebooks" / "01_widget.ipynb", as_version=4)
+    assert notebook_runner.WIDGET_VIEW in executed.cells[1].outputs[0]["data"], "the notebook keeps the live widget"
+    page = (out / "notebooks" / "01_widget.html").read_text()
+    assert page.count('src="data:image/png;base64') == 1, "the figure stands in for the widget"
+    assert "embed-amd" not in page and "widget-view" not in page and "InteractiveFigure with controls" not in page
+
+
 def test_make_run_picks_the_cpu_preset_only_without_a_gpu_and_without_a_choice():
     no_gpu, gpu = (lambda: False), (lambda: True)
     assert notebook_runner.choose_mode({}, no_gpu) == "cpu"
