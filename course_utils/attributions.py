@@ -768,7 +768,7 @@ def _activations_fn(model: keras.Model, name: str, shape: tuple[int, int, int]):
 
     def build():
         both = _spatial_layer_model(model, name)
-        head = keras.Model(both.inputs, both.outputs[0], name=f"{model.name}_to_{name}_only")
+        head = keras.Model(both.inputs[0], both.outputs[0], name=f"{model.name}_to_{name}_only")
 
         @tf.function(input_signature=[batch_spec])
         def activations(images):

@@ -255,6 +255,7 @@ def course_cnn(
     shuffled_labels: bool = False,
     verbose: int = 0,
     min_steps: int = 0,
+    precision: str = "float32",
 ) -> keras.Model:
     """The course's trained horses-vs-humans CNN, ready to explain.
 
@@ -285,6 +286,9 @@ def course_cnn(
         random, so it can only memorise. ``HORSES_HUMANS_MODEL`` is ignored.
     verbose
         Passed to ``model.fit`` when training.
+    precision
+        ``"float32"`` or ``"bfloat16"`` (see :func:`course_utils.models.with_precision`):
+        the trained float32 weights, computing in that precision. Training is float32.
 
     Returns
     -------
@@ -294,6 +298,25 @@ def course_cnn(
     """
     import keras
 
+    from course_utils import models
+
+    if precision not in models.PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(models.PRECISIONS)}, got {precision!r}")
+    return models.with_precision(
+        _trained_cnn(keras, image_size, epochs, data_dir, max_images, shuffled_labels, verbose, min_steps), precision
+    )
+
+
+def _trained_cnn(
+    keras: Any,
+    image_size: int,
+    epochs: int,
+    data_dir: str | os.PathLike | None,
+    max_images: int | None,
+    shuffled_labels: bool,
+    verbose: int,
+    min_steps: int,
+) -> Any:
     path = course_cnn_path(image_size, shuffled_labels)
     pretrained = None if shuffled_labels else os.environ.get("HORSES_HUMANS_MODEL")
     if pretrained:

@@ -216,3 +216,61 @@ def test_contrast_logits_are_the_two_class_margin_and_share_weights():
     model.get_layer("predictions").bias.assign([5.0, -5.0])
     np.testing.assert_allclose(contrast(x, training=False).numpy()[:, 0] - got[:, 0], 10.0, rtol=1e-5)
     assert models.find_layer(contrast, "block3_conv2") is model.get_layer("block3_conv2")
+
+
+# --------------------------------------------------------------------------- precision
+def test_a_bfloat16_twin_takes_and_returns_float32_and_agrees_with_its_original():
+    from tiny_models import images, small_cnn
+
+    original = small_cnn(softmax=True, name="precision_original")
+    twin = models.with_precision(original, "bfloat16")
+    policies = {layer.name: layer.dtype_policy.name for layer in twin.layers}
+    assert policies["rescale"] == "float32" and policies["scores"] == "float32", "pixels in and scores out stay float32"
+    assert policies["conv1"] == policies["conv2"] == "mixed_bfloat16"
+    batch = images(4, seed=3)
+    ours, theirs = original(batch).numpy(), twin(batch).numpy()
+    assert theirs.dtype == np.float32
+    assert 0 < np.abs(ours - theirs).max() < 0.02, "bfloat16 rounds (so not identical) but agrees"
+    assert models.with_precision(original, "float32") is original
+    with pytest.raises(ValueError, match="precision must be one of float32, bfloat16"):
+        models.with_precision(original, "float16")
+
+
+def test_every_method_of_the_course_runs_on_a_bfloat16_model():
+    import warnings
+
+    import keras
+
+    from course_utils import pixel_maps
+    from course_utils.metrics import rank_correlation
+    from tiny_models import images
+
+    keras.utils.set_random_seed(0)
+    original = models.horses_humans_cnn(16)
+    twin = models.with_precision(original, "bfloat16")
+    batch = images(2, seed=5)
+    methods = pixel_maps.course_methods(
+        16, images(4, seed=1), ig_steps=4, smoothgrad_samples=3, lime_samples=12, shap_nsamples=3, batch_size=8
+    )
+    for method in methods:
+        with warnings.catch_warnings():
+            # A helper model with a one-element input list made Keras warn on every call.
+            warnings.filterwarnings("error", message="The structure of `inputs`")
+            maps = method.explain(twin, batch, None)
+        assert maps.shape == (2, 16, 16) and maps.dtype == np.float32 and np.all(np.isfinite(maps)), method.name
+        if method.name in ("Grad-CAM (block3_conv2)", "Integrated Gradients", "Occlusion (2 px)"):
+            agreement = rank_correlation(method.explain(original, batch, None), maps)
+            assert np.all(agreement > 0.9), (method.name, agreement)
+
+
+def test_the_course_cnn_can_compute_in_bfloat16(monkeypatch, tmp_path):
+    from course_utils import training
+
+    saved = tmp_path / "cnn.keras"
+    models.horses_humans_cnn(16).save(saved)
+    monkeypatch.setenv("HORSES_HUMANS_MODEL", str(saved))
+    twin = training.course_cnn(16, precision="bfloat16")
+    assert twin.get_layer("block1_conv1").dtype_policy.name == "mixed_bfloat16"
+    assert training.course_cnn(16).get_layer("block1_conv1").dtype_policy.name == "float32"
+    with pytest.raises(ValueError, match="precision must be one of"):
+        training.course_cnn(16, precision="half")
