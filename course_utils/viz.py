@@ -512,13 +512,15 @@ def activation_grid(
         Scale each channel to [0, 1] by its own min and max (a constant
         channel becomes 0), so weak and strong channels are both visible.
     separator
-        Value of the 1-pixel lines between tiles.
+        Value of the 1-pixel lines between tiles and of the unused tiles at
+        the end of the last row. ``np.nan`` (drawn in the colormap's "bad"
+        colour) keeps them apart from activations: 0 would look like a silent
+        channel, 1 like the strongest.
 
     Returns
     -------
     np.ndarray
-        float32 ``(rows * (h + 1) - 1, cols * (w + 1) - 1)``; unused tiles
-        are 0.
+        float32 ``(rows * (h + 1) - 1, cols * (w + 1) - 1)``.
     """
     maps = np.asarray(activations, dtype=np.float32)
     if maps.ndim == 4 and maps.shape[0] == 1:
@@ -549,7 +551,7 @@ def activation_grid(
         span = tiles.max(axis=(0, 1), keepdims=True) - low
         tiles = np.divide(tiles - low, span, out=np.zeros_like(tiles), where=span > 0)
     # Channels become tiles: (h, w, c) -> (c, h, w), 1-pixel separators, no outer frame.
-    return _tile(np.moveaxis(tiles, -1, 0), cols, margin=1, frame=False, fill=separator, empty=0.0)
+    return _tile(np.moveaxis(tiles, -1, 0), cols, margin=1, frame=False, fill=separator, empty=separator)
 
 
 def plot_image_grid(

@@ -400,7 +400,8 @@ def test_layer_activations_and_grid(cnn):
     channel = acts[0, ..., 0]
     if channel.max() > channel.min():
         np.testing.assert_allclose(first, (channel - channel.min()) / (channel.max() - channel.min()), atol=1e-6)
-    assert np.all(grid[SIZE + 1 :, 2 * (SIZE + 1) :] == 0.0)  # the unused sixth tile
+    assert np.all(grid[SIZE + 1 :, 2 * (SIZE + 1) :] == 1.0)  # the unused sixth tile: the separator, not a silent channel
+    assert np.isnan(viz.activation_grid(acts[0], channels=5, cols=3, separator=np.nan)[SIZE + 1 :, 2 * (SIZE + 1) :]).all()
     constant = viz.activation_grid(np.ones((4, 4, 2)))
     assert np.all(constant[:, :4] == 0.0)
     picked = viz.activation_grid(acts[0], channels=[3], normalize=False)

@@ -74,3 +74,12 @@ def test_metrics_benchmark_quick_prints_a_ratio_and_matching_curves():
     output = _run_quick("metrics.py", timeout=600)
     assert re.search(r"^deletion_batched: (\d+(?:\.\d+)?)x faster", output, re.MULTILINE), output
     assert re.search(r"max\|diff\|/max\|score\| = \S+ <= ", output), output
+
+
+def test_precision_benchmark_quick_prints_every_method_with_time_ratio_and_agreement():
+    output = _run_quick("precision.py", timeout=600)
+    rows = re.findall(r"^  (\S.*?)\s+(\d+\.\d\d)\s+(\d+\.\d\d)\s+(\d+\.\d\d)x  (.+)$", output, re.MULTILINE)
+    methods = [name.split(" (")[0].split(" x")[0] for name, *_ in rows]
+    assert methods == ["forward", "Grad-CAM", "IG", "SmoothGrad", "occlusion", "deletion", "LIME"], output
+    assert re.search(r"completeness error \S+ \(float32\) vs \S+", output), output
+    assert re.search(r"^bfloat16 agrees \(rank correlation >= 0.99\) for: ", output, re.MULTILINE), output
