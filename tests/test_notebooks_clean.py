@@ -94,7 +94,8 @@ def test_checked_cells_carry_what_nbval_compares(path: Path):
 
 
 CHECK_TAG = "course-check"  # course_utils.notebook_runner.CHECK_TAG, without importing TensorFlow
-_CHECK_STATEMENT = re.compile(r"^\s*assert\b|^\s*\w+(\.\w+)*\.set\(", re.MULTILINE)
+_ASSERT = re.compile(r"^\s*assert\b", re.MULTILINE)
+_EXPLORER = re.compile(r"^\s*(\w+)\s*=\s*InteractiveFigure\(", re.MULTILINE)
 _MACHINERY_WORDS = re.compile(r"\bCI\b|nbval|test suite|benchmarks/|pytest", re.IGNORECASE)
 
 
@@ -102,17 +103,19 @@ _MACHINERY_WORDS = re.compile(r"\bCI\b|nbval|test suite|benchmarks/|pytest", re.
 def test_checks_are_tagged_collapsed_cells_and_the_prose_never_mentions_test_machinery(path: Path):
     """Students see the course: asserts and scripted widget moves sit in collapsed cells the page leaves out."""
     untagged, expanded, prose = [], [], []
+    explorers = {name for cell in _cells(path) for name in _EXPLORER.findall(_source(cell))}
+    moves = re.compile(rf"^\s*({'|'.join(map(re.escape, explorers)) or '(?!)'})\.set\(", re.MULTILINE)
     for index, cell in enumerate(_cells(path)):
         source, metadata = _source(cell), cell.get("metadata", {})
         if cell["cell_type"] == "markdown":
             prose += [f"cell {index}: {m.group(0)!r}" for m in _MACHINERY_WORDS.finditer(source)]
             continue
         tagged = CHECK_TAG in metadata.get("tags", [])
-        if _CHECK_STATEMENT.search(source) and not tagged:
+        if (_ASSERT.search(source) or moves.search(source)) and not tagged:
             untagged.append(index)
         hidden = metadata.get("jupyter", {})
         if tagged and not (hidden.get("source_hidden") and hidden.get("outputs_hidden")):
             expanded.append(index)
-    assert not untagged, f"cells with assert / widget .set( need the {CHECK_TAG!r} tag: {untagged}"
+    assert not untagged, f"cells with assert or an explorer's .set( need the {CHECK_TAG!r} tag: {untagged}"
     assert not expanded, f"{CHECK_TAG!r} cells must be collapsed (jupyter.source_hidden and outputs_hidden): {expanded}"
     assert not prose, f"markdown mentions test machinery: {prose}"
