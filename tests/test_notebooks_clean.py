@@ -119,3 +119,12 @@ def test_checks_are_tagged_collapsed_cells_and_the_prose_never_mentions_test_mac
     assert not untagged, f"cells with assert or an explorer's .set( need the {CHECK_TAG!r} tag: {untagged}"
     assert not expanded, f"{CHECK_TAG!r} cells must be collapsed (jupyter.source_hidden and outputs_hidden): {expanded}"
     assert not prose, f"markdown mentions test machinery: {prose}"
+
+
+def test_the_setup_cell_is_the_same_everywhere_and_copes_with_colab():
+    """One install cell: quick mode one line away, and a restart asked for when Colab's ipywidgets 7 was replaced."""
+    firsts = {_source(next(c for c in _cells(p) if c["cell_type"] == "code")) for p in NOTEBOOKS}
+    assert len(firsts) == 1, "every notebook starts with the same setup cell"
+    (cell,) = firsts
+    assert 'os.environ["COURSE_MODE"] = "quick"' in cell and "Restart session" in cell
+    assert "enable_custom_widget_manager" in cell and 'version("ipywidgets")' in cell
