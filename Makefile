@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with nbval.ini
 
-.PHONY: setup run test test-fast lint benchmarks clean
+.PHONY: setup run test test-fast test-browser chromium lint benchmarks clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,27 @@ test: lint
 ## Unit tests only (no notebooks), for a fast edit-test loop.
 test-fast: $(STAMP)
 	COURSE_QUICK=1 $(PY) -m pytest tests -m "not slow"
+
+## The interactive figures in a real browser (tests_browser/): JupyterLab on a temporary copy of the notebooks,
+## driven by Playwright in Debian's headless Chromium; every control of every InteractiveFigure must redraw it.
+## Installs chromium-headless-shell with apt where missing (never `playwright install`) and Playwright in .venv.
+BROWSER_STAMP := $(VENV)/.browser-stamp
+APT := $(shell [ "$$(id -u)" = 0 ] || echo sudo) env DEBIAN_FRONTEND=noninteractive apt-get
+BROWSER_ARGS ?=
+
+$(BROWSER_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[dev,browser]"
+	touch $(BROWSER_STAMP)
+
+chromium:
+	@if [ -n "$${CHROMIUM_PATH:-}" ] || dpkg-query -W -f='$${Status}' chromium-headless-shell 2> /dev/null \
+		| grep -q "install ok installed"; then exit 0; fi; \
+	echo "installing chromium-headless-shell with apt"; \
+	$(APT) install -y -qq chromium-headless-shell > /dev/null 2>&1 || \
+	{ $(APT) update -qq && $(APT) install -y -qq chromium-headless-shell > /dev/null; }
+
+test-browser: chromium $(BROWSER_STAMP)
+	COURSE_QUICK=1 $(PY) -m pytest tests_browser $(BROWSER_ARGS)
 
 ## The performance comparisons of the benchmarks/ folder (minutes; not part of the tests).
 benchmarks: $(STAMP)

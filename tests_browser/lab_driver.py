@@ -1,0 +1,364 @@
+"""Drive a notebook in JupyterLab with Playwright: run it, find its InteractiveFigures, move their controls.
+
+An ``InteractiveFigure`` renders as ``VBox([Box(controls + [status HTML]), Output])``; that DOM shape is
+how the widgets are found, so no cell index is hard-coded. Every control is moved as a user moves it
+(keyboard on a slider handle, a click, a pick in a list), and the Output area is compared pixel by pixel
+before and after the redraw, which the status line ("redrawing…", then empty) marks.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+from playwright.sync_api import Error as PlaywrightError
+
+#: Text that must never be visible in a cell's output: a widget that failed or never rendered.
+BAD_OUTPUT_TEXT = re.compile(
+    r"Error displaying widget|Loading widget|Click to show javascript error|InteractiveFigure with controls"
+    r"|\b(?:VBox|HBox|Box|Output|GridBox)\(|\b\w*(?:Slider|Dropdown|Checkbox|ToggleButtons|Combobox)\("
+)
+MIN_SLIDER_TRACK_PX = 100
+
+_PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+
+_FIND_FIGURES = (
+    """() => {
+  const panel = document.querySelector('%s');
+  if (!panel) return 0;
+  let n = 0;
+  for (const vbox of panel.querySelectorAll('.widget-vbox')) {
+    const kids = [...vbox.children];
+    if (kids.length !== 2 || !kids[0].classList.contains('widget-box')
+        || !kids[1].classList.contains('widget-output')) continue;
+    const last = kids[0].lastElementChild;
+    if (!last || !last.classList.contains('widget-html')) continue;
+    vbox.setAttribute('data-browser-test-figure', String(n));
+    [...kids[0].children].slice(0, -1).forEach((c, i) => c.setAttribute('data-browser-test-control', String(i)));
+    n += 1;
+  }
+  return n;
+}"""
+    % _PANEL
+)
+
+# Read (never changed) through the app object that --LabApp.expose_app_in_browser gives: the DOM has no
+# prompt for a cell whose input is collapsed (the course-check cells).
+_EXECUTION_STATE = """() => {
+  const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  if (!panel || !panel.content || !panel.content.model || !panel.sessionContext) return null;
+  const cells = [];
+  for (const cell of panel.content.model.cells) {
+    if (cell.type !== 'code') continue;
+    const errors = cell.outputs.toJSON().filter(o => o.output_type === 'error')
+      .map(o => `${o.ename}: ${o.evalue}\\n` + (o.traceback || []).join('\\n').replace(/\\u001b\\[[0-9;]*m/g, '').slice(-2000));
+    cells.push({count: cell.executionCount, running: cell.executionState === 'running', errors});
+  }
+  const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
+  return {cells, status: kernel ? kernel.status : null};
+}"""
+
+# The text of every output, and a marker for ipywidgets' error view (an icon over "Click to show javascript error").
+_OUTPUT_TEXTS = (
+    """() => [...document.querySelectorAll('%s .jp-Cell-outputArea > .jp-OutputArea-child')]
+  .map(o => o.innerText + (o.querySelector('.jupyter-widgets-error-widget') ? ' Error displaying widget' : ''))"""
+    % _PANEL
+)
+
+# Records the status line's changes: a redraw adds "redrawing…" and then removes it.
+_WATCH_STATUS = """(status) => {
+  if (status.__browserTestObserver) status.__browserTestObserver.disconnect();
+  status.__browserTestLog = {started: 0, finished: 0};
+  const text = nodes => [...nodes].map(n => n.textContent || '').join('');
+  const observer = new MutationObserver(records => {
+    for (const r of records) {
+      if (/redrawing/.test(text(r.addedNodes))) status.__browserTestLog.started += 1;
+      if (/redrawing/.test(text(r.removedNodes))) status.__browserTestLog.finished += 1;
+    }
+  });
+  observer.observe(status, {childList: true, subtree: true, characterData: true});
+  status.__browserTestObserver = observer;
+}"""
+
+_STATUS_LOG = """(status) => ({...status.__browserTestLog, text: status.textContent.trim()})"""
+
+_IMAGES_READY = """(output) => [...output.querySelectorAll('img')].every(i => i.complete && i.naturalWidth > 0)"""
+
+# Is the element on screen, inside the notebook, and the topmost thing at its centre?
+_ON_SCREEN = """(el) => {
+  const box = el.getBoundingClientRect();
+  if (box.width < 1 || box.height < 1) return 'has no size';
+  const style = getComputedStyle(el);
+  if (style.visibility === 'hidden' || style.display === 'none' || Number(style.opacity) === 0) return 'is hidden';
+  const panel = el.closest('.jp-WindowedPanel-outer') || el.closest('.jp-NotebookPanel');
+  const area = panel.getBoundingClientRect();
+  if (box.left < area.left - 1 || box.right > area.right + 1)
+    return `sticks out of the notebook (x ${box.left.toFixed(0)}..${box.right.toFixed(0)}, `
+      + `notebook ${area.left.toFixed(0)}..${area.right.toFixed(0)})`;
+  const hit = document.elementFromPoint(box.left + box.width / 2, box.top + Math.min(box.height / 2, 10));
+  if (!hit || !(el.contains(hit) || hit.contains(el))) return `is covered by ${hit ? hit.className || hit.tagName : 'nothing'}`;
+  return '';
+}"""
+
+
+@dataclass
+class Move:
+    """One control moved by hand: what was done and what came of it."""
+
+    figure: int
+    control: int
+    kind: str
+    action: str = ""
+    problems: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def wait_for(condition, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout_s:.0f} s for {what}")
+        time.sleep(0.5)
+
+
+def open_notebook(page, url: str, timeout_s: float) -> None:
+    page.goto(url)
+    page.wait_for_selector(f"{_PANEL} .jp-Notebook .jp-Cell", timeout=timeout_s * 1000)
+    wait_for(lambda: (page.evaluate(_EXECUTION_STATE) or {}).get("status") == "idle", timeout_s, "the kernel to start")
+
+
+def run_all_cells(page, tries: int = 3) -> None:
+    """Run > Run All Cells, from the menu bar, as a student does; retried if no cell starts."""
+    for _ in range(tries):
+        page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
+        page.locator('li[data-command="runmenu:run-all"]').click()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            state = page.evaluate(_EXECUTION_STATE) or {"cells": [], "status": None}
+            if state["status"] == "busy" or any(c["running"] or c["count"] is not None for c in state["cells"]):
+                return
+            time.sleep(0.25)
+        page.keyboard.press("Escape")
+    raise AssertionError(f"Run > Run All Cells started no cell ({tries} tries)")
+
+
+def wait_until_executed(page, timeout_s: float) -> None:
+    """Every code cell has an execution count and the kernel is idle; an error output fails at once."""
+    started = time.monotonic()
+    idle_since = None
+    while True:
+        state = page.evaluate(_EXECUTION_STATE) or {"cells": [], "status": None}
+        cells, status = state["cells"], state["status"]
+        failed = [(k, c["errors"]) for k, c in enumerate(cells) if c["errors"]]
+        if failed:
+            k, errors = failed[0]
+            raise AssertionError(f"code cell {k} failed:\n" + "\n".join(errors))
+        pending = [k for k, c in enumerate(cells) if c["count"] is None or c["running"]]
+        if status == "idle" and not pending:
+            return
+        if status == "idle" and not any(c["running"] for c in cells):
+            idle_since = idle_since or time.monotonic()
+            if time.monotonic() - idle_since > 15:
+                raise AssertionError(f"Run All stopped with code cells {pending} never run, and no error output")
+        else:
+            idle_since = None
+        if time.monotonic() - started > timeout_s:
+            raise AssertionError(f"the notebook did not finish in {timeout_s:.0f} s (code cells left: {pending})")
+        time.sleep(0.5)
+
+
+def find_figures(page, expected: int, timeout_s: float) -> int:
+    """Mark the InteractiveFigures in the page; wait until at least ``expected`` have rendered."""
+    found = 0
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = page.evaluate(_FIND_FIGURES)
+        if found >= expected:
+            return found
+        time.sleep(0.5)
+    return found
+
+
+def bad_output_text(page, timeout_s: float = 30.0) -> list[str]:
+    """Widget errors, 'Loading widget' or a widget's text repr visible in an output (waits for loaders)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        hits = []
+        for text in page.evaluate(_OUTPUT_TEXTS):
+            match = BAD_OUTPUT_TEXT.search(text)  # the first hit of each output is enough
+            if match:
+                start = max(0, match.start() - 60)
+                hits.append(text[start : match.end() + 60].replace("\n", " "))
+        if not hits or time.monotonic() > deadline:
+            return hits
+        time.sleep(1.0)
+
+
+def figure(page, index: int):
+    return page.locator(f'[data-browser-test-figure="{index}"]')
+
+
+def controls(page, index: int):
+    return figure(page, index).locator(":scope > .widget-box > [data-browser-test-control]")
+
+
+def control_kind(control) -> str:
+    classes = control.get_attribute("class") or ""
+    if "widget-slider" in classes:
+        return "slider"
+    if "widget-dropdown" in classes:
+        return "dropdown"
+    if "widget-checkbox" in classes:
+        return "checkbox"
+    if "widget-toggle-buttons" in classes:
+        return "toggle-buttons"
+    if "widget-text" in classes and control.locator("input[list]").count():
+        return "combobox"
+    return "unknown: " + classes
+
+
+def layout_problems(page, index: int) -> list[str]:
+    """Controls that are hidden, clipped, covered, or sliders too narrow to use."""
+    problems = []
+    box = figure(page, index)
+    box.scroll_into_view_if_needed()
+    for k, control in enumerate(controls(page, index).all()):
+        kind = control_kind(control)
+        name = f"figure {index}, control {k} ({kind}, {label(control)!r})"
+        control.scroll_into_view_if_needed()
+        if not control.is_visible():
+            problems.append(f"{name} is not visible")
+            continue
+        why = control.evaluate(_ON_SCREEN)
+        if why:
+            problems.append(f"{name} {why}")
+        if kind == "slider":
+            track = control.locator(".noUi-target").bounding_box()
+            width = track["width"] if track else 0
+            if width < MIN_SLIDER_TRACK_PX:
+                problems.append(f"{name}: its track is {width:.0f} px wide (less than {MIN_SLIDER_TRACK_PX} px)")
+    return problems
+
+
+def label(control) -> str:
+    labels = control.locator("label.widget-label, span[title]").all_inner_texts()
+    return " ".join(t.strip() for t in labels if t.strip().strip("\u200b"))
+
+
+def output_png(page, index: int) -> bytes:
+    output = figure(page, index).locator(":scope > .widget-output")
+    output.scroll_into_view_if_needed()
+    return output.screenshot(animations="disabled")
+
+
+def stable_output(page, index: int, timeout_s: float = 15.0) -> bytes:
+    """A screenshot of the figure's Output that two looks 0.4 s apart agree on (images decoded)."""
+    output = figure(page, index).locator(":scope > .widget-output")
+    deadline = time.monotonic() + timeout_s
+    previous = None
+    while True:
+        if output.evaluate(_IMAGES_READY):
+            shot = output_png(page, index)
+            if previous is not None and same_pixels(previous, shot):
+                return shot
+            previous = shot
+        if time.monotonic() > deadline:
+            return previous if previous is not None else output_png(page, index)
+        time.sleep(0.4)
+
+
+def same_pixels(a: bytes, b: bytes) -> bool:
+    image_a = np.asarray(Image.open(io.BytesIO(a)).convert("RGB"))
+    image_b = np.asarray(Image.open(io.BytesIO(b)).convert("RGB"))
+    return image_a.shape == image_b.shape and np.array_equal(image_a, image_b)
+
+
+def change(page, control, kind: str) -> str:
+    """Move one control the way a user does; return what was done."""
+    if kind == "slider":
+        handle = control.locator(".noUi-handle").first
+        now, high = (float(handle.get_attribute(a) or 0) for a in ("aria-valuenow", "aria-valuemax"))
+        key = "ArrowRight" if now < high else "ArrowLeft"
+        readout = control.locator(".widget-readout")
+        before = readout.inner_text()
+        handle.focus()
+        page.keyboard.press(key)
+        if readout.inner_text() == before:  # keyboard did nothing: click elsewhere on the track
+            track = control.locator(".noUi-target")
+            box = track.bounding_box()
+            x = box["width"] * (0.25 if key == "ArrowLeft" else 0.75)
+            track.click(position={"x": x, "y": box["height"] / 2}, timeout=10_000)
+            return f"{key} did not move it; clicked the track ({before} -> {readout.inner_text()})"
+        return f"{key} on the handle ({before} -> {readout.inner_text()})"
+    if kind == "dropdown":
+        select = control.locator("select")
+        index = select.evaluate("s => s.selectedIndex")
+        count = select.locator("option").count()
+        target = index + 1 if index + 1 < count else index - 1
+        select.select_option(index=target)
+        return f"option {index} -> {target}"
+    if kind == "checkbox":
+        box = control.locator("input[type=checkbox]")
+        box.click()
+        return f"clicked (checked: {box.is_checked()})"
+    if kind == "toggle-buttons":
+        button = control.locator("button:not(.mod-active)").first
+        text = button.inner_text()
+        button.click()
+        return f"clicked {text!r}"
+    if kind == "combobox":
+        field_ = control.locator("input[list]")
+        current = field_.input_value()
+        options = control.locator("datalist option").evaluate_all("os => os.map(o => o.value)")
+        target = next(o for o in options if o != current)
+        field_.fill(target)
+        field_.press("Enter")
+        return f"{current!r} -> {target!r}"
+    raise AssertionError(
+        f"the browser test does not know how to move a control of kind {kind!r}; teach lab_driver.change"
+    )
+
+
+def move_every_control(page, index: int, redraw_timeout_s: float) -> list[Move]:
+    """Move each control of one figure in turn; each move must redraw the figure and change its pixels."""
+    moves = []
+    status = figure(page, index).locator(":scope > .widget-box > .widget-html").first
+    before = stable_output(page, index)
+    if not same_pixels(before, output_png(page, index)):
+        return [Move(index, -1, "", problems=[f"figure {index} keeps changing without any control being moved"])]
+    for k, control in enumerate(controls(page, index).all()):
+        kind = control_kind(control)
+        move = Move(index, k, kind)
+        moves.append(move)
+        name = f"figure {index}, control {k} ({kind}, {label(control)!r})"
+        started = time.monotonic()
+        control.scroll_into_view_if_needed()
+        if not control.is_visible():
+            continue  # reported by layout_problems; a student cannot move it either
+        status.evaluate(_WATCH_STATUS)
+        try:
+            move.action = change(page, control, kind)
+        except (AssertionError, PlaywrightError) as error:
+            move.problems.append(f"{name}: could not be moved: {str(error).splitlines()[0]}")
+            continue
+        deadline = time.monotonic() + redraw_timeout_s
+        log = status.evaluate(_STATUS_LOG)
+        while not (log["finished"] >= 1 and log["text"] == "") and time.monotonic() < deadline:
+            time.sleep(0.2)
+            log = status.evaluate(_STATUS_LOG)
+        move.seconds = time.monotonic() - started
+        if log["finished"] < 1:
+            move.problems.append(
+                f"{name}: {move.action}, but no redraw within {redraw_timeout_s:.0f} s "
+                f"(status line showed 'redrawing…' {log['started']} times)"
+            )
+            continue
+        after = stable_output(page, index)
+        if same_pixels(before, after):
+            move.problems.append(f"{name}: {move.action}, the figure was redrawn but did not change")
+        before = after
+    return moves

@@ -1,0 +1,166 @@
+"""The course's interactive figures in a real browser: JupyterLab, headless Chromium, a 1400x1000 window.
+
+For a smoke notebook (one InteractiveFigure with every kind of control the course uses) and for
+notebooks 02 and 07 (copied at test time), run all cells as a student does, then fail on: a browser
+console error, a widget error / "Loading widget" / a widget's text repr in an output, a control that
+is not visible, a slider track under 100 px, a control whose change does not change the figure's
+pixels, and a notebook file changed on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import time
+from pathlib import Path
+
+import lab_driver
+import nbformat
+import pytest
+
+NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+WINDOW = {"width": 1400, "height": 1000}
+DEFAULT_NOTEBOOKS = ["smoke_interactive_figure.ipynb", "02_grad_cam.ipynb", "07_feature_visualization.ipynb"]
+RUN_TIMEOUT_S = 900
+REDRAW_TIMEOUT_S = 240
+
+#: One InteractiveFigure with every control type the notebooks pass to it; each one changes the figure.
+SMOKE_SOURCE = """\
+import matplotlib.pyplot as plt
+import numpy as np
+import ipywidgets as widgets
+from course_utils.widgets import InteractiveFigure
+
+
+def draw(amplitude, frequency, color, grid, style, title, window, marker):
+    x = np.linspace(0, 10, 200)
+    fig, ax = plt.subplots(figsize=(7, 3))
+    ax.plot(x, amplitude * np.sin(frequency * x), color=color, linestyle=style, marker=marker, markevery=20)
+    ax.set_xlim(*window)
+    ax.set_ylim(-2.2, 2.2)
+    ax.grid(grid)
+    ax.set_title(f"{title}: a={amplitude:.2f}, f={frequency}, {color}, grid={grid}, {style!r}, {window}, {marker}")
+    return fig
+
+
+smoke = InteractiveFigure(
+    draw,
+    amplitude=widgets.FloatSlider(value=1.0, min=0.1, max=2.0, step=0.1, description="amplitude"),
+    frequency=widgets.IntSlider(value=2, min=1, max=10, description="frequency"),
+    color=widgets.Dropdown(options=["tab:blue", "tab:orange", "tab:green"], value="tab:blue", description="color"),
+    grid=widgets.Checkbox(value=False, description="grid"),
+    style=widgets.ToggleButtons(options=["-", "--", ":"], value="-", description="line"),
+    title=widgets.Combobox(options=["sine", "wave", "signal"], value="sine", ensure_option=True, description="title"),
+    window=widgets.FloatRangeSlider(value=(0.0, 8.0), min=0.0, max=10.0, step=0.5, description="x range"),
+    marker=widgets.SelectionSlider(options=["o", "s", "^"], value="o", description="marker"),
+)
+smoke.display()"""
+
+
+def write_smoke_notebook(path: Path) -> None:
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_markdown_cell("# Smoke test: one InteractiveFigure with every control type"),
+        nbformat.v4.new_code_cell(SMOKE_SOURCE),
+    ]
+    notebook.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+    nbformat.write(notebook, path)
+
+
+def expected_figures(path: Path) -> int:
+    """How many InteractiveFigures the notebook builds (named ones, as the notebooks' convention wants)."""
+    notebook = nbformat.read(path, as_version=4)
+    code = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
+    return len(re.findall(r"^\s*\w+\s*=\s*InteractiveFigure\(", code, re.MULTILINE))
+
+
+def pytest_generate_tests(metafunc):
+    if "notebook" in metafunc.fixturenames:
+        chosen = metafunc.config.getoption("--notebook") or DEFAULT_NOTEBOOKS
+        metafunc.parametrize("notebook", chosen, ids=[Path(n).name for n in chosen])
+
+
+@pytest.fixture
+def notebook_copy(lab, notebook) -> Path:
+    """The notebook, written or copied into the server's temporary root."""
+    name = Path(notebook).name
+    target = lab.root / name
+    if name == "smoke_interactive_figure.ipynb" and not Path(notebook).exists():
+        write_smoke_notebook(target)
+    else:
+        source = Path(notebook) if Path(notebook).exists() else NOTEBOOK_DIR / notebook
+        shutil.copyfile(source, target)
+    return target
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_interactive_figures_work_in_jupyterlab(lab, browser, notebook_copy, record_timing, tmp_path):
+    name = notebook_copy.name
+    before_hash = digest(notebook_copy)
+    expected = expected_figures(notebook_copy)
+    assert expected >= 1, f"{name} builds no InteractiveFigure"
+    problems: list[str] = []
+    console_errors: list[str] = []
+    started = time.monotonic()
+    context = browser.new_context(viewport=WINDOW)
+    page = context.new_page()
+    page.on("console", lambda m: m.type == "error" and console_errors.append(f"console: {m.text} ({m.location})"))
+    page.on("pageerror", lambda e: console_errors.append(f"page error: {e}"))
+    try:
+        workspace = re.sub(r"\W", "-", notebook_copy.stem)
+        lab_driver.open_notebook(page, lab.url(f"lab/workspaces/{workspace}/tree/{name}?reset"), timeout_s=180)
+        lab_driver.wait_for(lambda: kernel_idle(lab, name), 180, f"the kernel of {name} to be idle")
+        lab_driver.run_all_cells(page)
+        lab_driver.wait_until_executed(page, RUN_TIMEOUT_S)
+        ran = time.monotonic() - started
+        found = lab_driver.find_figures(page, expected, timeout_s=60)
+        if found < expected:
+            problems.append(f"{found} InteractiveFigure(s) rendered as widgets, the notebook builds {expected}")
+        problems += [f"visible in an output: {text!r}" for text in lab_driver.bad_output_text(page)]
+        moves = []
+        for index in range(found):
+            problems += lab_driver.layout_problems(page, index)
+            moves += lab_driver.move_every_control(page, index, REDRAW_TIMEOUT_S)
+        for move in moves:
+            problems += move.problems
+        problems += [f"visible in an output after the moves: {t!r}" for t in lab_driver.bad_output_text(page, 5)]
+        total = time.monotonic() - started
+        slowest = max(moves, key=lambda m: m.seconds, default=None)
+        record_timing(
+            name,
+            total,
+            f"(open + run all {ran:.0f} s; {len(moves)} control moves on {found} figure(s)"
+            + (f", slowest {slowest.seconds:.1f} s" if slowest else "")
+            + ")",
+        )
+        print(f"{name}: {total:.1f} s; moves: " + "; ".join(f"{m.kind} {m.action} {m.seconds:.1f} s" for m in moves))
+        if problems or console_errors:
+            save_screenshot(page, tmp_path / f"{notebook_copy.stem}-problems.png", lab)
+    except BaseException:
+        save_screenshot(page, tmp_path / f"{notebook_copy.stem}-failure.png", lab)
+        raise
+    finally:
+        context.close()
+        lab.shut_down_kernels()
+    problems += console_errors
+    if digest(notebook_copy) != before_hash:
+        problems.append(f"{name} changed on disk while the browser had it open (autosave or a save)")
+    assert not problems, f"{name}: {len(problems)} problem(s):\n- " + "\n- ".join(problems)
+
+
+def kernel_idle(lab, name: str) -> bool:
+    sessions = [s for s in lab.api("api/sessions") if s["path"].endswith(name) and s.get("kernel")]
+    return bool(sessions) and all(s["kernel"]["execution_state"] == "idle" for s in sessions)
+
+
+def save_screenshot(page, path: Path, lab) -> None:
+    try:
+        page.screenshot(path=path, full_page=True)
+        print(f"screenshot of the page: {path}")
+    except Exception as error:  # the page may be gone; the report matters more
+        print(f"no screenshot: {error}")
+    print(f"JupyterLab log (end):\n{lab.log_tail()}")
