@@ -51,8 +51,8 @@ chromium:
 	@if [ -n "$${CHROMIUM_PATH:-}" ] || dpkg-query -W -f='$${Status}' chromium-headless-shell 2> /dev/null \
 		| grep -q "install ok installed"; then exit 0; fi; \
 	echo "installing chromium-headless-shell with apt"; \
-	$(APT) install -y -qq chromium-headless-shell > /dev/null 2>&1 || \
-	{ $(APT) update -qq && $(APT) install -y -qq chromium-headless-shell > /dev/null; }
+	$(APT) install -y -qq --no-install-recommends chromium-headless-shell > /dev/null 2>&1 || \
+	{ $(APT) update -qq && $(APT) install -y -qq --no-install-recommends chromium-headless-shell > /dev/null; }
 
 test-browser: chromium $(BROWSER_STAMP)
 	COURSE_QUICK=1 $(PY) -m pytest tests_browser $(BROWSER_ARGS)
