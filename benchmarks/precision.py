@@ -162,10 +162,10 @@ def main() -> int:
     for description, model, images in subjects:
         print(f"{description}: {len(images)} images, median of {repeats} run(s)", flush=True)
         for name, _, _, agreement, _ in compare(model, images, args.quick, repeats):
-            if agreement is not None:
-                usable.setdefault(name, []).append(agreement)
+            if agreement is not None:  # one verdict per method, whatever its sizes on each model
+                usable.setdefault(name.split(" (")[0], []).append(agreement)
     ready = sorted(name for name, values in usable.items() if min(values) >= AGREEMENT)
-    print(f"bfloat16 agrees (rank correlation >= {AGREEMENT}) for: {', '.join(ready) or 'none'}")
+    print(f"bfloat16 agrees (rank correlation >= {AGREEMENT} on every model) for: {', '.join(ready) or 'none'}")
     return 0
 
 
