@@ -25,7 +25,7 @@ import socket
 import sys
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -41,6 +41,9 @@ __all__ = [
     "validation_model_numbers",
     "sample_images",
     "sample_image_credits",
+    "PHOTO_CLASSES",
+    "course_photos",
+    "right_and_wrong",
     "imagenet_class_names",
 ]
 
@@ -420,6 +423,112 @@ def sample_images() -> dict[str, np.ndarray]:
 def sample_image_credits() -> dict[str, str]:
     """Where each sample photo comes from and under which terms."""
     return {name: credit for name, (_p, _r, credit) in _SAMPLES.items()}
+
+
+# --------------------------------------------------------------------------- the photos the notebooks explain
+#: The sample photos the ImageNet notebooks explain, in their order, with the ImageNet classes that
+#: count as a correct answer (empty: no class fits, so the photo is not judged right or wrong).
+PHOTO_CLASSES: dict[str, tuple[int, ...]] = {
+    "cat": (281, 282, 283, 284, 285),  # tabby, tiger cat, Persian, Siamese, Egyptian cat
+    "coffee": (967, 968, 504),  # espresso, cup, coffee mug
+    "rocket": (657, 744, 812),  # missile, projectile, space shuttle
+    "grace_hopper": (652, 906, 834),  # military uniform, Windsor tie, suit
+    "motorcycle": (665, 670),  # moped, motor scooter (ImageNet has no "motorcycle")
+    "palace": (698, 663, 832),  # palace, monastery, stupa
+    "flower": (985,),  # daisy (the closest class; there is no "dahlia")
+    "astronaut": (),  # nothing fits
+}
+
+
+def course_photos(size: int, count: int | None = None, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """The sample photos a notebook explains: central squares at ``size``, in the course's order.
+
+    Parameters
+    ----------
+    size
+        Side of the square images (the model's input size, e.g. 224).
+    count
+        Keep the first ``count`` photos (a mode's ``sample_photos``); ``None``: all.
+    names
+        Which photos, in this order; default the keys of :data:`PHOTO_CLASSES`.
+
+    Returns
+    -------
+    dict
+        name -> float32 ``(size, size, 3)`` raw pixels in [0, 255].
+    """
+    samples = sample_images()
+    chosen = [name for name in (PHOTO_CLASSES if names is None else names) if name in samples]
+    if count is not None:
+        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+            raise ValueError(f"count must be a positive integer (how many photos), got {count!r}")
+        chosen = chosen[: int(count)]
+    return {name: image_io.center_square(samples[name], size).astype(np.float32) for name in chosen}
+
+
+def right_and_wrong(
+    names: Sequence[str], scores: Any, expected: dict[str, Sequence[int]] | None = None
+) -> dict[str, Any]:
+    """A correct and a wrong prediction to explain side by side, or the nearest stand-ins.
+
+    A photo is judged when it has expected classes; its rank is where the best
+    of them comes in the model's ranking (0: correct). The right case is the
+    most confident correct photo, else the nearest miss; the wrong case the
+    most confident wrong photo other than the right case, else the least
+    confident other photo. Each comes with a note that says which it is.
+
+    Parameters
+    ----------
+    names
+        The photos, in the order of the rows of ``scores``.
+    scores
+        ``(N, classes)`` model scores, one row per photo.
+    expected
+        name -> classes that count as correct; default :data:`PHOTO_CLASSES`.
+
+    Returns
+    -------
+    dict
+        ``correct`` and ``wrong`` (lists of names), ``rank`` (name -> rank of
+        the best expected class), ``right`` and ``wrong_case`` (names) with
+        ``right_note`` and ``wrong_note``.
+    """
+    table = PHOTO_CLASSES if expected is None else expected
+    array = np.asarray(scores)
+    names = list(names)
+    if array.ndim != 2 or len(array) != len(names):
+        raise ValueError(f"scores must be (N, classes) with one row per name: {len(names)} names, shape {array.shape}")
+    order = np.argsort(-array, axis=1, kind="stable")
+    judged = [name for name in names if table.get(name)]
+    if len(judged) < 2:
+        raise ValueError(f"need at least two photos with expected classes to compare, got {judged}")
+    rank = {name: min(int(np.flatnonzero(order[names.index(name)] == k)[0]) for k in table[name]) for name in judged}
+    correct = [name for name in judged if rank[name] == 0]
+    wrong = [name for name in judged if rank[name] > 0]
+
+    def confidence(name: str) -> float:
+        return float(array[names.index(name)].max())
+
+    if correct:
+        right, right_note = max(correct, key=confidence), "correct"
+    else:
+        right = min(judged, key=lambda name: rank[name])
+        right_note = f"no correct prediction: nearest miss (correct class at rank {rank[right] + 1})"
+    others = [name for name in wrong if name != right]
+    if others:
+        wrong_case, wrong_note = max(others, key=confidence), "wrong"
+    else:
+        wrong_case = min((name for name in judged if name != right), key=confidence)
+        wrong_note = "no other wrong prediction: the least confident other photo"
+    return {
+        "correct": correct,
+        "wrong": wrong,
+        "rank": rank,
+        "right": right,
+        "right_note": right_note,
+        "wrong_case": wrong_case,
+        "wrong_note": wrong_note,
+    }
 
 
 # --------------------------------------------------------------------------- ImageNet names

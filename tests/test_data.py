@@ -155,3 +155,24 @@ def test_real_images_split_by_model_number(horses_dir):
     val_paths, val_labels = data.list_image_files(horses_dir, "validation")
     assert len(train_paths) + len(val_paths) == 915
     assert val_labels.count(0) == 90 and val_labels.count(1) == 93
+
+
+def test_course_photos_are_the_central_squares_in_course_order():
+    photos = data.course_photos(32, count=3)
+    assert list(photos) == list(data.PHOTO_CLASSES)[:3]
+    assert all(p.shape == (32, 32, 3) and p.dtype == np.float32 and p.max() <= 255 for p in photos.values())
+    assert list(data.course_photos(16, names=["coffee", "cat"])) == ["coffee", "cat"]
+
+
+def test_right_and_wrong_picks_the_most_confident_of_each_and_says_when_it_cannot():
+    expected = {"a": [0], "b": [1], "c": [2], "d": []}
+    scores = np.array([[0.9, 0.1, 0.0], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.1, 0.1, 0.8]])
+    cases = data.right_and_wrong(["a", "b", "c", "d"], scores, expected)
+    assert cases["correct"] == ["a", "b"] and cases["wrong"] == ["c"] and cases["rank"]["c"] == 2
+    assert (cases["right"], cases["wrong_case"]) == ("a", "c")
+    all_right = data.right_and_wrong(["a", "b"], scores[:2], expected)
+    assert all_right["wrong_case"] == "b" and "no other wrong prediction" in all_right["wrong_note"]
+    none_right = data.right_and_wrong(["a", "b"], np.array([[0.1, 0.9, 0.0], [0.8, 0.05, 0.15]]), expected)
+    assert none_right["correct"] == [] and none_right["right"] == "a" and "rank 2" in none_right["right_note"]
+    with pytest.raises(ValueError, match="one row per name"):
+        data.right_and_wrong(["a"], scores, expected)
