@@ -166,7 +166,16 @@ def _check_weights_host(timeout: float) -> None:
         with socket.create_connection(_WEIGHTS_HOST, timeout=timeout):
             pass
     except OSError as error:
-        raise ConnectionError(f"cannot reach {_WEIGHTS_HOST[0]} within {timeout:g} s ({error})") from error
+        raise ConnectionError(
+            f"cannot reach {_WEIGHTS_HOST[0]} within {timeout:g} s ({error.strerror or error})"
+        ) from error
+
+
+def _why(error: Exception) -> str:
+    """Why the weights could not be had, in words for a student (no exception names in a notebook)."""
+    if isinstance(error, ConnectionError):
+        return f"no network: {error}"
+    return f"{type(error).__name__}: {str(error)[:200]}"
 
 
 def _notice(message: str) -> None:
@@ -243,7 +252,7 @@ def imagenet_model(
                 f"Could not load ImageNet weights for {key} ({type(error).__name__}: {error}). " + _WEIGHTS_HELP
             ) from error
         _notice(
-            f"NO IMAGENET WEIGHTS for {key} ({type(error).__name__}: {str(error)[:200]}): using RANDOM weights, so "
+            f"NO IMAGENET WEIGHTS for {key} ({_why(error)}): using RANDOM weights, so "
             "predictions and explanations are meaningless. " + _WEIGHTS_HELP
         )
         return build(None)
