@@ -194,6 +194,9 @@ def output_noise(notebook) -> list[str]:
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
+#: MathJax for the rendered pages, pinned: nbconvert's default loads ``latest.js``, whatever 2.x is newest.
+_MATHJAX = "https://cdnjs.cloudflare.com/ajax/libs/mathjax/2.7.7/MathJax.js?config=TeX-AMS_CHTML-full,Safe"
+
 #: PNG figures larger than this are shown as JPEG on the rendered page.
 _PAGE_PNG_LIMIT = 150_000
 
@@ -346,7 +349,7 @@ def run_one(
     target = out_dir / "notebooks"
     target.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, target / path.name)
-    page, _ = HTMLExporter().from_notebook_node(_compact_for_page(notebook))
+    page, _ = HTMLExporter(mathjax_url=_MATHJAX).from_notebook_node(_compact_for_page(notebook))
     (target / path.with_suffix(".html").name).write_text(page, encoding="utf-8")
     figures = _save_figures(notebook, out_dir / "figures" / path.stem)
     if error is not None:

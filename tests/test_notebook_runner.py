@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import nbformat
 
 from course_utils import notebook_runner
@@ -238,6 +240,8 @@ def test_a_page_shows_each_widget_as_its_figure_and_loads_no_widget_script(tmp_p
     page = (out / "notebooks" / "01_widget.html").read_text()
     assert page.count('src="data:image/png;base64') == 1, "the figure stands in for the widget"
     assert "embed-amd" not in page and "widget-view" not in page and "InteractiveFigure with controls" not in page
+    scripts = re.findall(r'<script[^>]*src="([^"]+)"', page)
+    assert scripts and all(re.search(r"/\d+\.\d+\.\d+/", url) and "latest" not in url for url in scripts), scripts
 
 
 def test_make_run_picks_the_cpu_preset_only_without_a_gpu_and_without_a_choice():
