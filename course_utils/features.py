@@ -846,10 +846,9 @@ def _check_targets(model: keras.Model, objective: Objective, targets: list[int],
                     f"(channels), so use 0 to {channels - 1}."
                 )
         elif term.kind.startswith("class"):
-            if size != _model_image_size(model) and _model_image_size(model) is not None:
-                raise ValueError(
-                    f"class objectives need the model's own input size {_model_image_size(model)}, got {size}"
-                )
+            own_size = _model_image_size(model)
+            if own_size is not None and size != own_size:
+                raise ValueError(f"class objectives need the model's own input size {own_size}, got {size}")
             models.validate_class_index(targets, int(model.outputs[0].shape[-1]), len(targets))
 
 

@@ -223,8 +223,7 @@ def imagenet_model(
         raise ValueError(f"Unknown model {name!r}; known models: {', '.join(IMAGENET_MODELS)}")
     if weights not in ("auto", "imagenet", "random", None):
         raise ValueError(f"weights must be 'auto', 'imagenet', 'random' or None, got {weights!r}")
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    check_precision(precision)
     constructor, size, mode = IMAGENET_MODELS[key]
 
     def build(w: str | None) -> keras.Model:
@@ -468,6 +467,12 @@ PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
 _FLOAT32_LAYERS = (ImageNetPreprocessing, keras.layers.Rescaling, keras.layers.Normalization)
 
 
+def check_precision(precision: str) -> None:
+    """Refuse a precision the course models cannot compute in, before any model is built or trained."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+
+
 def with_precision(model: keras.Model, precision: str = "bfloat16") -> keras.Model:
     """The same network computing in ``precision``: a copy with the same weights.
 
@@ -494,8 +499,7 @@ def with_precision(model: keras.Model, precision: str = "bfloat16") -> keras.Mod
     keras.Model
         A new model with copied weights (training one does not change the other).
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    check_precision(precision)
     if precision == "float32":
         return model
     if not _is_graph_model(model):

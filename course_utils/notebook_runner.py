@@ -227,30 +227,17 @@ def _compact_for_page(notebook):
         del data["image/png"]
         data["image/jpeg"] = base64.b64encode(buffer.getvalue()).decode("ascii")
 
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if isinstance(node.get("data"), dict):
-                convert(node["data"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    def without_widgets(cells: list) -> None:
-        for cell in cells:
-            for output in cell.get("outputs", []):
-                data = output.get("data")
-                if isinstance(data, dict):
-                    data.pop(WIDGET_VIEW, None)
-
     page = copy.deepcopy(notebook)
     page.cells = [cell for cell in page.cells if CHECK_TAG not in cell.get("metadata", {}).get("tags", [])]
     # A page has no kernel: each widget shows the figure it stood for (InteractiveFigure puts its first
     # figure beside the widget), and the page loads no widget script from a CDN.
-    without_widgets(page.cells)
     page.metadata.pop("widgets", None)
-    walk(page.cells)
+    for cell in page.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data")
+            if isinstance(data, dict):
+                data.pop(WIDGET_VIEW, None)
+                convert(data)
     return page
 
 

@@ -296,19 +296,15 @@ def course_cnn(
         Raw RGB pixels ``(N, image_size, image_size, 3)`` in [0, 255] to
         ``(N, 2)`` softmax probabilities (0 horses, 1 humans).
     """
-    import keras
-
     from course_utils import models
 
-    if precision not in models.PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(models.PRECISIONS)}, got {precision!r}")
+    models.check_precision(precision)  # before a model is loaded or trained
     return models.with_precision(
-        _trained_cnn(keras, image_size, epochs, data_dir, max_images, shuffled_labels, verbose, min_steps), precision
+        _trained_cnn(image_size, epochs, data_dir, max_images, shuffled_labels, verbose, min_steps), precision
     )
 
 
 def _trained_cnn(
-    keras: Any,
     image_size: int,
     epochs: int,
     data_dir: str | os.PathLike | None,
@@ -317,6 +313,8 @@ def _trained_cnn(
     verbose: int,
     min_steps: int,
 ) -> Any:
+    import keras
+
     path = course_cnn_path(image_size, shuffled_labels)
     pretrained = None if shuffled_labels else os.environ.get("HORSES_HUMANS_MODEL")
     if pretrained:
