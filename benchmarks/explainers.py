@@ -7,8 +7,9 @@ images at a time (10 by default), and the usual ``classifier_fn`` is
 * ``model.predict`` sets up a data pipeline and a step loop on every call:
   a fixed cost per call, paid ``num_samples / batch_size`` times;
 * a batch of 10 keeps a CPU's cores (or a GPU) far from busy;
-* a ``tf.function`` traced for one fixed batch shape runs the graph directly;
-  padding the last, partial batch keeps the shape fixed, so it never retraces.
+* a ``tf.function`` with a ``None`` batch dimension runs the graph directly
+  and never retraces, not even for the last, smaller batch (on VGG19 a
+  batch of 64 takes the same time as with a fixed batch shape: 4.86 s both).
 
 Everything else (segmentation, sampling the on/off patterns, painting the
 perturbed images, fitting the ridge models) is LIME's own code in both runs.
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     ratio = default_seconds / batched_seconds
     print(
         f"lime_batched: {ratio:.2f}x faster (lime default: batch_size={LIME_DEFAULT_BATCH} + model.predict "
-        f"{default_seconds:.2f} s; batched: batch_size={batch_size} + compiled tf.function, padded last batch "
+        f"{default_seconds:.2f} s; batched: batch_size={batch_size} + compiled tf.function "
         f"{batched_seconds:.2f} s; {num_samples} samples, {description}, quickshift; same weights: "
         f"max|diff|/max|w| = {difference:.1e} {'<=' if difference <= TOLERANCE else '>'} {TOLERANCE:g})"
     )

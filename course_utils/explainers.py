@@ -3,7 +3,7 @@
 The notebooks should be about the ideas, so the bookkeeping lives here:
 
 * :func:`lime_explanation` runs ``lime_image.LimeImageExplainer`` (Ribeiro,
-  Singh and Guestrin 2016) with a compiled, fixed-shape batched predict
+  Singh and Guestrin 2016) with a compiled batched predict
   function, a seeded segmentation and sampling, and returns a
   :class:`LimeExplanation` that holds every superpixel's weight, so masks for
   any ``num_features`` are drawn later without running LIME again.
@@ -124,27 +124,28 @@ def _predict_in_batches(model: Callable[..., Any], images: np.ndarray, batch_siz
 
 # --------------------------------------------------------------------------- LIME
 def batched_predict(model: keras.Model, batch_size: int = 64) -> Callable[[np.ndarray], np.ndarray]:
-    """A fast ``classifier_fn`` for LIME: compiled, fixed batch shape, padded last batch.
+    """A fast ``classifier_fn`` for LIME: one compiled forward pass per batch, traced once.
 
     LIME calls its classifier with ``batch_size`` perturbed images at a time.
-    ``model.predict`` pays a per-call setup cost, and a ``tf.function`` traced
-    on the actual batch shape would retrace for the last, smaller batch. Here
-    the function is traced once for ``(batch_size, H, W, C)``; a partial batch
-    is padded with zeros and the padding's scores are dropped.
+    ``model.predict`` pays a per-call setup cost on every call; this function
+    runs a ``tf.function`` whose batch dimension is ``None``, so the last,
+    smaller batch runs on its own rows without a second trace (and without
+    padding: 1000 samples in batches of 64 cost 1000 forward passes, not 1024).
 
     Parameters
     ----------
     model
         A Keras image classifier taking raw pixels.
     batch_size
-        Images per compiled call (match LIME's ``batch_size``).
+        Most images per compiled call (match LIME's ``batch_size``); larger
+        inputs are split into chunks of this size to bound memory.
 
     Returns
     -------
     callable
         ``predict(images) -> scores``: ``(n, H, W, C)`` array-like in, float32
         ``(n, classes)`` out, for any ``n``. The compiled function is kept
-        per model and batch size in the core's cache (so
+        per model in the core's cache, shared by every batch size (so
         :func:`course_utils._core.tracing_counts` sees it): repeated
         explanations (a notebook, a widget) trace only once.
     """
@@ -152,37 +153,31 @@ def batched_predict(model: keras.Model, batch_size: int = 64) -> Callable[[np.nd
 
     image_shape = _checked_model(model)
     batch_size = positive_int("batch_size", batch_size)
-    signature = tf.TensorSpec((batch_size, *image_shape), tf.float32)
+    signature = tf.TensorSpec((None, *image_shape), tf.float32)
     # A weak reference, so the cached function (kept per model by the core's
     # weak-keyed cache) does not keep the model alive.
     model_ref = weakref.ref(model)
 
     def build():
-        @tf.function(input_signature=[signature], reduce_retracing=True)
+        @tf.function(input_signature=[signature])
         def forward(batch):
-            return model_ref()(batch, training=False)
+            return tf.cast(model_ref()(batch, training=False), tf.float32)
 
         # Trace now, so a caller that times the first call times the work, not the tracing.
         forward.get_concrete_function()
         return forward
 
-    forward = compiled(model, f"batched_predict:{batch_size}@{'x'.join(map(str, image_shape))}", build)
+    # One function per model and image shape, whatever the batch size: the batch dimension is free.
+    forward = compiled(model, f"batched_predict@{'x'.join(map(str, image_shape))}", build)
 
     def predict(images: np.ndarray) -> np.ndarray:
         array = np.asarray(images, dtype=np.float32)
         if array.ndim != 4:
             raise ValueError(f"predict expects a batch (n, H, W, C), got shape {array.shape}")
-        outputs = []
-        for part in chunks(len(array), batch_size):
-            chunk = array[part]
-            filled = len(chunk)
-            if filled < batch_size:
-                padding = np.zeros((batch_size - filled, *chunk.shape[1:]), dtype=np.float32)
-                chunk = np.concatenate([chunk, padding], axis=0)
-            outputs.append(forward(chunk).numpy()[:filled])
+        outputs = [forward(array[part]).numpy() for part in chunks(len(array), batch_size)]
         return np.concatenate(outputs, axis=0) if outputs else np.zeros((0, 0), np.float32)
 
-    # Lets tests and the benchmark check that the padding keeps it to one trace.
+    # Lets tests and the benchmark check that any batch size keeps it to one trace.
     predict.tracing_count = forward.experimental_get_tracing_count  # type: ignore[attr-defined]
     return predict
 
@@ -391,6 +386,47 @@ class LimeExplanation:
         return np.rint(np.clip(image, 0, 255)).astype(np.uint8)
 
 
+class _LabelsRankedOnOriginal:
+    """The classes LIME fits, ranked on the scores LIME itself computes for the original image.
+
+    ``lime_image`` scores all its samples before it iterates over ``labels``,
+    and its first sample is the unperturbed image (every superpixel on). So
+    the top classes can be read from that first row instead of costing a
+    forward pass of their own: this object is the ``classifier_fn`` (it keeps
+    the first row) and the ``labels`` (iterated only after the samples).
+    """
+
+    def __init__(self, predict: Callable[[np.ndarray], np.ndarray], top_labels: int, extra: Sequence[int]) -> None:
+        self._predict = predict
+        self._top_labels = top_labels
+        self._extra = list(dict.fromkeys(extra))
+        self._scores: np.ndarray | None = None
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        scores = self._predict(images)
+        if self._scores is None:
+            self._scores = scores[0].copy()
+        return scores
+
+    @property
+    def scores(self) -> np.ndarray:
+        if self._scores is None:
+            raise RuntimeError("lime_image asked for the labels before scoring the original image")
+        return self._scores
+
+    @property
+    def ranked(self) -> list[int]:
+        return [int(i) for i in np.argsort(-self.scores, kind="stable")[: self._top_labels]]
+
+    @property
+    def explained(self) -> list[int]:
+        ranked = self.ranked
+        return ranked + [label for label in self._extra if label not in ranked]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.explained)
+
+
 def lime_explanation(
     model: keras.Model,
     image: Any,
@@ -440,7 +476,7 @@ def lime_explanation(
         (``config.settings().lime_samples``; notebooks pass their mode's).
     batch_size
         Images per model call (at most ``num_samples`` are used); default 64.
-        The compiled predict function is traced once per model and batch size.
+        The compiled predict function is traced once per model.
     num_features
         Default number of superpixels in masks and plots; default 5.
     segmentation
@@ -499,21 +535,16 @@ def lime_explanation(
     extra = [] if requested is None else [int(v) for v in requested]
     segmenter = segmentation_function(segmentation, seed, **dict(segmentation_params or {}))
 
-    # A batch larger than the samples would only compute padding.
+    # What LIME will actually use (recorded in the explanation).
     batch_size = min(batch_size, num_samples)
-    predict = batched_predict(model, batch_size)
-    # One eager call: through `predict` a single image would cost a padded batch.
-    scores = _predict_in_batches(model, pixels[None], 1)[0]
-    ranked = [int(i) for i in np.argsort(-scores, kind="stable")[:top_labels]]
-    explained = ranked + [label for label in dict.fromkeys(extra) if label not in ranked]
-
+    labels_to_fit = _LabelsRankedOnOriginal(batched_predict(model, batch_size), top_labels, extra)
     explainer = lime_image.LimeImageExplainer(kernel_width=kernel_width, feature_selection="none", random_state=seed)
     start = time.perf_counter()
     with _lime_progress(progress):
         raw = explainer.explain_instance(
             pixels,
-            predict,
-            labels=explained,
+            labels_to_fit.predict,
+            labels=labels_to_fit,
             hide_color=hide_color,
             top_labels=None,
             num_features=100_000,
@@ -523,6 +554,7 @@ def lime_explanation(
             random_seed=seed,
         )
     seconds = time.perf_counter() - start
+    scores, ranked, explained = labels_to_fit.scores, labels_to_fit.ranked, labels_to_fit.explained
     raw.top_labels = ranked
     count = int(raw.segments.max()) + 1
     weights = {}

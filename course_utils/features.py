@@ -458,11 +458,17 @@ def _term_scorers(model: keras.Model, objective: Objective, size: int) -> list[C
 
             scorers.append(score_class)
         elif term.kind == "l2":
-            scorers.append(
-                lambda seen, images, targets, memo: tf.reduce_mean(tf.square(_centred(images)), axis=[1, 2, 3])
-            )
+
+            def score_l2(seen, images, targets, memo):
+                return tf.reduce_mean(tf.square(_centred(images)), axis=[1, 2, 3])
+
+            scorers.append(score_l2)
         else:
-            scorers.append(lambda seen, images, targets, memo: _variation(_centred(images)))
+
+            def score_total_variation(seen, images, targets, memo):
+                return _variation(_centred(images))
+
+            scorers.append(score_total_variation)
     return scorers
 
 
@@ -473,6 +479,32 @@ def _centred(images: tf.Tensor) -> tf.Tensor:
 def _variation(centred: tf.Tensor) -> tf.Tensor:
     rows = tf.reduce_mean(tf.abs(centred[:, 1:] - centred[:, :-1]), axis=[1, 2, 3])
     return rows + tf.reduce_mean(tf.abs(centred[:, :, 1:] - centred[:, :, :-1]), axis=[1, 2, 3])
+
+
+#: Terms computed from the pixels alone: skipped at weight 0 (see :func:`_weighted`).
+_PIXEL_PENALTIES = ("l2", "total_variation")
+
+
+def _weighted(
+    term: _Term,
+    score: Callable[..., tf.Tensor],
+    weight: tf.Tensor,
+    seen: tf.Tensor,
+    images: tf.Tensor,
+    targets: tf.Tensor,
+    memo: dict,
+) -> tf.Tensor:
+    """``weight * score`` per image; a term at weight 0 (a slider at 0) is not computed at all.
+
+    The weight is a tensor, so the choice is made in the graph (``tf.cond``):
+    moving a weight from 0 to 5 runs the other branch, not a second trace.
+    Only the pixel penalties are skipped: a network term fills ``memo`` for
+    the terms after it, so it always runs.
+    """
+    if term.kind not in _PIXEL_PENALTIES:
+        return weight * score(seen, images, targets, memo)
+    zeros = tf.zeros(tf.shape(images)[:1], tf.float32)
+    return tf.cond(tf.equal(weight, 0.0), lambda: zeros, lambda: weight * score(seen, images, targets, memo))
 
 
 def _ascent_step(model: keras.Model, objective: Objective, size: int):
@@ -496,8 +528,14 @@ def _ascent_step(model: keras.Model, objective: Objective, size: int):
                 tape.watch(images)
                 seen = _maybe_transform(images, transforms)
                 memo: dict[Any, tf.Tensor] = {}
-                scores = tf.stack([score(seen, images, targets, memo) for score in scorers], axis=1)
-                objectives = tf.reduce_sum(scores * weights, axis=1)
+                scores = tf.stack(
+                    [
+                        _weighted(term, score, weights[k], seen, images, targets, memo)
+                        for k, ((term, _), score) in enumerate(zip(objective.terms, scorers))
+                    ],
+                    axis=1,
+                )
+                objectives = tf.reduce_sum(scores, axis=1)
                 # The gradient of the sum is each image's own gradient: images do not interact.
                 total = tf.reduce_sum(objectives)
             gradients = tape.gradient(total, images)

@@ -71,7 +71,7 @@ def block_image() -> np.ndarray:
 LIME_ARGS = dict(
     top_labels=2,
     num_samples=160,
-    batch_size=48,  # 160 is not a multiple: the padded last batch is exercised
+    batch_size=48,  # 160 is not a multiple: the smaller last batch is exercised
     segmentation="slic",
     segmentation_params={"n_segments": 16, "compactness": 20.0},
     hide_color=0.0,
@@ -124,12 +124,53 @@ def test_batched_predict_matches_model_and_traces_once(region_model, block_image
     expected = keras.ops.convert_to_numpy(region_model(images))
     np.testing.assert_allclose(predict(images), expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(predict(images[:3]), expected[:3], rtol=1e-5, atol=1e-6)
-    assert predict.tracing_count() == 1, "a partial batch must be padded, not retraced"
+    assert predict.tracing_count() == 1, "a partial batch must not retrace"
     again = explainers.batched_predict(region_model, batch_size=4)
     again(images)
-    assert again.tracing_count() == 1, "the compiled function is cached per model and batch size"
-    key = f"batched_predict:4@{SIZE}x{SIZE}x3"
+    other_size = explainers.batched_predict(region_model, batch_size=3)
+    other_size(images)
+    assert again.tracing_count() == other_size.tracing_count() == 1, "one compiled function per model, any batch size"
+    key = f"batched_predict@{SIZE}x{SIZE}x3"
     assert explainers_core.tracing_counts(region_model)[key] == 1, "the core's tracing_counts sees it"
+
+
+class _CountRows(keras.layers.Layer):
+    """Identity that adds up the rows it sees (in graph mode too): the forward passes a model pays for."""
+
+    def build(self, input_shape):
+        self.rows = self.add_weight(shape=(), initializer="zeros", trainable=False, dtype="int64", name="rows")
+
+    def call(self, x):
+        self.rows.assign_add(keras.ops.cast(keras.ops.shape(x)[0], "int64"))
+        return x
+
+
+def _counting_region_model() -> tuple[keras.Model, _CountRows]:
+    counter = _CountRows(name="count_rows")
+    inner = _region_model("counted")
+    inputs = keras.Input((SIZE, SIZE, 3))
+    return keras.Model(inputs, inner(counter(inputs)), name="counting"), counter
+
+
+def test_batched_predict_runs_each_image_once_without_padding():
+    model, counter = _counting_region_model()
+    predict = explainers.batched_predict(model, batch_size=4)
+    before = int(counter.rows.numpy())  # tracing builds the graph without running it
+    predict(np.stack([_block_image(i) for i in range(7)]))
+    assert int(counter.rows.numpy()) - before == 7, "7 images in batches of 4 are 7 forward passes, not 8"
+
+
+def test_lime_pays_exactly_one_forward_pass_per_sample(block_image):
+    model, counter = _counting_region_model()
+    plain = explainers.lime_explanation(_region_model("plain"), block_image, seed=3, **LIME_ARGS)
+    before = int(counter.rows.numpy())
+    counted = explainers.lime_explanation(model, block_image, seed=3, **LIME_ARGS)
+    assert int(counter.rows.numpy()) - before == LIME_ARGS["num_samples"], "no extra pass for the top labels"
+    # The top labels come from LIME's own score of the unperturbed image: the same as scoring it alone.
+    assert counted.top_labels == plain.top_labels
+    np.testing.assert_allclose(counted.scores, keras.ops.convert_to_numpy(model(block_image[None]))[0], rtol=1e-5)
+    for label in counted.labels:
+        np.testing.assert_allclose(counted.weights[label], plain.weights[label], rtol=1e-5, atol=1e-7)
 
 
 def test_batched_predict_cache_does_not_keep_models_alive():

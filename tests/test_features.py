@@ -369,3 +369,15 @@ def test_callbacks_see_every_step_of_every_batch():
         features.visualize(model, features.channel("conv2"), [0], steps=1, callbacks=[print])
     with pytest.raises(TypeError, match="objective must be an Objective"):
         features.visualize(model, "conv2", [0], steps=1)
+
+
+def test_penalties_at_weight_zero_change_nothing_and_move_without_a_retrace(tiny):
+    """Weight 0 skips the pixel penalties in the graph: the same images as without them, one trace for 0 and 5."""
+    model = _tiny_cnn("zero_penalties")
+    plain = features.visualize(model, features.channel("conv1"), [0, 3], steps=3, seed=1)
+    zeroed = features.channel("conv1") - 0.0 * features.l2_penalty() - 0.0 * features.total_variation()
+    np.testing.assert_array_equal(features.visualize(model, zeroed, [0, 3], steps=3, seed=1), plain)
+    penalised = features.channel("conv1") - 5.0 * features.l2_penalty() - 0.0 * features.total_variation()
+    moved = features.visualize(model, penalised, [0, 3], steps=3, seed=1)
+    assert not np.allclose(moved, plain), "a weight of 5 must run the penalty"
+    assert features.tracing_counts(model)[f"ascent:channel(conv1)+l2+total_variation@{SIZE}"] == 1
