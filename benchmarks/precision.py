@@ -18,7 +18,11 @@ two maps (what a reader of a heatmap compares: the order of the pixels),
 LIME's superpixel weights with the same seed, the relative change of
 deletion-curve areas, and IG's completeness error in each precision. A
 method may use bfloat16 where the rank correlation is at least
-``AGREEMENT`` (0.99); the last line says which ones do.
+``AGREEMENT`` (0.99), or for the deletion curve where its area moves by at
+most ``AUC_CHANGE`` (1 %), on every model; the last lines say which ones do.
+``config.settings().forward_precision`` uses bfloat16 for the forward-only
+methods among them (LIME and the deletion and insertion curves) where the
+hardware computes it natively.
 
 Usage::
 
@@ -43,6 +47,8 @@ from course_utils import attributions, explainers, metrics, models  # noqa: E402
 
 #: Rank correlation from which a method may run in bfloat16.
 AGREEMENT = 0.99
+#: Largest median relative change of the deletion-curve area with which the curves may run in bfloat16.
+AUC_CHANGE = 0.01
 
 
 def _timed(run: Callable[[], Any], repeats: int) -> tuple[Any, float]:
@@ -60,8 +66,8 @@ def _median_rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.median(metrics.rank_correlation(a, b)))
 
 
-def compare(model32: keras.Model, images: np.ndarray, quick: bool, repeats: int) -> list[tuple[str, float, float, float | None, str]]:
-    """Rows ``(method, float32 s, bfloat16 s, rank agreement or None, agreement text)``."""
+def compare(model32: keras.Model, images: np.ndarray, quick: bool, repeats: int) -> list[tuple[str, float, float, bool | None, str]]:
+    """Rows ``(method, float32 s, bfloat16 s, agrees (None: no verdict), agreement text)``."""
     model16 = models.with_precision(model32, "bfloat16")
     size = images.shape[1]
     steps, samples, lime_samples = (8, 4, 40) if quick else (32, 16, 300)
@@ -69,16 +75,16 @@ def compare(model32: keras.Model, images: np.ndarray, quick: bool, repeats: int)
     layer = models.last_conv_layer(model32)
     rows = []
 
-    def pair(name: str, run: Callable[[keras.Model], Any], judge: Callable[[Any, Any], tuple[float | None, str]]) -> None:
+    def pair(name: str, run: Callable[[keras.Model], Any], judge: Callable[[Any, Any], tuple[bool | None, str]]) -> None:
         out32, t32 = _timed(lambda: run(model32), repeats)
         out16, t16 = _timed(lambda: run(model16), repeats)
         agreement, text = judge(out32, out16)
         rows.append((name, t32, t16, agreement, text))
         print(f"  {name:<22} {t32:8.2f} {t16:10.2f} {t32 / t16:6.2f}x  {text}", flush=True)
 
-    def maps_agree(a: np.ndarray, b: np.ndarray) -> tuple[float, str]:
+    def maps_agree(a: np.ndarray, b: np.ndarray) -> tuple[bool, str]:
         rho = _median_rank_correlation(a, b)
-        return rho, f"rank correlation {rho:.4f}"
+        return rho >= AGREEMENT, f"rank correlation {rho:.4f}"
 
     batch = np.repeat(images, max(1, 64 // len(images)), axis=0)[:64]
 
@@ -92,11 +98,11 @@ def compare(model32: keras.Model, images: np.ndarray, quick: bool, repeats: int)
     print(f"  {'method':<22} {'float32 s':>8} {'bfloat16 s':>10} {'ratio':>7}  agreement", flush=True)
     pair(f"forward x{len(batch)}", forward, scores_agree)
     pair("Grad-CAM", lambda m: attributions.grad_cam(m, images, layer=layer), maps_agree)
-    def completeness_agree(a: np.ndarray, b: np.ndarray) -> tuple[float, str]:
+    def completeness_agree(a: np.ndarray, b: np.ndarray) -> tuple[bool, str]:
         rho = _median_rank_correlation(a, b)
         gap32 = np.median(attributions.completeness(model32, images, a)["relative_error"])
         gap16 = np.median(attributions.completeness(model16, images, b)["relative_error"])
-        return rho, f"rank correlation {rho:.4f}; completeness error {gap32:.3g} (float32) vs {gap16:.3g}"
+        return rho >= AGREEMENT, f"rank correlation {rho:.4f}; completeness error {gap32:.3g} (float32) vs {gap16:.3g}"
 
     pair(f"IG ({steps} steps)", lambda m: attributions.integrated_gradients(m, images, steps=steps), completeness_agree)
     pair(f"SmoothGrad ({samples})", lambda m: attributions.smoothgrad(m, images, samples=samples, seed=0), maps_agree)
@@ -108,9 +114,9 @@ def compare(model32: keras.Model, images: np.ndarray, quick: bool, repeats: int)
     def deletion(model: keras.Model) -> np.ndarray:
         return metrics.curve_auc(fractions, metrics.deletion_curve(model, images, ranking, fractions=fractions)[1])
 
-    def auc_agree(a: np.ndarray, b: np.ndarray) -> tuple[None, str]:
-        change = np.abs(a - b) / np.maximum(np.abs(a), 1e-12)
-        return None, f"deletion AUC changes by {np.median(change):.2%} (median)"
+    def auc_agree(a: np.ndarray, b: np.ndarray) -> tuple[bool, str]:
+        change = float(np.median(np.abs(a - b) / np.maximum(np.abs(a), 1e-12)))
+        return change <= AUC_CHANGE, f"deletion AUC changes by {change:.2%} (median)"
 
     pair(f"deletion ({len(fractions)} fr.)", deletion, auc_agree)
 
@@ -120,14 +126,14 @@ def compare(model32: keras.Model, images: np.ndarray, quick: bool, repeats: int)
         )
         return np.asarray(explanation.weights[explanation.top_labels[0]], dtype=np.float64)
 
-    def weights_agree(a: np.ndarray, b: np.ndarray) -> tuple[float, str]:
+    def weights_agree(a: np.ndarray, b: np.ndarray) -> tuple[bool, str]:
         from scipy.stats import spearmanr
 
         if np.ptp(a) == 0 or np.ptp(b) == 0:  # a flat surrogate (few samples, an untrained model)
-            return 0.0, "the weights are all equal in one precision: no ranking to compare"
+            return False, "the weights are all equal in one precision: no ranking to compare"
         rho = float(spearmanr(a, b).statistic)
         top_a, top_b = set(np.argsort(-a)[:5]), set(np.argsort(-b)[:5])
-        return rho, f"weights rank correlation {rho:.4f}, top-5 superpixels shared {len(top_a & top_b)}/5"
+        return rho >= AGREEMENT, f"weights rank correlation {rho:.4f}, top-5 superpixels shared {len(top_a & top_b)}/5"
 
     pair(f"LIME ({lime_samples} samples)", lime, weights_agree)
     return rows
@@ -158,14 +164,18 @@ def main() -> int:
             subjects.append((f"the course CNN, trained ({os.path.basename(trained)})", cnn, held_out.astype(np.float32)))
         else:
             print("(set HORSES_HUMANS_MODEL to a trained course CNN .keras file to compare on it too)", flush=True)
-    usable: dict[str, list[float]] = {}
+    verdicts: dict[str, list[bool]] = {}
     for description, model, images in subjects:
         print(f"{description}: {len(images)} images, median of {repeats} run(s)", flush=True)
-        for name, _, _, agreement, _ in compare(model, images, args.quick, repeats):
-            if agreement is not None:  # one verdict per method, whatever its sizes on each model
-                usable.setdefault(name.split(" (")[0], []).append(agreement)
-    ready = sorted(name for name, values in usable.items() if min(values) >= AGREEMENT)
-    print(f"bfloat16 agrees (rank correlation >= {AGREEMENT} on every model) for: {', '.join(ready) or 'none'}")
+        for name, _, _, agrees, _ in compare(model, images, args.quick, repeats):
+            if agrees is not None:  # one verdict per method, whatever its sizes on each model
+                verdicts.setdefault(name.split(" (")[0], []).append(agrees)
+    ready = sorted(name for name, values in verdicts.items() if all(values))
+    print(
+        f"bfloat16 agrees (rank correlation >= {AGREEMENT}, deletion AUC within {AUC_CHANGE:.0%}, on every model) "
+        f"for: {', '.join(ready) or 'none'}"
+    )
+    print(f"keep float32 for: {', '.join(sorted(set(verdicts) - set(ready))) or 'none'}")
     return 0
 
 

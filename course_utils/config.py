@@ -25,13 +25,22 @@ COURSE_OUTPUT_DIR
     is not checked out, e.g. in Colab).
 HORSES_OR_HUMANS_DIR
     A local copy of the horses-or-humans images (see :mod:`course_utils.data`).
+COURSE_PRECISION
+    ``float32``, ``bfloat16`` or ``auto`` (the default): the number format of
+    the forward-only methods (LIME, occlusion, deletion and insertion curves)
+    in cpu and full mode. ``auto`` picks bfloat16 where the hardware computes
+    it natively (:func:`native_bfloat16`), float32 elsewhere. Quick mode is
+    always float32.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import random
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -137,6 +146,9 @@ class Settings:
     faithfulness_fractions: int  # points of each deletion / insertion curve, 0 to 1
     randomization_images: int
     bootstrap_resamples: int
+    # Forward-only methods (LIME, occlusion, deletion / insertion curves): "float32" or "bfloat16"
+    # (models.with_precision); benchmarks/precision.py shows their results agree within 1 % of rank.
+    forward_precision: str = "float32"
 
 
 _FULL: dict[str, Any] = dict(
@@ -249,7 +261,79 @@ def settings(quick: bool | None = None, mode: str | None = None) -> Settings:
         mode = ("quick" if quick else "full") if quick is not None else globals()["mode"]()
     if mode not in _PRESETS:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-    return Settings(quick=mode == "quick", mode=mode, **_PRESETS[mode])
+    precision = "float32" if mode == "quick" else forward_precision()
+    return Settings(quick=mode == "quick", mode=mode, forward_precision=precision, **_PRESETS[mode])
+
+
+PRECISION_CHOICES: tuple[str, ...] = ("auto", "float32", "bfloat16")
+
+
+def forward_precision(environ: Mapping[str, str] | None = None) -> str:
+    """The number format of the forward-only methods in cpu and full mode: ``"float32"`` or ``"bfloat16"``.
+
+    ``COURSE_PRECISION`` decides when set to ``float32`` or ``bfloat16``;
+    otherwise (``auto``) bfloat16 where the hardware computes it natively
+    (:func:`native_bfloat16`): there a forward pass takes about half the time
+    and the results agree (``benchmarks/precision.py``: rank correlation of
+    LIME weights, occlusion maps and deletion curves >= 0.99). On other
+    hardware bfloat16 is emulated and slower, so float32 stays.
+
+    Raises
+    ------
+    ValueError
+        If ``COURSE_PRECISION`` is not one of :data:`PRECISION_CHOICES`.
+    """
+    raw = (os.environ if environ is None else environ).get("COURSE_PRECISION", "").strip().lower() or "auto"
+    if raw not in PRECISION_CHOICES:
+        raise ValueError(f"COURSE_PRECISION={raw!r} is not understood; use one of {', '.join(PRECISION_CHOICES)}.")
+    if raw != "auto":
+        return raw
+    return "bfloat16" if native_bfloat16() else "float32"
+
+
+#: CPU flags of native bfloat16 arithmetic: AVX-512 BF16 (AMD Zen 4+, Intel Cooper Lake+) and AMX (Sapphire Rapids+).
+BFLOAT16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_has_native_bfloat16(cpuinfo: str) -> bool:
+    """Whether a ``/proc/cpuinfo`` text lists a bfloat16 instruction set (:data:`BFLOAT16_CPU_FLAGS`) on every CPU."""
+    flag_lines = [line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")]
+    return bool(flag_lines) and all(any(flag in flags for flag in BFLOAT16_CPU_FLAGS) for flags in flag_lines)
+
+
+def _gpu_compute_capabilities() -> list[tuple[int, ...]]:
+    """Compute capability of each NVIDIA GPU (``nvidia-smi``, without importing TensorFlow); [] when none answers."""
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        listed = subprocess.run(
+            ["nvidia-smi", "--query-gpu=compute_cap", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+        return [
+            tuple(int(part) for part in line.strip().split(".")) for line in listed.stdout.splitlines() if line.strip()
+        ]
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return []
+
+
+@functools.cache
+def native_bfloat16() -> bool:
+    """Whether this machine computes bfloat16 natively: NVIDIA GPUs of compute capability 8.0 or more, else the CPU's flags.
+
+    Read once per process, without importing TensorFlow. Only Linux reports
+    CPU flags (``/proc/cpuinfo``); elsewhere a CPU counts as without native
+    bfloat16, the safe side (float32 is never slower than emulated bfloat16).
+    """
+    capabilities = _gpu_compute_capabilities()
+    if capabilities:
+        return all(capability >= (8, 0) for capability in capabilities)
+    try:
+        return cpu_has_native_bfloat16(Path("/proc/cpuinfo").read_text(errors="ignore"))
+    except OSError:
+        return False
 
 
 def seed_everything(seed: int = 0) -> None:

@@ -714,6 +714,49 @@ class ShapLayerExplanation:
         return self.totals - (self.outputs - self.expected_outputs)
 
 
+def _share_one_gradient_function(explainer: Any, tail: keras.Model) -> None:
+    """Give every class of a ``shap.GradientExplainer`` one compiled gradient function, the class a tensor.
+
+    shap's TensorFlow backend keeps a list ``gradients`` with one
+    ``tf.function`` per output, traced the first time its class is explained
+    (a retrace per Python value: about 0.2 s for VGG16's tail on two cores,
+    paid again for each image's top classes and each class a widget asks
+    for). Filling that list with one function of ``(activations, class)``,
+    built in the core's cache, traces once per tail instead. Same computation: the
+    gradient of ``tail(a)[:, class]`` with respect to ``a``, summed over the
+    batch as shap's own function does. Where shap keeps its functions
+    elsewhere (another version), nothing is changed and shap compiles its own.
+    """
+    import tensorflow as tf
+
+    backend = getattr(explainer, "explainer", None)
+    gradients = getattr(backend, "gradients", None)
+    num_classes = int(tail.outputs[0].shape[-1])
+    if not isinstance(gradients, list) or len(gradients) != num_classes or any(g is not None for g in gradients):
+        return
+    tail_ref = weakref.ref(tail)
+    activation_spec = tf.TensorSpec((None, *tail.inputs[0].shape[1:]), tf.float32)
+
+    def build():
+        @tf.function(input_signature=[activation_spec, tf.TensorSpec((), tf.int32)])
+        def class_gradient(activations, class_index):
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
+                tape.watch(activations)
+                scores = tf.cast(tail_ref()(activations, training=False), tf.float32)
+                chosen = tf.gather(scores, class_index, axis=1)
+            return tape.gradient(chosen, activations)
+
+        return class_gradient
+
+    class_gradient = compiled(tail, "shap_class_gradient", build)
+
+    def for_class(class_index: int) -> Callable[[list], list]:
+        # shap calls it with a one-element list of inputs and indexes the result per input.
+        return lambda inputs: [class_gradient(inputs[0], tf.constant(class_index, tf.int32))]
+
+    gradients[:] = [for_class(k) for k in range(num_classes)]
+
+
 class GradientLayerExplainer:
     """``shap.GradientExplainer`` at an inner layer of a Keras 3 model, built once.
 
@@ -778,6 +821,7 @@ class GradientLayerExplainer:
         self._shap = shap.GradientExplainer(
             self.tail, self.background_activations, batch_size=self.batch_size, local_smoothing=local_smoothing
         )
+        _share_one_gradient_function(self._shap, self.tail)
 
     @property
     def layer_shape(self) -> tuple[int, ...]:

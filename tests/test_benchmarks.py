@@ -82,4 +82,31 @@ def test_precision_benchmark_quick_prints_every_method_with_time_ratio_and_agree
     methods = [name.split(" (")[0].split(" x")[0] for name, *_ in rows]
     assert methods == ["forward", "Grad-CAM", "IG", "SmoothGrad", "occlusion", "deletion", "LIME"], output
     assert re.search(r"completeness error \S+ \(float32\) vs \S+", output), output
-    assert re.search(r"^bfloat16 agrees \(rank correlation >= 0.99 on every model\) for: ", output, re.MULTILINE), output
+    agree = re.search(r"^bfloat16 agrees \(rank correlation >= 0.99, deletion AUC within 1%, on every model\) for: (.*)$", output, re.MULTILINE)
+    keep = re.search(r"^keep float32 for: (.*)$", output, re.MULTILINE)
+    assert agree and keep, output
+    judged = {name for line in (agree[1], keep[1]) for name in line.split(", ") if name != "none"}
+    assert judged == {"Grad-CAM", "IG", "SmoothGrad", "occlusion", "deletion", "LIME"}, "every method gets one verdict"
+
+
+PEER_ROW = re.compile(
+    r"^(?P<method>\S.*?)\s+course\s+(?P<course>\d+\.\d\d) s  (?P<peer>\S+)\s+(?P<peer_s>\d+\.\d\d) s\s+(?P<ratio>\d+\.\d\d)x  (?P<agreement>.+)$",
+    re.MULTILINE,
+)
+
+
+def test_peers_benchmark_quick_times_tf_keras_vis_and_lime_on_the_same_work():
+    # A non-zero exit means a peer computing the same definition disagreed with the course.
+    output = _run_quick("peers.py", timeout=600)
+    rows = {(m["method"].split(" (")[0], m["peer"]): m for m in PEER_ROW.finditer(output)}
+    assert set(rows) >= {("Grad-CAM", "tf-keras-vis"), ("SmoothGrad", "tf-keras-vis"), ("filters", "tf-keras-vis"), ("LIME", "lime")}, output
+    assert all(float(m["ratio"]) > 0 for m in rows.values())
+    assert float(re.search(r"rank correlation (\S+)", rows[("Grad-CAM", "tf-keras-vis")]["agreement"])[1]) >= 0.98
+    assert re.search(r"^xplique: skipped \(|xplique", output, re.MULTILINE), "xplique is run or said to be skipped"
+
+
+def test_overhead_benchmark_quick_prints_a_ratio_per_heavy_call():
+    output = _run_quick("overhead.py", timeout=600)
+    ratios = re.findall(r"^(maximize_filters|SHAP explain) \S+: (\d+\.\d\d)x the bare", output, re.MULTILINE)
+    assert [name for name, _ in ratios] == ["maximize_filters", "maximize_filters", "SHAP explain"], output
+    assert all(float(ratio) > 0 for _, ratio in ratios)

@@ -8,7 +8,9 @@ import pytest
 from course_utils import config
 
 
-@pytest.mark.parametrize("value, expected", [("1", True), ("true", True), ("ON", True), ("0", False), ("", False), ("no", False)])
+@pytest.mark.parametrize(
+    "value, expected", [("1", True), ("true", True), ("ON", True), ("0", False), ("", False), ("no", False)]
+)
 def test_is_quick_reads_the_variable(monkeypatch, value, expected):
     monkeypatch.setenv("COURSE_QUICK", value)
     assert config.is_quick() is expected
@@ -24,12 +26,25 @@ def test_is_quick_rejects_nonsense(monkeypatch):
 def test_quick_mode_shrinks_every_cost_knob():
     full, quick = config.settings(quick=False), config.settings(quick=True)
     assert full.imagenet_weights == "auto" and quick.imagenet_weights == "random"
-    cost_knobs = ["train_epochs", "ig_steps", "smoothgrad_samples", "lime_samples", "shap_nsamples", "fv_steps", "fv_filters", "class_steps", "train_image_size"]
+    cost_knobs = [
+        "train_epochs",
+        "ig_steps",
+        "smoothgrad_samples",
+        "lime_samples",
+        "shap_nsamples",
+        "fv_steps",
+        "fv_filters",
+        "class_steps",
+        "train_image_size",
+    ]
     for name in cost_knobs:
         assert getattr(quick, name) < getattr(full, name), name
     # every knob exists in both modes with the same type
     for field in dataclasses.fields(config.Settings):
-        assert type(getattr(full, field.name)) in (type(getattr(quick, field.name)), type(None)) or getattr(quick, field.name) is None
+        assert (
+            type(getattr(full, field.name)) in (type(getattr(quick, field.name)), type(None))
+            or getattr(quick, field.name) is None
+        )
 
 
 def test_seed_everything_repeats_numpy_and_keras():
@@ -78,3 +93,54 @@ def test_course_mode_picks_the_preset_and_wins_over_course_quick(monkeypatch):
         config.settings()
     monkeypatch.delenv("COURSE_MODE")
     assert config.settings().mode == "quick"
+
+
+ZEN4 = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni\n\nprocessor\t: 1\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16\n"
+SKYLAKE = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_vnni\n"
+SAPPHIRE_RAPIDS = "processor\t: 0\nflags\t\t: fpu avx512f amx_tile amx_bf16 amx_int8\n"
+
+
+def test_native_bfloat16_is_read_from_the_cpu_flags():
+    assert config.cpu_has_native_bfloat16(ZEN4)
+    assert config.cpu_has_native_bfloat16(SAPPHIRE_RAPIDS)
+    assert not config.cpu_has_native_bfloat16(SKYLAKE), "AVX-512 without BF16 emulates bfloat16: slower"
+    assert not config.cpu_has_native_bfloat16(ZEN4 + "\nprocessor\t: 2\n" + SKYLAKE.split("\n", 1)[1])
+    assert not config.cpu_has_native_bfloat16("no flags here")
+
+
+@pytest.mark.parametrize(
+    ("native", "variable", "expected"),
+    [
+        (True, "", "bfloat16"),
+        (False, "", "float32"),
+        (True, "auto", "bfloat16"),
+        (True, "float32", "float32"),
+        (False, "bfloat16", "bfloat16"),
+    ],
+)
+def test_forward_precision_follows_the_hardware_unless_told(monkeypatch, native, variable, expected):
+    monkeypatch.setattr(config, "native_bfloat16", lambda: native)
+    monkeypatch.setenv("COURSE_PRECISION", variable)
+    for mode in ("cpu", "full"):
+        assert config.settings(mode=mode).forward_precision == expected
+    assert config.settings(mode="quick").forward_precision == "float32", "quick mode's checked outputs stay float32"
+
+
+def test_forward_precision_rejects_nonsense(monkeypatch):
+    monkeypatch.setenv("COURSE_PRECISION", "fp8")
+    with pytest.raises(
+        ValueError, match="COURSE_PRECISION='fp8' is not understood; use one of auto, float32, bfloat16"
+    ):
+        config.settings(mode="cpu")
+
+
+def test_gpu_capabilities_decide_before_the_cpu(monkeypatch):
+    config.native_bfloat16.cache_clear()
+    try:
+        monkeypatch.setattr(config, "_gpu_compute_capabilities", lambda: [(7, 5)])
+        assert not config.native_bfloat16(), "a T4 (7.5) has no native bfloat16"
+        config.native_bfloat16.cache_clear()
+        monkeypatch.setattr(config, "_gpu_compute_capabilities", lambda: [(8, 0), (9, 0)])
+        assert config.native_bfloat16()
+    finally:
+        config.native_bfloat16.cache_clear()

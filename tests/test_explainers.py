@@ -377,6 +377,27 @@ def test_shap_explainer_is_reusable_and_seeded():
     assert explainer.layer_shape == (8, 8, 8)
 
 
+@pytest.mark.filterwarnings("ignore:The structure of `inputs`")  # shap alone hands Keras a one-element list
+def test_shap_uses_one_compiled_gradient_for_every_class_with_shaps_own_values():
+    """One trace for five classes, and the same SHAP values as shap's own per-class functions."""
+    import shap
+
+    model = _nonlinear_model()
+    background, images = _random_images(3, seed=50), _random_images(3, seed=51)
+    explainer = explainers.GradientLayerExplainer(model, "pool", background)
+    shared = explainer.explain(images, ranked_outputs=5, nsamples=16, seed=3)
+    assert len(np.unique(shared.class_indices)) == 5, "every class is explained"
+    assert explainers_core.tracing_counts(explainer.tail) == {"shap_class_gradient": 1}
+
+    # shap alone, on the same tail, background activations, samples and seed.
+    own = shap.GradientExplainer(explainer.tail, explainer.background_activations)
+    activations = keras.ops.convert_to_numpy(explainer.head(images))
+    values, indices = own.shap_values(activations, nsamples=16, ranked_outputs=5, output_rank_order="max", rseed=3)
+    np.testing.assert_array_equal(np.asarray(indices), shared.class_indices)
+    np.testing.assert_allclose(np.asarray(values), shared.values, rtol=1e-4, atol=1e-6)
+    assert sum(g is not None for g in own.explainer.gradients) == 5, "shap alone compiles one function per class"
+
+
 def test_shap_rejects_bad_inputs():
     model = _nonlinear_model()
     images = _random_images(2, seed=50)
