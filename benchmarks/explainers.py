@@ -8,8 +8,9 @@ images at a time (10 by default), and the usual ``classifier_fn`` is
   a fixed cost per call, paid ``num_samples / batch_size`` times;
 * a batch of 10 keeps a CPU's cores (or a GPU) far from busy;
 * a ``tf.function`` with a ``None`` batch dimension runs the graph directly
-  and never retraces, not even for the last, smaller batch (on VGG19 a
-  batch of 64 takes the same time as with a fixed batch shape: 4.86 s both).
+  and never retraces, not even for the last, smaller batch (measured once on
+  two cores: a VGG19 batch of 64 took 4.86 s with a free and with a fixed
+  batch dimension, so the free one costs nothing).
 
 Everything else (segmentation, sampling the on/off patterns, painting the
 perturbed images, fitting the ridge models) is LIME's own code in both runs.

@@ -18,8 +18,9 @@ two maps (what a reader of a heatmap compares: the order of the pixels),
 LIME's superpixel weights with the same seed, the relative change of
 deletion-curve areas, and IG's completeness error in each precision. A
 method may use bfloat16 where the rank correlation is at least
-``AGREEMENT`` (0.99), or for the deletion curve where its area moves by at
-most ``AUC_CHANGE`` (1 %), on every model; the last lines say which ones do.
+``AGREEMENT`` (0.99), or for the deletion and insertion curves (blurred fill,
+logit margin, as in notebook 08) where their areas move by at most
+``AUC_CHANGE`` (1 %), on every model; the last lines say which ones do.
 ``config.settings().forward_precision`` uses bfloat16 for the forward-only
 methods among them (LIME and the deletion and insertion curves) where the
 hardware computes it natively.
@@ -47,7 +48,7 @@ from course_utils import attributions, explainers, metrics, models  # noqa: E402
 
 #: Rank correlation from which a method may run in bfloat16.
 AGREEMENT = 0.99
-#: Largest median relative change of the deletion-curve area with which the curves may run in bfloat16.
+#: Largest median relative change of the deletion and insertion areas with which the curves may run in bfloat16.
 AUC_CHANGE = 0.01
 
 
@@ -111,14 +112,19 @@ def compare(model32: keras.Model, images: np.ndarray, quick: bool, repeats: int)
     ranking = metrics.random_map(model32, images, seed=1)
     fractions = np.linspace(0.0, 1.0, 6 if quick else 11)
 
-    def deletion(model: keras.Model) -> np.ndarray:
-        return metrics.curve_auc(fractions, metrics.deletion_curve(model, images, ranking, fractions=fractions)[1])
+    def curves(model: keras.Model) -> np.ndarray:
+        # The capstone's settings: blurred fill, logit margin of the class.
+        aucs = [
+            metrics.curve_auc(fractions, curve(model, images, ranking, fractions=fractions, fill="blur", score="margin")[1])
+            for curve in (metrics.deletion_curve, metrics.insertion_curve)
+        ]
+        return np.stack(aucs)
 
     def auc_agree(a: np.ndarray, b: np.ndarray) -> tuple[bool, str]:
-        change = float(np.median(np.abs(a - b) / np.maximum(np.abs(a), 1e-12)))
-        return change <= AUC_CHANGE, f"deletion AUC changes by {change:.2%} (median)"
+        change = np.median(np.abs(a - b) / np.maximum(np.abs(a), 1e-12), axis=1)
+        return bool(change.max() <= AUC_CHANGE), f"AUC changes by {change[0]:.2%} (deletion), {change[1]:.2%} (insertion), median"
 
-    pair(f"deletion ({len(fractions)} fr.)", deletion, auc_agree)
+    pair(f"deletion+insertion ({len(fractions)} fr.)", curves, auc_agree)
 
     def lime(model: keras.Model) -> np.ndarray:
         explanation = explainers.lime_explanation(
@@ -172,7 +178,7 @@ def main() -> int:
                 verdicts.setdefault(name.split(" (")[0], []).append(agrees)
     ready = sorted(name for name, values in verdicts.items() if all(values))
     print(
-        f"bfloat16 agrees (rank correlation >= {AGREEMENT}, deletion AUC within {AUC_CHANGE:.0%}, on every model) "
+        f"bfloat16 agrees (rank correlation >= {AGREEMENT}, curve AUCs within {AUC_CHANGE:.0%}, on every model) "
         f"for: {', '.join(ready) or 'none'}"
     )
     print(f"keep float32 for: {', '.join(sorted(set(verdicts) - set(ready))) or 'none'}")

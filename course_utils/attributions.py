@@ -57,7 +57,7 @@ from __future__ import annotations
 import math
 import numbers
 import weakref
-from typing import Any
+from typing import Any, Iterator
 
 import keras
 import numpy as np
@@ -556,23 +556,41 @@ def completeness(
 # --------------------------------------------------------------------------- SmoothGrad
 def _smoothgrad_fn(model: keras.Model, shape: tuple[int, int, int]):
     model_ref = weakref.ref(model)
-    batch_spec, image_spec = _image_specs(shape)
+    batch_spec, _ = _image_specs(shape)
+    rows = tf.TensorSpec((None,), tf.int32)
 
     def build():
-        @tf.function(
-            input_signature=[image_spec, batch_spec, tf.TensorSpec((), tf.float32), tf.TensorSpec((), tf.int32)]
-        )
-        def summed_noisy_gradients(image, unit_noise, sigma, class_index):
-            noisy = image[None] + sigma * unit_noise
+        @tf.function(input_signature=[batch_spec, batch_spec, tf.TensorSpec((None,), tf.float32), rows, rows])
+        def summed_noisy_gradients(images, unit_noise, sigmas, class_indices, owners):
+            # Row r is a noisy copy of images[owners[r]]; one call mixes the samples of several
+            # images, so a batch is always full, and returns each image's sum of gradients.
+            noisy = tf.gather(images, owners) + tf.gather(sigmas, owners)[:, None, None, None] * unit_noise
             with tf.GradientTape() as tape:
                 tape.watch(noisy)
-                scores = tf.cast(model_ref()(noisy, training=False), tf.float32)
-                selected = tf.gather(scores, class_index, axis=1)
-            return tf.reduce_sum(tape.gradient(selected, noisy, unconnected_gradients=_ZERO), axis=0)
+                selected = _select_scores(model_ref()(noisy, training=False), tf.gather(class_indices, owners))
+            gradients = tape.gradient(selected, noisy, unconnected_gradients=_ZERO)
+            return tf.math.unsorted_segment_sum(gradients, owners, tf.shape(images)[0])
 
         return summed_noisy_gradients
 
     return _compiled(model, f"smoothgrad@{_shape_key(shape)}", build)
+
+
+def _sample_batches(images: int, samples: int, batch_size: int) -> Iterator[list[tuple[int, int]]]:
+    """Calls of ``batch_size`` rows over every (image, sample): each a list of ``(image, how many of its samples)``."""
+    pieces: list[tuple[int, int]] = []
+    room = batch_size
+    for image in range(images):
+        left = samples
+        while left:
+            take = min(left, room)
+            pieces.append((image, take))
+            left, room = left - take, room - take
+            if room == 0:
+                yield pieces
+                pieces, room = [], batch_size
+    if pieces:
+        yield pieces
 
 
 def smoothgrad(
@@ -622,20 +640,23 @@ def smoothgrad(
     batch_size = _positive_int("batch_size", batch_size)
     if isinstance(noise, bool) or not isinstance(noise, numbers.Real) or not 0.0 <= noise < math.inf:
         raise ValueError(f"noise must be a fraction of the input range >= 0 (e.g. 0.15), got {noise!r}")
-    classes = _top_classes(model, batch, class_index)
+    classes = _top_classes(model, batch, class_index).astype(np.int32)
     summed_noisy_gradients = _smoothgrad_fn(model, batch.shape[1:])
-    result = np.empty_like(batch)
-    for i, image in enumerate(batch):
-        # A stream per image from the seed alone: the result does not depend on the rest of the batch.
-        rng = np.random.default_rng(seed)
-        sigma = np.float32(noise * (float(image.max()) - float(image.min())))
-        total = np.zeros(batch.shape[1:], dtype=np.float64)
-        for part in _chunks(samples, batch_size):
-            # Drawn chunk by chunk from the image's stream: the same noise for any batch_size.
-            unit_noise = rng.standard_normal((part.stop - part.start, *batch.shape[1:]), dtype=np.float32)
-            total += summed_noisy_gradients(image, unit_noise, sigma, classes[i]).numpy()
-        result[i] = total / samples
-    return result
+    sigmas = (noise * (batch.max(axis=(1, 2, 3)) - batch.min(axis=(1, 2, 3)))).astype(np.float32)
+    # A stream per image from the seed alone, drawn piece by piece in order: the same noise for an
+    # image whatever batch_size and whatever other images share a call.
+    streams = [np.random.default_rng(seed) for _ in range(len(batch))]
+    totals = np.zeros(batch.shape, dtype=np.float64)
+    for pieces in _sample_batches(len(batch), samples, batch_size):
+        members = np.array([image for image, _ in pieces])
+        counts = [count for _, count in pieces]
+        unit_noise = np.concatenate(
+            [streams[image].standard_normal((count, *batch.shape[1:]), dtype=np.float32) for image, count in pieces]
+        )
+        owners = np.repeat(np.arange(len(pieces), dtype=np.int32), counts)
+        sums = summed_noisy_gradients(batch[members], unit_noise, sigmas[members], classes[members], owners)
+        totals[members] += sums.numpy()
+    return (totals / samples).astype(np.float32)
 
 
 # --------------------------------------------------------------------------- occlusion

@@ -27,7 +27,7 @@ HORSES_OR_HUMANS_DIR
     A local copy of the horses-or-humans images (see :mod:`course_utils.data`).
 COURSE_PRECISION
     ``float32``, ``bfloat16`` or ``auto`` (the default): the number format of
-    the forward-only methods (LIME, occlusion, deletion and insertion curves)
+    the forward-only methods (LIME, deletion and insertion curves)
     in cpu and full mode. ``auto`` picks bfloat16 where the hardware computes
     it natively (:func:`native_bfloat16`), float32 elsewhere. Quick mode is
     always float32.
@@ -146,8 +146,8 @@ class Settings:
     faithfulness_fractions: int  # points of each deletion / insertion curve, 0 to 1
     randomization_images: int
     bootstrap_resamples: int
-    # Forward-only methods (LIME, occlusion, deletion / insertion curves): "float32" or "bfloat16"
-    # (models.with_precision); benchmarks/precision.py shows their results agree within 1 % of rank.
+    # Forward-only methods (LIME, deletion / insertion curves): "float32" or "bfloat16" (models.with_precision);
+    # benchmarks/precision.py measures where their results agree (forward_precision() says how it is chosen).
     forward_precision: str = "float32"
 
 
@@ -273,10 +273,12 @@ def forward_precision(environ: Mapping[str, str] | None = None) -> str:
 
     ``COURSE_PRECISION`` decides when set to ``float32`` or ``bfloat16``;
     otherwise (``auto``) bfloat16 where the hardware computes it natively
-    (:func:`native_bfloat16`): there a forward pass takes about half the time
-    and the results agree (``benchmarks/precision.py``: rank correlation of
-    LIME weights, occlusion maps and deletion curves >= 0.99). On other
-    hardware bfloat16 is emulated and slower, so float32 stays.
+    (:func:`native_bfloat16`). On two AVX-512 BF16 cores a forward pass took
+    0.5-0.7 of its float32 time and the results agreed
+    (``benchmarks/precision.py``: LIME weights rank correlation >= 0.9996,
+    deletion and insertion AUCs within 1 %). On other hardware bfloat16 is
+    emulated and slower, so float32 stays. Which methods use it is the
+    notebooks' choice: LIME (03) and the deletion and insertion curves (08).
 
     Raises
     ------
@@ -301,8 +303,33 @@ def cpu_has_native_bfloat16(cpuinfo: str) -> bool:
     return bool(flag_lines) and all(any(flag in flags for flag in BFLOAT16_CPU_FLAGS) for flags in flag_lines)
 
 
-def _gpu_compute_capabilities() -> list[tuple[int, ...]]:
-    """Compute capability of each NVIDIA GPU (``nvidia-smi``, without importing TensorFlow); [] when none answers."""
+def parse_compute_capabilities(nvidia_smi_output: str) -> list[tuple[int, int]]:
+    """``(major, minor)`` per line of ``nvidia-smi --query-gpu=compute_cap --format=csv,noheader``; [] when unreadable.
+
+    A line that is not ``major.minor`` (``[N/A]`` on old drivers, an error
+    message) makes the whole answer unreadable: better no GPU verdict than a
+    wrong one.
+    """
+    capabilities = []
+    for line in nvidia_smi_output.splitlines():
+        parts = line.strip().split(".")
+        if not line.strip():
+            continue
+        if len(parts) != 2 or not all(part.isdigit() for part in parts):
+            return []
+        capabilities.append((int(parts[0]), int(parts[1])))
+    return capabilities
+
+
+def _gpu_compute_capabilities(environ: Mapping[str, str] | None = None) -> list[tuple[int, int]]:
+    """Compute capability of each NVIDIA GPU TensorFlow may use (``nvidia-smi``, no TensorFlow import); [] when none.
+
+    ``CUDA_VISIBLE_DEVICES`` set to an empty string or ``-1`` hides every GPU
+    from TensorFlow, so none counts here either.
+    """
+    visible = (os.environ if environ is None else environ).get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and visible.strip() in ("", "-1"):
+        return []
     if shutil.which("nvidia-smi") is None:
         return []
     try:
@@ -312,11 +339,9 @@ def _gpu_compute_capabilities() -> list[tuple[int, ...]]:
             text=True,
             timeout=20,
         )
-        return [
-            tuple(int(part) for part in line.strip().split(".")) for line in listed.stdout.splitlines() if line.strip()
-        ]
-    except (OSError, subprocess.SubprocessError, ValueError):
+    except (OSError, subprocess.SubprocessError):
         return []
+    return parse_compute_capabilities(listed.stdout) if listed.returncode == 0 else []
 
 
 @functools.cache

@@ -494,7 +494,7 @@ def _weighted(
     targets: tf.Tensor,
     memo: dict,
 ) -> tf.Tensor:
-    """``weight * score`` per image; a term at weight 0 (a slider at 0) is not computed at all.
+    """``weight * score`` per image; at weight 0 (a slider at 0) a pixel penalty's branch does not run.
 
     The weight is a tensor, so the choice is made in the graph (``tf.cond``):
     moving a weight from 0 to 5 runs the other branch, not a second trace.

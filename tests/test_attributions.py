@@ -303,6 +303,16 @@ def test_smoothgrad_of_an_image_does_not_depend_on_the_batch(softmax_cnn):
     np.testing.assert_allclose(reordered, together[::-1], rtol=1e-5, atol=1e-9)
 
 
+@pytest.mark.parametrize(("images", "samples", "batch_size"), [(2, 16, 32), (3, 5, 4), (1, 7, 3), (4, 1, 8)])
+def test_smoothgrad_fills_every_call_with_samples_of_several_images(images, samples, batch_size):
+    calls = list(A._sample_batches(images, samples, batch_size))
+    rows = [image for call in calls for image, count in call for _ in range(count)]
+    assert rows == [image for image in range(images) for _ in range(samples)], "every sample once, images in order"
+    sizes = [sum(count for _, count in call) for call in calls]
+    assert all(size == batch_size for size in sizes[:-1]) and 0 < sizes[-1] <= batch_size, "only the last call is short"
+    assert all(len({image for image, _ in call}) == len(call) for call in calls), "an image appears once per call"
+
+
 # --------------------------------------------------------------------------- occlusion
 def test_occlusion_on_a_linear_model_is_the_patch_sum_of_w_times_x():
     model, weights = _linear_model()

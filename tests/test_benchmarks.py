@@ -80,13 +80,13 @@ def test_precision_benchmark_quick_prints_every_method_with_time_ratio_and_agree
     output = _run_quick("precision.py", timeout=600)
     rows = re.findall(r"^  (\S.*?)\s+(\d+\.\d\d)\s+(\d+\.\d\d)\s+(\d+\.\d\d)x  (.+)$", output, re.MULTILINE)
     methods = [name.split(" (")[0].split(" x")[0] for name, *_ in rows]
-    assert methods == ["forward", "Grad-CAM", "IG", "SmoothGrad", "occlusion", "deletion", "LIME"], output
+    assert methods == ["forward", "Grad-CAM", "IG", "SmoothGrad", "occlusion", "deletion+insertion", "LIME"], output
     assert re.search(r"completeness error \S+ \(float32\) vs \S+", output), output
-    agree = re.search(r"^bfloat16 agrees \(rank correlation >= 0.99, deletion AUC within 1%, on every model\) for: (.*)$", output, re.MULTILINE)
+    agree = re.search(r"^bfloat16 agrees \(rank correlation >= 0.99, curve AUCs within 1%, on every model\) for: (.*)$", output, re.MULTILINE)
     keep = re.search(r"^keep float32 for: (.*)$", output, re.MULTILINE)
     assert agree and keep, output
     judged = {name for line in (agree[1], keep[1]) for name in line.split(", ") if name != "none"}
-    assert judged == {"Grad-CAM", "IG", "SmoothGrad", "occlusion", "deletion", "LIME"}, "every method gets one verdict"
+    assert judged == {"Grad-CAM", "IG", "SmoothGrad", "occlusion", "deletion+insertion", "LIME"}, "every method gets one verdict"
 
 
 PEER_ROW = re.compile(
@@ -102,7 +102,8 @@ def test_peers_benchmark_quick_times_tf_keras_vis_and_lime_on_the_same_work():
     assert set(rows) >= {("Grad-CAM", "tf-keras-vis"), ("SmoothGrad", "tf-keras-vis"), ("filters", "tf-keras-vis"), ("LIME", "lime")}, output
     assert all(float(m["ratio"]) > 0 for m in rows.values())
     assert float(re.search(r"rank correlation (\S+)", rows[("Grad-CAM", "tf-keras-vis")]["agreement"])[1]) >= 0.98
-    assert re.search(r"^xplique: skipped \(|xplique", output, re.MULTILINE), "xplique is run or said to be skipped"
+    ran = any(peer == "xplique" for _, peer in rows)
+    assert ran or re.search(r"^xplique: skipped \(.+\)$", output, re.MULTILINE), "xplique is run or said to be skipped"
 
 
 def test_overhead_benchmark_quick_prints_a_ratio_per_heavy_call():

@@ -144,3 +144,25 @@ def test_gpu_capabilities_decide_before_the_cpu(monkeypatch):
         assert config.native_bfloat16()
     finally:
         config.native_bfloat16.cache_clear()
+
+
+def test_nvidia_smi_answers_are_parsed_or_refused():
+    assert config.parse_compute_capabilities("8.0\n9.0\n") == [(8, 0), (9, 0)]
+    assert config.parse_compute_capabilities("7.5") == [(7, 5)]
+    assert config.parse_compute_capabilities("[N/A]\n") == [], "old drivers cannot say: no verdict"
+    assert config.parse_compute_capabilities("8.6\nNVIDIA-SMI has failed\n") == []
+    assert config.parse_compute_capabilities("") == []
+
+
+def test_gpus_hidden_from_tensorflow_do_not_count(monkeypatch):
+    monkeypatch.setattr(config.shutil, "which", lambda name: "/usr/bin/nvidia-smi")
+    monkeypatch.setattr(
+        config.subprocess, "run", lambda *a, **k: config.subprocess.CompletedProcess(a, 0, stdout="9.0\n", stderr="")
+    )
+    assert config._gpu_compute_capabilities({}) == [(9, 0)]
+    assert config._gpu_compute_capabilities({"CUDA_VISIBLE_DEVICES": ""}) == []
+    assert config._gpu_compute_capabilities({"CUDA_VISIBLE_DEVICES": "-1"}) == []
+    monkeypatch.setattr(
+        config.subprocess, "run", lambda *a, **k: config.subprocess.CompletedProcess(a, 9, stdout="9.0\n", stderr="")
+    )
+    assert config._gpu_compute_capabilities({}) == [], "a failing nvidia-smi gives no verdict"

@@ -381,3 +381,16 @@ def test_penalties_at_weight_zero_change_nothing_and_move_without_a_retrace(tiny
     moved = features.visualize(model, penalised, [0, 3], steps=3, seed=1)
     assert not np.allclose(moved, plain), "a weight of 5 must run the penalty"
     assert features.tracing_counts(model)[f"ascent:channel(conv1)+l2+total_variation@{SIZE}"] == 1
+
+
+def test_the_total_variation_penalty_lives_in_a_branch_of_the_compiled_step():
+    """Its |differences| (the only Abs of the step) run inside a cond branch, so weight 0 skips them."""
+    model = _tiny_cnn("tv_branch")
+    objective = features.channel("conv1") - 0.0 * features.total_variation()
+    features.visualize(model, objective, [0], steps=1)
+    step = features._ascent_step(model, objective, SIZE)
+    graph = step.get_concrete_function().graph.as_graph_def()
+    top_level = {node.op for node in graph.node}
+    branches = {node.op for function in graph.library.function for node in function.node_def}
+    assert "Abs" not in top_level and "Abs" in branches
+    assert top_level & {"If", "StatelessIf"}
