@@ -274,11 +274,12 @@ def forward_precision(environ: Mapping[str, str] | None = None) -> str:
     ``COURSE_PRECISION`` decides when set to ``float32`` or ``bfloat16``;
     otherwise (``auto``) bfloat16 where the hardware computes it natively
     (:func:`native_bfloat16`). On two AVX-512 BF16 cores a forward pass took
-    0.5-0.7 of its float32 time and the results agreed
-    (``benchmarks/precision.py``: LIME weights rank correlation >= 0.9996,
-    deletion and insertion AUCs within 1 %). On other hardware bfloat16 is
-    emulated and slower, so float32 stays. Which methods use it is the
-    notebooks' choice: LIME (03) and the deletion and insertion curves (08).
+    0.5-0.7 of its float32 time, and the results agreed where the notebooks
+    use it (``benchmarks/precision.py``: LIME's weights on VGG19, rank
+    correlation 0.9996; deletion and insertion AUCs on the trained course
+    CNN, within 0.2 %). On other hardware bfloat16 is emulated and slower, so
+    float32 stays. Which methods use it is the notebooks' choice: LIME (03)
+    and the deletion and insertion curves (08).
 
     Raises
     ------

@@ -82,8 +82,8 @@ def test_precision_benchmark_quick_prints_every_method_with_time_ratio_and_agree
     methods = [name.split(" (")[0].split(" x")[0] for name, *_ in rows]
     assert methods == ["forward", "Grad-CAM", "IG", "SmoothGrad", "occlusion", "deletion+insertion", "LIME"], output
     assert re.search(r"completeness error \S+ \(float32\) vs \S+", output), output
-    agree = re.search(r"^bfloat16 agrees \(rank correlation >= 0.99, curve AUCs within 1%, on every model\) for: (.*)$", output, re.MULTILINE)
-    keep = re.search(r"^keep float32 for: (.*)$", output, re.MULTILINE)
+    agree = re.search(r"^  bfloat16 agrees on this model \(rank correlation >= 0.99, curve AUCs within 1%\) for: (.*)$", output, re.MULTILINE)
+    keep = re.search(r"^  keep float32 on this model for: (.*)$", output, re.MULTILINE)
     assert agree and keep, output
     judged = {name for line in (agree[1], keep[1]) for name in line.split(", ") if name != "none"}
     assert judged == {"Grad-CAM", "IG", "SmoothGrad", "occlusion", "deletion+insertion", "LIME"}, "every method gets one verdict"
