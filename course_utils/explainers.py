@@ -735,7 +735,8 @@ def _share_one_gradient_function(explainer: Any, tail: keras.Model) -> None:
     if not isinstance(gradients, list) or len(gradients) != num_classes or any(g is not None for g in gradients):
         return
     tail_ref = weakref.ref(tail)
-    activation_spec = tf.TensorSpec((None, *tail.inputs[0].shape[1:]), tf.float32)
+    # The activations' own dtype: bfloat16 when the model computes in it (models.with_precision).
+    activation_spec = tf.TensorSpec((None, *tail.inputs[0].shape[1:]), tail.inputs[0].dtype)
 
     def build():
         @tf.function(input_signature=[activation_spec, tf.TensorSpec((), tf.int32)])
