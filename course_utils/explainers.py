@@ -32,7 +32,7 @@ import inspect
 import time
 import warnings
 import weakref
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence, cast
 
 import keras
 import numpy as np
@@ -44,8 +44,10 @@ from course_utils._core import (
     chunks,
     compiled,
     positive_int,
+    predict_fn,
     quiet_retracing,
     real_number,
+    tracing_counts,
 )
 
 __all__ = [
@@ -144,41 +146,31 @@ def batched_predict(model: keras.Model, batch_size: int = 64) -> Callable[[np.nd
     -------
     callable
         ``predict(images) -> scores``: ``(n, H, W, C)`` array-like in, float32
-        ``(n, classes)`` out, for any ``n``. The compiled function is kept
-        per model in the core's cache, shared by every batch size (so
-        :func:`course_utils._core.tracing_counts` sees it): repeated
-        explanations (a notebook, a widget) trace only once.
+        ``(n, classes)`` out, for any ``n``. The compiled function is the
+        core's forward pass (:func:`course_utils._core.predict_fn`), kept per
+        model and image shape and shared by every batch size and every other
+        user of it (so :func:`course_utils._core.tracing_counts` sees it):
+        repeated explanations (a notebook, a widget) trace only once.
     """
-    import tensorflow as tf
-
     image_shape = _checked_model(model)
     batch_size = positive_int("batch_size", batch_size)
-    signature = tf.TensorSpec((None, *image_shape), tf.float32)
-    # A weak reference, so the cached function (kept per model by the core's
-    # weak-keyed cache) does not keep the model alive.
-    model_ref = weakref.ref(model)
-
-    def build():
-        @tf.function(input_signature=[signature])
-        def forward(batch):
-            return tf.cast(model_ref()(batch, training=False), tf.float32)
-
+    if None not in image_shape:
         # Trace now, so a caller that times the first call times the work, not the tracing.
-        forward.get_concrete_function()
-        return forward
-
-    # One function per model and image shape, whatever the batch size: the batch dimension is free.
-    forward = compiled(model, f"batched_predict@{'x'.join(map(str, image_shape))}", build)
+        predict_fn(model, cast("tuple[int, int, int]", image_shape)).get_concrete_function()
 
     def predict(images: np.ndarray) -> np.ndarray:
         array = np.asarray(images, dtype=np.float32)
         if array.ndim != 4:
             raise ValueError(f"predict expects a batch (n, H, W, C), got shape {array.shape}")
+        forward = predict_fn(model, array.shape[1:])
         outputs = [forward(array[part]).numpy() for part in chunks(len(array), batch_size)]
         return np.concatenate(outputs, axis=0) if outputs else np.zeros((0, 0), np.float32)
 
+    def tracing_count() -> int:
+        return sum(count for key, count in tracing_counts(model).items() if key.startswith("predict@"))
+
     # Lets tests and the benchmark check that any batch size keeps it to one trace.
-    predict.tracing_count = forward.experimental_get_tracing_count  # type: ignore[attr-defined]
+    predict.tracing_count = tracing_count  # type: ignore[attr-defined]
     return predict
 
 
