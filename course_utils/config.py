@@ -313,9 +313,9 @@ def parse_compute_capabilities(nvidia_smi_output: str) -> list[tuple[int, int]]:
     """
     capabilities = []
     for line in nvidia_smi_output.splitlines():
-        parts = line.strip().split(".")
         if not line.strip():
             continue
+        parts = line.strip().split(".")
         if len(parts) != 2 or not all(part.isdigit() for part in parts):
             return []
         capabilities.append((int(parts[0]), int(parts[1])))
