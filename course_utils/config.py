@@ -10,8 +10,9 @@ Every notebook reads its sizes (epochs, IG steps, LIME samples, ...) from
     Real results sized for a laptop: smaller images, fewer samples, steps and
     filters; ``make run`` picks it when no GPU is visible.
 ``quick``
-    About a minute per notebook on two CPU cores (tests, a dry run); ImageNet
-    models get random weights, the course CNN is still trained on real images.
+    About a minute per notebook on two CPU cores (tests, a dry run); the
+    ImageNet sections use EfficientNet-Lite0 with its real weights (installed
+    with the course, so offline too), the course CNN is trained on real images.
 
 Environment variables
 ---------------------
@@ -117,8 +118,12 @@ class Settings:
     train_batch_size: int
     train_max_images: int | None  # None = every image
     train_min_steps: int  # train at least this many batches: more epochs on a small data set
-    # ImageNet models: passed as imagenet_model(weights=...); "auto" = ImageNet weights when available, "random" in quick mode
+    # ImageNet models: passed as imagenet_model(weights=...); "auto" = ImageNet weights, EfficientNet-Lite0's when
+    # a Keras Application's cannot be downloaded (never random weights)
     imagenet_weights: str
+    # "sources": the models of the source documents (VGG19, VGG16, Xception, ResNet50V2), falling back to
+    # EfficientNet-Lite0 offline; or one model name used for every ImageNet section (imagenet_model() says which)
+    imagenet_models: str
     # 02, 05, 06: gradient attributions
     sample_photos: int  # how many of data.sample_images() a notebook explains
     ig_steps: int
@@ -150,6 +155,19 @@ class Settings:
     # benchmarks/precision.py measures where their results agree (forward_precision() says how it is chosen).
     forward_precision: str = "float32"
 
+    def imagenet_model(self, source: str) -> str:
+        """The ImageNet model a section runs in this mode, for a section whose source used ``source``.
+
+        Full mode keeps the sources' model (``"vgg19"`` for Grad-CAM and LIME,
+        ``"vgg16"`` for SHAP, ``"xception"``, ``"resnet50v2"``); quick and cpu
+        mode use ``"efficientnet_lite0"`` for every section: real ImageNet
+        weights that come installed with the course, 50x cheaper than VGG19.
+        Pass the result to ``models.imagenet_model(name, weights=self.imagenet_weights)``.
+        """
+        if not isinstance(source, str) or not source:
+            raise TypeError(f"source must be a model name (str), got {source!r}")
+        return source if self.imagenet_models == "sources" else self.imagenet_models
+
 
 _FULL: dict[str, Any] = dict(
     train_image_size=150,
@@ -158,6 +176,7 @@ _FULL: dict[str, Any] = dict(
     train_max_images=None,
     train_min_steps=350,
     imagenet_weights="auto",
+    imagenet_models="sources",
     sample_photos=8,
     ig_steps=50,
     attribution_batch_size=32,
@@ -193,7 +212,8 @@ _QUICK: dict[str, Any] = dict(
     train_max_images=None,
     # On the embedded 144-image sample (5 batches an epoch) that means 32 epochs, about 25 s.
     train_min_steps=160,
-    imagenet_weights="random",
+    # EfficientNet-Lite0 (4.7 M parameters, weights from the package index): a real ImageNet model offline too.
+    imagenet_models="efficientnet_lite0",
     sample_photos=4,
     ig_steps=8,
     attribution_batch_size=8,
@@ -220,6 +240,7 @@ _QUICK: dict[str, Any] = dict(
 
 _CPU: dict[str, Any] = dict(
     _FULL,
+    imagenet_models="efficientnet_lite0",
     train_image_size=96,
     train_epochs=10,
     train_min_steps=250,
@@ -428,12 +449,15 @@ def quick_mode_banner() -> str:
     s = settings()
     if s.mode == "quick":
         return (
-            "QUICK MODE (COURSE_QUICK=1): tiny sizes and random ImageNet weights; the horses-vs-humans "
-            "CNN is real but small. Set COURSE_MODE=cpu or full for the real course."
+            "QUICK MODE (COURSE_QUICK=1): tiny sizes; the ImageNet model is EfficientNet-Lite0 with its real "
+            "weights and the horses-vs-humans CNN is real but small. Set COURSE_MODE=cpu or full for the real course."
         )
     if s.mode == "cpu":
         return (
-            "CPU MODE (COURSE_MODE=cpu): real data and weights, sizes for a laptop (fewer samples, "
-            "steps and filters). Set COURSE_MODE=full for the full sizes, best on a GPU."
+            "CPU MODE (COURSE_MODE=cpu): real data, EfficientNet-Lite0 with its ImageNet weights for every ImageNet "
+            "section, sizes for a laptop. Set COURSE_MODE=full for the sources' models and full sizes, best on a GPU."
         )
-    return "Full mode: real data, ImageNet weights and full sizes."
+    return (
+        "Full mode: real data, the sources' ImageNet models (EfficientNet-Lite0 where their weights cannot be "
+        "downloaded) and full sizes."
+    )

