@@ -15,7 +15,8 @@ from typing import Sequence
 
 __all__ = ["main"]
 
-#: The ImageNet models ``fetch-weights`` downloads by default (see ``models.IMAGENET_MODELS``).
+#: The ImageNet models ``fetch-weights`` downloads by default (see ``models.IMAGENET_MODELS``; EfficientNet-Lite0's
+#: weights come installed with the course).
 _IMAGENET_NAMES = ("vgg16", "vgg19", "xception", "resnet50v2")
 
 

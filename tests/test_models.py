@@ -46,7 +46,9 @@ def test_preprocessing_matches_keras_applications():
     np.testing.assert_allclose(caffe, keras.applications.vgg16.preprocess_input(pixels.copy()), rtol=1e-5, atol=1e-4)
     tf_mode = models.ImageNetPreprocessing("tf")(pixels).numpy()
     np.testing.assert_allclose(tf_mode, keras.applications.xception.preprocess_input(pixels.copy()), rtol=1e-5, atol=1e-5)
-    with pytest.raises(ValueError, match="'caffe' or 'tf'"):
+    lite = models.ImageNetPreprocessing("lite")(pixels).numpy()
+    np.testing.assert_allclose(lite, (pixels - 127.0) / 128.0, rtol=1e-6)
+    with pytest.raises(ValueError, match="'caffe', 'tf', 'lite'"):
         models.ImageNetPreprocessing("torch")
 
 
@@ -61,7 +63,11 @@ def test_saved_model_with_preprocessing_round_trips(tmp_path):
     np.testing.assert_allclose(model(x), again(x), rtol=1e-6)
 
 
-@pytest.mark.parametrize("name, size, last", [("vgg19", 224, "block5_conv4"), ("xception", 299, "block14_sepconv2_act"), ("resnet50v2", 224, "post_relu")])
+@pytest.mark.parametrize(
+    "name, size, last",
+    [("vgg19", 224, "block5_conv4"), ("xception", 299, "block14_sepconv2_act"), ("resnet50v2", 224, "post_relu"),
+     ("efficientnet_lite0", 224, "top_activation")],
+)
 def test_imagenet_models_take_raw_pixels_and_know_their_last_conv(name, size, last):
     model = models.imagenet_model(name, weights=None)  # random weights, never a download
     assert model.input.shape[1:] == (size, size, 3)
@@ -71,7 +77,7 @@ def test_imagenet_models_take_raw_pixels_and_know_their_last_conv(name, size, la
 
 
 def test_imagenet_model_rejects_unknown_names_and_weights():
-    with pytest.raises(ValueError, match="vgg16, vgg19, xception, resnet50v2"):
+    with pytest.raises(ValueError, match="vgg16, vgg19, xception, resnet50v2, efficientnet_lite0"):
         models.imagenet_model("alexnet")
     with pytest.raises(ValueError, match="weights must be"):
         models.imagenet_model("vgg16", weights="places365")
@@ -91,9 +97,12 @@ def test_imagenet_weights_offline_explain_how_to_preseed_and_do_not_hang(monkeyp
     with pytest.raises(RuntimeError, match="fetch-weights"):
         models.imagenet_model("resnet50v2", weights="imagenet", timeout=2)
     assert time.perf_counter() - started < 60
+    capsys.readouterr()
     model = models.imagenet_model("resnet50v2", weights="auto", timeout=2)
-    assert model.output.shape[-1] == 1000
-    assert "RANDOM weights" in capsys.readouterr().err
+    # Never random weights: the offline fallback is a real ImageNet classifier whose weights came with the course.
+    assert model.name == "efficientnet_lite0" and model.output.shape[-1] == 1000
+    notice = capsys.readouterr().err
+    assert "EfficientNet-Lite0 with its ImageNet weights" in notice and "RANDOM" not in notice
 
 
 def test_the_weights_probe_has_its_own_timeout_and_leaves_the_process_default_alone(monkeypatch, tmp_path, capsys):
@@ -126,7 +135,7 @@ def test_the_weights_probe_has_its_own_timeout_and_leaves_the_process_default_al
 
 def test_random_weights_on_request_say_so_and_none_is_silent(capsys):
     models.imagenet_model("vgg16", weights="random")
-    assert "vgg16 has RANDOM weights" in capsys.readouterr().err
+    assert "VGG16 has RANDOM weights" in capsys.readouterr().err
     models.imagenet_model("vgg16", weights=None)
     assert capsys.readouterr().err == ""
 
