@@ -10,6 +10,13 @@ programmatically and check that the figure really changed::
     explorer.set(alpha=0.7)            # what a check cell does
     assert explorer.redraw_count == 2
 
+One user action gives one redraw, however many controls it changes: a
+control whose range depends on another (a page slider whose maximum follows
+the chosen layer) is kept in step with :meth:`InteractiveFigure.follow`,
+whose update runs with redraws held, so a clamped value never triggers a
+second redraw of its own. Two redraws for one action once left a blank
+figure in the browser (the second image, from a superseded state, won).
+
 Made for a projector: the controls wrap onto as many rows as they need and
 every slider keeps a usable width; sliders report a value when released, not
 for every value a drag passes (each change recomputes); a status line says
@@ -21,8 +28,9 @@ the widget.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import ipywidgets as widgets
 
@@ -72,7 +80,10 @@ class InteractiveFigure:
         self.last_figure: Any = None
         self.last_values: dict[str, Any] = {}
         self.first_png: bytes | None = None
-        self._paused = False
+        self._held = 0  # > 0 while controls change as part of one action: no redraw until it ends
+        self._drawing = False
+        self._stale = False  # a control changed while held or while drawing: one redraw is owed
+        self._followers: dict[str, list[Callable[[Any], None]]] = {}
         for control in self.controls.values():
             _fit_for_a_projector(control)
             control.observe(self._on_change, names="value")
@@ -88,7 +99,20 @@ class InteractiveFigure:
         return {name: control.value for name, control in self.controls.items()}
 
     def redraw(self) -> None:
-        """Draw the figure for the current control values."""
+        """Draw the figure for the current control values (again, if a control changed while it drew)."""
+        if self._drawing:
+            self._stale = True
+            return
+        self._drawing = True
+        try:
+            self._stale = True
+            while self._stale:  # a change during the draw supersedes it: draw the newest values once more
+                self._stale = False
+                self._draw_once()
+        finally:
+            self._drawing = False
+
+    def _draw_once(self) -> None:
         import matplotlib.pyplot as plt
 
         values = self.values()
@@ -116,13 +140,40 @@ class InteractiveFigure:
         unknown = set(values) - set(self.controls)
         if unknown:
             raise KeyError(f"No control named {sorted(unknown)}; controls: {sorted(self.controls)}")
-        self._paused = True
-        try:
+        with self._holding():
             for name, value in values.items():
                 self.controls[name].value = value
-        finally:
-            self._paused = False
         self.redraw()
+
+    def follow(self, name: str, update: Callable[[Any], None]) -> None:
+        """Run ``update(new value)`` whenever control ``name`` changes, before the one redraw of that change.
+
+        For controls that depend on another one, e.g. a page slider whose
+        maximum follows the chosen layer: whatever ``update`` changes (a
+        slider's ``max``, and the value clamped with it) is part of the same
+        action and redraws nothing by itself. ``update`` also runs on
+        :meth:`set`, so a check cell sees what a user sees.
+
+        Raises
+        ------
+        KeyError
+            If there is no control ``name``.
+        TypeError
+            If ``update`` is not callable.
+        """
+        if name not in self.controls:
+            raise KeyError(f"No control named {name!r}; controls: {sorted(self.controls)}")
+        if not callable(update):
+            raise TypeError(f"update must be callable, got {type(update).__name__}")
+        self._followers.setdefault(name, []).append(update)
+
+    @contextlib.contextmanager
+    def _holding(self) -> Iterator[None]:
+        self._held += 1
+        try:
+            yield
+        finally:
+            self._held -= 1
 
     def display(self) -> None:
         """Show the controls and the figure in the notebook.
@@ -145,9 +196,14 @@ class InteractiveFigure:
     def _ipython_display_(self) -> None:
         self.display()
 
-    def _on_change(self, _change: dict) -> None:
-        if not self._paused:
-            self.redraw()
+    def _on_change(self, change: dict) -> None:
+        name = next((key for key, control in self.controls.items() if control is change.get("owner")), None)
+        with self._holding():
+            for update in self._followers.get(name or "", []):
+                update(change.get("new"))
+        if self._held:
+            return  # part of a larger action (set(), a follower's update): its end redraws once
+        self.redraw()
 
 
 def _fit_for_a_projector(control: widgets.ValueWidget) -> None:

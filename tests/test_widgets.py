@@ -82,3 +82,69 @@ def test_display_shows_the_widget_once_with_its_first_figure_as_a_fallback(monke
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == explorer.widget.model_id
     assert base64.b64decode(bundle["image/png"]) == first
     assert "InteractiveFigure with controls alpha, label" in bundle["text/plain"]
+
+
+def _layer_and_page_explorer(follow: bool):
+    """06's activation explorer in miniature: the page slider's range follows the layer's channel count."""
+    channels = {"early": 64, "late": 16}
+    drawn = []
+
+    def draw(layer, page):
+        drawn.append((layer, page))
+        fig, ax = plt.subplots()
+        ax.set_title(f"{layer} page {page}")
+        return fig
+
+    layer = widgets.Dropdown(options=list(channels), value="early")
+    page = widgets.IntSlider(value=0, min=0, max=channels["early"] // 8 - 1)
+
+    def follow_layer(new_layer):
+        page.max = channels[new_layer] // 8 - 1  # lowering max clamps the value: a second change
+
+    if not follow:  # what 06 did before: its own observer, registered before the figure's
+        layer.observe(lambda change: follow_layer(change["new"]), names="value")
+    explorer = InteractiveFigure(draw, layer=layer, page=page)
+    if follow:
+        explorer.follow("layer", follow_layer)
+    return explorer, drawn
+
+
+def test_a_control_that_clamps_another_gives_two_redraws_without_follow():
+    """The case that blanked 06's figure in the browser: one user action, two redraws in flight."""
+    explorer, drawn = _layer_and_page_explorer(follow=False)
+    explorer.controls["page"].value = 6
+    drawn.clear()
+    explorer.controls["layer"].value = "late"  # what a click in the dropdown does
+    assert drawn == [("late", 1), ("late", 1)]  # the clamp redraws, then the layer change redraws again
+
+
+def test_follow_makes_one_action_one_redraw_with_the_final_values():
+    explorer, drawn = _layer_and_page_explorer(follow=True)
+    explorer.controls["page"].value = 6
+    before = explorer.redraw_count
+    drawn.clear()
+    explorer.controls["layer"].value = "late"  # clamps page 6 to 1 inside the same action
+    assert drawn == [("late", 1)] and explorer.redraw_count == before + 1
+    assert explorer.controls["page"].max == 1 and explorer.last_figure.axes[0].get_title() == "late page 1"
+    explorer.set(layer="early", page=7)  # set() runs the follower too, and still redraws once
+    assert drawn[-1] == ("early", 7) and explorer.redraw_count == before + 2 and explorer.controls["page"].max == 7
+    with pytest.raises(KeyError, match="No control named 'depth'"):
+        explorer.follow("depth", print)
+    with pytest.raises(TypeError, match="callable"):
+        explorer.follow("layer", "not a function")
+
+
+def test_a_change_during_a_draw_is_drawn_once_after_it_not_inside_it():
+    calls = []
+
+    def draw(alpha):
+        calls.append(alpha)
+        if alpha == 0.5:
+            explorer.controls["alpha"].value = 0.6  # e.g. a draw that snaps a value: never a nested redraw
+        fig, ax = plt.subplots()
+        ax.set_title(f"{alpha}")
+        return fig
+
+    explorer = InteractiveFigure(draw, alpha=widgets.FloatSlider(value=0.1, step=0.1))
+    explorer.controls["alpha"].value = 0.5
+    assert calls == [0.1, 0.5, 0.6] and explorer.last_values == {"alpha": 0.6}
