@@ -44,6 +44,9 @@ References
 Simonyan, Vedaldi & Zisserman (2014). Deep Inside Convolutional Networks:
     Visualising Image Classification Models and Saliency Maps. ICLR workshop.
 Zeiler & Fergus (2014). Visualizing and Understanding Convolutional Networks. ECCV.
+Springenberg, Dosovitskiy, Brox & Riedmiller (2015). Striving for Simplicity:
+    The All Convolutional Net. ICLR workshop (Guided Backpropagation).
+Adebayo et al. (2018). Sanity Checks for Saliency Maps. NeurIPS.
 Selvaraju et al. (2017). Grad-CAM: Visual Explanations from Deep Networks via
     Gradient-based Localization. ICCV.
 Sundararajan, Taly & Yan (2017). Axiomatic Attribution for Deep Networks. ICML.
@@ -85,6 +88,8 @@ __all__ = [
     "as_image_batch",
     "vanilla_gradients",
     "grad_cam",
+    "guided_backprop",
+    "guided_grad_cam",
     "make_baseline",
     "interpolate_path",
     "path_gradients",
@@ -268,6 +273,74 @@ def grad_cam(
     cam = _grad_cam_fn(model, _layer_name(model, layer), batch.shape[1:], bool(use_logits))
     classes = _class_indices(model, batch, class_index)
     return np.concatenate([cam(batch[part], classes[part]).numpy() for part in _chunks(len(batch), batch_size)])
+
+
+# --------------------------------------------------------------------------- Guided Backpropagation
+def guided_backprop(model: keras.Model, images: Any, class_index: Any = None, batch_size: int = 32) -> np.ndarray:
+    """Guided Backpropagation (Springenberg et al., 2015): the logit's gradient through guided ReLUs.
+
+    At every ReLU (and ReLU6) the backward pass keeps only positive gradients
+    of active units (:func:`course_utils.models.guided_relu_model`). The maps
+    look crisp, edge-like and convincing; Adebayo et al. (2018) showed that
+    they barely change when the network's weights are randomized, i.e. they
+    show the image more than the model. Notebook 08 tests that on the course's
+    models. Like Grad-CAM, it differentiates the class logit ``z_c``.
+
+    Parameters
+    ----------
+    model
+        A rectifier classifier (ReLU or ReLU6) on raw pixels in [0, 255].
+    images
+        ``(N, H, W, 3)`` or ``(H, W, 3)`` pixels in [0, 255].
+    class_index
+        None (top class of each image), an int, or one int per image.
+    batch_size
+        Images per model call.
+
+    Returns
+    -------
+    np.ndarray
+        float32 ``(N, H, W, 3)``, the guided gradient of ``z_c`` per pixel value.
+
+    Raises
+    ------
+    ValueError
+        If the model has no ReLU to guide.
+    """
+    batch = as_image_batch(images)
+    _check_model(model, batch)
+    batch_size = _positive_int("batch_size", batch_size)
+    classes = _class_indices(model, batch, class_index)
+    guided = _compiled(model, "guided_relu_model", lambda: models.guided_relu_model(models.logits_model(model)))
+    return _score_and_gradients(guided, batch, classes, batch_size)[1]
+
+
+def guided_grad_cam(
+    model: keras.Model, images: Any, class_index: Any = None, layer: str | None = None, batch_size: int = 32
+) -> np.ndarray:
+    """Guided Grad-CAM (Selvaraju et al., 2017): Guided Backpropagation times the upsampled Grad-CAM map.
+
+    Grad-CAM says where (coarse, class-discriminative), Guided
+    Backpropagation adds pixel detail; their product is the paper's
+    high-resolution, class-discriminative map.
+
+    Parameters
+    ----------
+    model, images, class_index, batch_size
+        As in :func:`guided_backprop`.
+    layer
+        Grad-CAM's layer (None: :func:`course_utils.models.last_conv_layer`).
+
+    Returns
+    -------
+    np.ndarray
+        float32 ``(N, H, W, 3)``: ``guided_backprop(...) * grad_cam(...)[..., None]``.
+    """
+    batch = as_image_batch(images)
+    _check_model(model, batch)
+    classes = _class_indices(model, batch, class_index)
+    cams = grad_cam(model, batch, classes, layer=layer, batch_size=batch_size)
+    return guided_backprop(model, batch, classes, batch_size=batch_size) * cams[..., None]
 
 
 # --------------------------------------------------------------------------- baselines and paths

@@ -45,6 +45,7 @@ __all__ = [
     "layer_output_model",
     "split_model",
     "logits_model",
+    "guided_relu_model",
     "contrast_logits_model",
     "validate_class_index",
 ]
@@ -642,6 +643,127 @@ def logits_model(model: keras.Model) -> keras.Model:
     inputs = [keras.Input(batch_shape=tuple(t.shape), dtype=t.dtype) for t in model.inputs]
     single = inputs[0] if len(inputs) == 1 else inputs
     return keras.Model(single, _inline_call(model, single, visit), name=f"{model.name}_logits")
+
+
+def _guided_relu(max_value: float | None) -> Callable[[Any], Any]:
+    """ReLU (or ReLU6) whose backward pass is guided (Springenberg et al. 2015).
+
+    Forward: ``min(max(x, 0), max_value)``. Backward: the incoming gradient
+    passes only where it is positive *and* the unit was active
+    (``0 < x < max_value``): the ReLU's own gate times a ReLU on the gradient.
+    """
+    import tensorflow as tf
+
+    @tf.custom_gradient
+    def guided(x):
+        upper = None if max_value is None else tf.cast(max_value, x.dtype)
+        y = tf.nn.relu(x) if upper is None else tf.minimum(tf.nn.relu(x), upper)
+
+        def backward(dy):
+            active = x > 0 if upper is None else tf.logical_and(x > 0, x < upper)
+            return dy * tf.cast(tf.logical_and(active, dy > 0), dy.dtype)
+
+        return y, backward
+
+    return guided
+
+
+def _relu_cap(activation: Any) -> tuple[bool, float | None]:
+    """(is a ReLU, its cap) for an activation function or an activation layer."""
+    if isinstance(activation, keras.layers.ReLU):
+        plain = float(activation.negative_slope) == 0.0 and float(activation.threshold) == 0.0
+        return plain, None if activation.max_value is None else float(activation.max_value)
+    if isinstance(activation, keras.layers.Activation):
+        activation = activation.activation
+    name = getattr(activation, "__name__", "")
+    return name in ("relu", "relu6"), 6.0 if name == "relu6" else None
+
+
+class _GuidedReLU(keras.layers.Layer):
+    """A ReLU/ReLU6 activation layer with the guided backward pass (no weights)."""
+
+    def __init__(self, max_value: float | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_value = max_value
+        self._guided = _guided_relu(max_value)
+
+    def call(self, inputs):
+        return self._guided(inputs)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+class _GuidedActivationOf(keras.layers.Layer):
+    """A layer with a built-in ReLU (``Conv2D(activation="relu")``), its ReLU guided; the same weights."""
+
+    def __init__(self, layer: keras.layers.Layer, max_value: float | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.inner = layer
+        self._guided = _guided_relu(max_value)
+
+    def call(self, inputs):
+        activation = self.inner.activation
+        self.inner.activation = keras.activations.linear
+        try:
+            outputs = self.inner.call(inputs)
+        finally:
+            self.inner.activation = activation
+        return self._guided(outputs)
+
+    def compute_output_shape(self, input_shape):
+        return self.inner.compute_output_shape(input_shape)
+
+
+def guided_relu_model(model: keras.Model) -> keras.Model:
+    """The same network, its every ReLU and ReLU6 with the guided backward pass of Guided Backpropagation.
+
+    Springenberg, Dosovitskiy, Brox & Riedmiller (2015), "Striving for
+    Simplicity: The All Convolutional Net", ICLR workshop: at each rectifier
+    the backward pass keeps a gradient only where it is positive and the unit
+    was active. The forward pass is unchanged, so the outputs are the model's.
+    The copy **shares the model's weight variables** (nothing is cloned), so a
+    change of the model's weights, as in a randomization check, is a change
+    of the copy's too.
+
+    Rectifiers count as ReLU layers (``keras.layers.ReLU`` without leak or
+    threshold, ``max_value`` kept), ``Activation("relu"/"relu6")`` layers and
+    layers with a built-in ``activation="relu"``. Other activations stay as
+    they are.
+
+    Raises
+    ------
+    ValueError
+        If ``model`` is a subclassed model without a layer graph, or has no ReLU at all.
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")
+    if not _is_graph_model(model):
+        raise ValueError(
+            f"Model {model.name!r} is a subclassed model; Guided Backpropagation rewires its ReLUs, which needs a "
+            "functional or Sequential model."
+        )
+    replaced: list[str] = []
+
+    def visit(operation):
+        is_relu, cap = _relu_cap(operation)
+        if is_relu and isinstance(operation, (keras.layers.ReLU, keras.layers.Activation)):
+            replaced.append(operation.name)
+            return _GuidedReLU(cap, name=f"{operation.name}_guided")
+        is_relu, cap = _relu_cap(getattr(operation, "activation", None))
+        if is_relu and not isinstance(operation, (keras.layers.ReLU, keras.layers.Activation)):
+            replaced.append(operation.name)
+            return _GuidedActivationOf(operation, cap, name=f"{operation.name}_guided")
+        return operation
+
+    inputs = [keras.Input(batch_shape=tuple(t.shape), dtype=t.dtype) for t in model.inputs]
+    single = inputs[0] if len(inputs) == 1 else inputs
+    outputs = _inline_call(model, single, visit)
+    if not replaced:
+        raise ValueError(
+            f"Model {model.name!r} has no ReLU or ReLU6 to guide; Guided Backpropagation is defined for rectifier networks."
+        )
+    return keras.Model(single, outputs, name=f"{model.name}_guided")
 
 
 class _ContrastLogits(keras.layers.Layer):
