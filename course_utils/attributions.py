@@ -77,6 +77,7 @@ from course_utils._core import chunks as _chunks
 from course_utils._core import class_indices as _class_indices
 from course_utils._core import compiled as _compiled
 from course_utils._core import image_specs as _image_specs
+from course_utils._core import logits_getter as _logits_getter
 from course_utils._core import positive_int as _positive_int
 from course_utils._core import predict as _predict
 from course_utils._core import select_scores as _select_scores
@@ -138,7 +139,9 @@ def _score_and_gradients(
 
 
 # --------------------------------------------------------------------------- vanilla gradients
-def vanilla_gradients(model: keras.Model, images: Any, class_index: Any = None, batch_size: int = 32) -> np.ndarray:
+def vanilla_gradients(
+    model: keras.Model, images: Any, class_index: Any = None, batch_size: int = 32, use_logits: bool = False
+) -> np.ndarray:
     """Gradient of the class score with respect to every input pixel.
 
     The saliency map of Simonyan, Vedaldi & Zisserman (2014): how much the
@@ -154,6 +157,10 @@ def vanilla_gradients(model: keras.Model, images: Any, class_index: Any = None, 
         None (top class of each image), an int, or one int per image.
     batch_size
         Images per model call.
+    use_logits
+        Differentiate the class logit ``z_c`` (the paper's score, and what
+        :func:`guided_backprop` differentiates) instead of the model's output
+        column (the probability, the default of the source documents).
 
     Returns
     -------
@@ -164,7 +171,8 @@ def vanilla_gradients(model: keras.Model, images: Any, class_index: Any = None, 
     _check_model(model, batch)
     batch_size = _positive_int("batch_size", batch_size)
     classes = _class_indices(model, batch, class_index)
-    return _score_and_gradients(model, batch, classes, batch_size)[1]
+    target = _logits_getter(model)() if use_logits else model
+    return _score_and_gradients(target, batch, classes, batch_size)[1]
 
 
 # --------------------------------------------------------------------------- Grad-CAM

@@ -96,3 +96,18 @@ def test_guided_grad_cam_is_guided_backprop_times_the_upsampled_cam():
     )[..., None]
     np.testing.assert_allclose(product, expected, rtol=1e-5, atol=1e-7)
     assert product.shape == (2, 16, 16, 3)
+
+
+def test_vanilla_gradients_of_the_logit_skip_the_softmax():
+    keras.utils.set_random_seed(6)
+    model = models.horses_humans_cnn(16)
+    images = np.random.default_rng(7).uniform(0, 255, (2, 16, 16, 3)).astype(np.float32)
+    of_logit = attributions.vanilla_gradients(model, images, [0, 1], use_logits=True)
+    np.testing.assert_allclose(of_logit, attributions.vanilla_gradients(models.logits_model(model), images, [0, 1]),
+                               rtol=1e-5, atol=1e-8)
+    # d p_c = p_c (1 - p_c) d(z_c - z_other) for two classes: the probability's gradient is the logit margin's, scaled
+    p = model.predict(images, verbose=0)
+    of_probability = attributions.vanilla_gradients(model, images, [0, 1])
+    margin = attributions.vanilla_gradients(models.contrast_logits_model(model), images, [0, 1])
+    scale = (p[[0, 1], [0, 1]] * (1 - p[[0, 1], [0, 1]]))[:, None, None, None]
+    np.testing.assert_allclose(of_probability, scale * margin, rtol=1e-3, atol=1e-7)

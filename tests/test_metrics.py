@@ -206,6 +206,14 @@ def test_randomizing_every_layer_decorrelates_gradient_maps_and_leaves_the_model
     again = metrics.parameter_randomization(model, batch, gradients, seed=0)
     for (_, first), (_, second) in zip(results, again):
         np.testing.assert_allclose(first, second, atol=1e-6)
+    # Evaluated at fewer layers, the cascade still randomizes every layer above each: the same numbers there.
+    sparse = metrics.parameter_randomization(model, batch, gradients, seed=0, evaluate_at=["conv1"])
+    assert [name for name, _ in sparse] == ["conv1"]
+    np.testing.assert_allclose(sparse[0][1], results[-1][1], atol=1e-6)
+    with pytest.raises(ValueError, match="not weighted layers"):
+        metrics.parameter_randomization(model, batch, gradients, evaluate_at=["pool"])
+    with pytest.raises(TypeError, match="list of layer names"):
+        metrics.parameter_randomization(model, batch, gradients, evaluate_at="conv1")
 
 
 def test_data_randomization_is_one_for_the_same_model_and_lower_for_another():
