@@ -111,3 +111,12 @@ def test_overhead_benchmark_quick_prints_a_ratio_per_heavy_call():
     ratios = re.findall(r"^(maximize_filters|SHAP explain) \S+: (\d+\.\d\d)x the bare", output, re.MULTILINE)
     assert [name for name, _ in ratios] == ["maximize_filters", "maximize_filters", "SHAP explain"], output
     assert all(float(ratio) > 0 for _, ratio in ratios)
+
+
+def test_lite0_against_vgg19_benchmark_quick_times_every_method_on_both():
+    output = _run_quick("lite0_vs_vgg19.py", timeout=600)
+    rows = re.findall(r"^(\S.*?)\s+(\d+\.\d{3})\s+(\d+\.\d{3})\s+(\d+\.\d)x$", output, re.MULTILINE)
+    methods = [name.split(",")[0] for name, *_ in rows]
+    assert methods == ["forward", "Grad-CAM", "IG", "SmoothGrad", "occlusion", "LIME", "SHAP at a middle block",
+                       "deletion + insertion"], output
+    assert all(float(vgg) > 0 and float(lite) > 0 for _, vgg, lite, _ in rows), output
