@@ -192,6 +192,23 @@ def output_noise(notebook) -> list[str]:
     return found
 
 
+#: The notice ``models.imagenet_model`` prints for ``weights="random"``. Every figure a student sees explains a
+#: model that learned something; the lessons whose point is randomness ask for ``weights=None``, which is silent.
+_RANDOM_WEIGHTS_NOTICE = re.compile(r"has RANDOM weights")
+
+
+def random_weights_notices(notebook) -> list[str]:
+    """Lines of the executed notebook saying that a model it explains has random weights: ``"cell K: line"``."""
+    found = []
+    for index, cell in enumerate(notebook.cells):
+        for output in cell.get("outputs", []):
+            text = output.get("text", "") if output.get("output_type") == "stream" else ""
+            for line in str(text).splitlines():
+                if _RANDOM_WEIGHTS_NOTICE.search(line):
+                    found.append(f"cell {index}: {line.strip()[:160]}")
+    return found
+
+
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 #: MathJax for the rendered pages, pinned: nbconvert's default loads ``latest.js``, whatever 2.x is newest.
@@ -282,7 +299,8 @@ def run_one(
     ------
     NotebookFailed
         When a cell raised, timed out, or the kernel died, or an output holds
-        log noise (:func:`output_noise`); the message names
+        log noise (:func:`output_noise`) or a random-weights notice
+        (:func:`random_weights_notices`); the message names
         the notebook and the cell, and for a dead kernel ends with the last
         lines the kernel wrote to stderr. The partially executed notebook is
         written first, so the failure can be read.
@@ -333,6 +351,12 @@ def run_one(
     noise = output_noise(notebook) if error is None else []
     if noise:
         error = NotebookFailed(f"{path.name}: log noise in the outputs, not course content:\n  " + "\n  ".join(noise))
+    random_models = random_weights_notices(notebook) if error is None else []
+    if random_models:
+        error = NotebookFailed(
+            f"{path.name}: explains a model with random weights outside a randomization lesson (those use "
+            "weights=None):\n  " + "\n  ".join(random_models)
+        )
     target = out_dir / "notebooks"
     target.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, target / path.name)

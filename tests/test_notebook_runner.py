@@ -264,3 +264,16 @@ def test_native_stderr_goes_to_the_kernel_log_not_into_the_cells(tmp_path):
     assert "python output" in cells_text and "a python warning" in cells_text
     assert "native start-up line" not in cells_text
     assert "native start-up line" in (out / "logs" / "01_native.kernel.log").read_text()
+
+
+def test_a_random_weights_notice_fails_the_run(tmp_path, capsys):
+    """No figure may explain a random network by accident; randomization lessons ask for weights=None, silently."""
+    folder = tmp_path / "notebooks"
+    notice = "import sys\nprint('vgg19 has RANDOM weights (weights=\\'random\\')', file=sys.stderr)"
+    _write_notebook(folder, "01_random", ["print('fine')", notice])
+    _write_notebook(folder, "02_lesson", ["print('a random copy, named as such in the title')"])
+    out = tmp_path / "build"
+    assert notebook_runner.run_all(folder, out, timeout=120) == 1
+    text = "".join(capsys.readouterr())
+    assert "01_random.ipynb: explains a model with random weights" in text and "cell 2: vgg19 has RANDOM" in text, text
+    assert "02_lesson.ipynb: ok" in text, text
