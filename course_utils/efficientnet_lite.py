@@ -133,7 +133,10 @@ def _torch_names() -> list[tuple[str, str, str]]:
     for index, (name, _kernel, _stride, expand, _cin, _cout) in enumerate(BLOCKS):
         prefix = f"_blocks.{index}"
         if expand != 1:
-            pairs += [(f"{name}_expand_conv", "conv", f"{prefix}._expand_conv"), (f"{name}_expand_bn", "bn", f"{prefix}._bn0")]
+            pairs += [
+                (f"{name}_expand_conv", "conv", f"{prefix}._expand_conv"),
+                (f"{name}_expand_bn", "bn", f"{prefix}._bn0"),
+            ]
         pairs += [
             (f"{name}_dwconv", "depthwise", f"{prefix}._depthwise_conv"),
             (f"{name}_bn", "bn", f"{prefix}._bn1"),
