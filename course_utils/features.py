@@ -27,10 +27,13 @@ callbacks
     :class:`ObjectiveHistory`, :class:`ProgressBar`, or a :class:`Callback`
     of your own.
 parameterization
-    The image is optimised directly in the course's pixel space: float32 RGB
-    in [0, 255], what every course model takes (preprocessing lives inside
-    the model). It starts from mid-grey plus a little uniform noise, or from
-    a photo plus that noise.
+    What the ascent changes. :class:`PixelImage` (the default) optimises the
+    course's pixel space directly: float32 RGB in [0, 255], starting from
+    mid-grey plus a little uniform noise, or from a photo plus that noise.
+    :class:`FourierImage` optimises a scaled Fourier spectrum of decorrelated
+    colours instead (Olah et al. 2017): every frequency gets a comparable
+    step, so low frequencies, which pixel-space ascent barely moves, grow
+    too, and class images become recognisable instead of coloured noise.
 
 :func:`visualize` runs the one compiled ascent step; :func:`maximize_filters`
 and :func:`maximize_class` are thin wrappers that build an objective and a
@@ -98,6 +101,9 @@ __all__ = [
     "RecordFrames",
     "ObjectiveHistory",
     "ProgressBar",
+    "Parameterization",
+    "PixelImage",
+    "FourierImage",
     "tracing_counts",
 ]
 
@@ -280,7 +286,8 @@ def _ascend(images: tf.Tensor, gradients: tf.Tensor, learning_rate: tf.Tensor) -
     # epsilon added to the rms instead would not be negligible: filter gradients
     # are ~1e-7 per pixel, which would shrink the step by a few percent.
     values = tf.cast(tf.reduce_prod(tf.shape(gradients)[1:]), gradients.dtype)
-    return images + learning_rate * tf.sqrt(values) * tf.math.l2_normalize(gradients, axis=[1, 2, 3])
+    per_image = list(range(1, len(gradients.shape)))  # pixels (N, S, S, 3) or spectra (N, 3, S, S/2 + 1, 2)
+    return images + learning_rate * tf.sqrt(values) * tf.math.l2_normalize(gradients, axis=per_image)
 
 
 _IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0)
@@ -333,6 +340,101 @@ def _start_image(seed_image: Any, size: int) -> np.ndarray | None:
         )
     # The central square, so a landscape photo is not squashed.
     return image_io.center_square(array, size).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- parameterizations
+class Parameterization:
+    """What gradient ascent optimises, and how it becomes the pixels the network sees.
+
+    Subclasses give the parameters' shape per image, their starting values,
+    and ``to_pixels``, a differentiable TensorFlow map from parameters to
+    float32 RGB in [0, 255]; :func:`visualize` compiles one ascent step per
+    parameterization (its :attr:`key`) and normalises the gradient per image
+    in parameter space.
+    """
+
+    #: Part of the compiled step's cache key: two parameterizations with the same key share a step.
+    key = "parameterization"
+
+    def shape(self, size: int) -> tuple[int, ...]:
+        """Shape of one image's parameters at ``size`` x ``size`` pixels."""
+        raise NotImplementedError
+
+    def initial(self, indices: Sequence[int], size: int, seed: int, start: np.ndarray | None) -> np.ndarray:
+        """Starting parameters, ``(len(indices), *shape(size))`` float32; image ``i`` draws from ``(seed, i)``."""
+        raise NotImplementedError
+
+    def to_pixels(self, parameters: tf.Tensor) -> tf.Tensor:
+        """``(N, *shape)`` parameters -> ``(N, size, size, 3)`` float32 pixels."""
+        raise NotImplementedError
+
+
+class PixelImage(Parameterization):
+    """The pixels themselves: what the course's ascent has always optimised (the default)."""
+
+    key = "pixels"
+
+    def shape(self, size: int) -> tuple[int, ...]:
+        return (size, size, 3)
+
+    def initial(self, indices: Sequence[int], size: int, seed: int, start: np.ndarray | None) -> np.ndarray:
+        return _initial_images(indices, size, seed, start)
+
+    def to_pixels(self, parameters: tf.Tensor) -> tf.Tensor:
+        return parameters
+
+
+#: Square root of the colour covariance of ImageNet photos (an SVD factor, columns normalised by the largest
+#: column norm), as in Olah et al. 2017: decorrelated colour channels in, RGB out.
+_COLOUR_SQRT = np.array([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]], np.float32)
+_COLOUR_SQRT = _COLOUR_SQRT / np.max(np.linalg.norm(_COLOUR_SQRT, axis=0))
+
+
+class FourierImage(Parameterization):
+    """A Fourier spectrum of decorrelated colours, scaled by ``1 / frequency ** decay`` (Olah et al., 2017).
+
+    The parameters are the real and imaginary parts of each colour channel's
+    2-D spectrum, ``(3, S, S // 2 + 1, 2)`` per image. The image is the inverse
+    real FFT of the spectrum times ``1 / max(f, 1 / S) ** decay`` (``f`` in
+    cycles per pixel), mixed from decorrelated colour channels into RGB by the
+    square root of ImageNet's colour covariance, squashed by a sigmoid into
+    (0, 255). A normalised step changes every frequency about equally in
+    parameter space, which after the scaling means natural-image statistics:
+    much larger steps at low frequencies than pixel-space ascent gives them.
+
+    Parameters
+    ----------
+    decay
+        Exponent of the frequency scaling (1: the 1/f spectrum of photos), >= 0.
+    """
+
+    def __init__(self, decay: float = 1.0) -> None:
+        self.decay = real_number("decay", decay, 0.0)
+        self.key = f"fourier(decay={self.decay:g})"
+
+    def shape(self, size: int) -> tuple[int, ...]:
+        return (3, size, size // 2 + 1, 2)
+
+    def initial(self, indices: Sequence[int], size: int, seed: int, start: np.ndarray | None) -> np.ndarray:
+        if start is not None:
+            raise ValueError("FourierImage starts from noise; seed_image needs the default PixelImage()")
+        return np.stack([0.01 * _rng(seed, i, 0).standard_normal(self.shape(size), dtype=np.float32) for i in indices])
+
+    def _scale(self, size: int) -> np.ndarray:
+        rows = np.fft.fftfreq(size)[:, None]
+        cols = np.fft.rfftfreq(size)[None, :]
+        frequency = np.sqrt(rows**2 + cols**2)
+        # times size: the inverse FFT divides by size**2, so unit spectra would give pixels near 0
+        return (size / np.maximum(frequency, 1.0 / size) ** self.decay).astype(np.float32)
+
+    def to_pixels(self, parameters: tf.Tensor) -> tf.Tensor:
+        size = int(parameters.shape[2])
+        scale = tf.constant(self._scale(size))
+        spectrum = tf.complex(parameters[..., 0] * scale, parameters[..., 1] * scale)
+        channels = tf.signal.irfft2d(spectrum, fft_length=[size, size]) / 4.0  # (N, 3, S, S), logits of the sigmoid
+        decorrelated = tf.transpose(channels, [0, 2, 3, 1])
+        rgb = tf.einsum("nhwc,dc->nhwd", decorrelated, tf.constant(_COLOUR_SQRT))
+        return 255.0 * tf.sigmoid(rgb)
 
 
 # --------------------------------------------------------------------------- objectives
@@ -507,15 +609,15 @@ def _weighted(
     return tf.cond(tf.equal(weight, 0.0), lambda: zeros, lambda: weight * score(seen, images, targets, memo))
 
 
-def _ascent_step(model: keras.Model, objective: Objective, size: int):
-    """The compiled ascent step for this set of terms at ``size`` (cached; traced once per model, terms and size)."""
+def _ascent_step(model: keras.Model, objective: Objective, size: int, parameterization: Parameterization):
+    """The compiled ascent step for these terms, size and parameterization (cached; traced once for each)."""
 
     def build():
         scorers = _term_scorers(model, objective, size)
 
         @tf.function(
             input_signature=[
-                tf.TensorSpec((None, size, size, 3), tf.float32),  # images being optimised
+                tf.TensorSpec((None, *parameterization.shape(size)), tf.float32),  # parameters being optimised
                 tf.TensorSpec((None,), tf.int32),  # each image's target (a channel or a class)
                 tf.TensorSpec((None, 8), tf.float32),  # this step's transform of each image
                 tf.TensorSpec((), tf.float32),  # learning rate
@@ -523,9 +625,10 @@ def _ascent_step(model: keras.Model, objective: Objective, size: int):
             ],
             autograph=False,
         )
-        def ascent_step(images, targets, transforms, learning_rate, weights):
+        def ascent_step(parameters, targets, transforms, learning_rate, weights):
             with tf.GradientTape(watch_accessed_variables=False) as tape:
-                tape.watch(images)
+                tape.watch(parameters)
+                images = parameterization.to_pixels(parameters)
                 seen = _maybe_transform(images, transforms)
                 memo: dict[Any, tf.Tensor] = {}
                 scores = tf.stack(
@@ -538,12 +641,13 @@ def _ascent_step(model: keras.Model, objective: Objective, size: int):
                 objectives = tf.reduce_sum(scores, axis=1)
                 # The gradient of the sum is each image's own gradient: images do not interact.
                 total = tf.reduce_sum(objectives)
-            gradients = tape.gradient(total, images)
-            return _ascend(images, gradients, learning_rate), objectives
+            updated = _ascend(parameters, tape.gradient(total, parameters), learning_rate)
+            return updated, parameterization.to_pixels(updated), objectives
 
         return ascent_step
 
-    return compiled(model, f"ascent:{objective.key}@{size}", build)
+    suffix = "" if parameterization.key == PixelImage.key else f":{parameterization.key}"
+    return compiled(model, f"ascent:{objective.key}@{size}{suffix}", build)
 
 
 # --------------------------------------------------------------------------- transforms
@@ -765,13 +869,14 @@ def visualize(
     targets: int | Sequence[int],
     *,
     steps: int = 100,
-    learning_rate: float = 3.0,
+    learning_rate: float | None = None,
     image_size: int | None = None,
     transforms: Sequence[Transform] = (),
     callbacks: Sequence[Callback] = (),
     seed: int = 0,
     seed_image: Any = None,
     batch_size: int | None = None,
+    parameterization: Parameterization | None = None,
 ) -> np.ndarray:
     """Optimise one image per target by normalised gradient ascent on ``objective``.
 
@@ -799,7 +904,9 @@ def visualize(
     steps
         Ascent steps, >= 1.
     learning_rate
-        Root-mean-square change of a pixel per step, in grey levels, > 0.
+        Root-mean-square change of a parameter per step, > 0; ``None``: the
+        parameterization's own (3 grey levels per pixel for :class:`PixelImage`,
+        0.05 per spectrum coefficient for :class:`FourierImage`).
     image_size
         Side of the square images; ``None``: the model's input size. Channel
         objectives may use other sizes (the layers up to a convolution do not
@@ -818,12 +925,16 @@ def visualize(
         central square at ``image_size``, plus the same small noise.
     batch_size
         Images per batch; ``None``: all at once. Only memory changes, not the images.
+    parameterization
+        What the ascent optimises: :class:`PixelImage` (``None``, the default)
+        or :class:`FourierImage` (decorrelated colours in Fourier space; no
+        ``seed_image``). Callbacks and the result see pixels either way.
 
     Returns
     -------
     np.ndarray
-        float32 ``(N, S, S, 3)``, the raw optimised pixels (they may leave
-        [0, 255]); :func:`deprocess` makes them displayable.
+        float32 ``(N, S, S, 3)``, the raw optimised pixels (in pixel space
+        they may leave [0, 255]); :func:`deprocess` makes them displayable.
     """
     if not isinstance(objective, Objective):
         raise TypeError(
@@ -832,8 +943,13 @@ def visualize(
         )
     if not isinstance(model, keras.Model):
         raise TypeError(f"model must be a keras.Model taking raw RGB pixels in [0, 255], got {type(model).__name__}")
+    parameterization = PixelImage() if parameterization is None else parameterization
+    if not isinstance(parameterization, Parameterization):
+        raise TypeError(f"parameterization must be PixelImage() or FourierImage(), got {parameterization!r}")
     chosen, _ = int_or_ints("targets", targets)
     steps = positive_int("steps", steps)
+    if learning_rate is None:
+        learning_rate = 0.05 if isinstance(parameterization, FourierImage) else 3.0
     rate = real_number("learning_rate", learning_rate, 0.0, strict=True)
     seed = positive_int("seed", seed, 0)
     chunk = len(chosen) if batch_size is None else positive_int("batch_size", batch_size)
@@ -845,7 +961,7 @@ def visualize(
             raise TypeError(f"callbacks must be Callback objects (RecordFrames, ProgressBar, ...), got {callback!r}")
     size = _resolve_size(model, image_size)
     _check_targets(model, objective, chosen, size)
-    step = _ascent_step(model, objective, size)
+    step = _ascent_step(model, objective, size, parameterization)
     start = _start_image(seed_image, size)
     scalars = (tf.constant(rate, tf.float32), tf.constant(objective.weights))
     results = []
@@ -854,13 +970,14 @@ def visualize(
     try:
         for first in range(0, len(chosen), chunk):
             part = chosen[first : first + chunk]
-            images = tf.constant(_initial_images(part, size, seed, start))
+            parameters = tf.constant(parameterization.initial(part, size, seed, start))
+            images = parameterization.to_pixels(parameters)
             moves = tf.constant(_transform_rows(transforms, part, steps, size, seed))
             part_targets = tf.constant(part, tf.int32)
             for callback in callbacks:
                 callback.on_batch_start(part, images)
             for number in range(1, steps + 1):
-                images, objectives = step(images, part_targets, moves[number - 1], *scalars)
+                parameters, images, objectives = step(parameters, part_targets, moves[number - 1], *scalars)
                 for callback in callbacks:
                     callback.on_step(number, images, objectives)
             for callback in callbacks:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image, ImageSequence
 
 from course_utils import features, image_io
@@ -388,9 +389,61 @@ def test_the_total_variation_penalty_lives_in_a_branch_of_the_compiled_step():
     model = _tiny_cnn("tv_branch")
     objective = features.channel("conv1") - 0.0 * features.total_variation()
     features.visualize(model, objective, [0], steps=1)
-    step = features._ascent_step(model, objective, SIZE)
+    step = features._ascent_step(model, objective, SIZE, features.PixelImage())
     graph = step.get_concrete_function().graph.as_graph_def()
     top_level = {node.op for node in graph.node}
     branches = {node.op for function in graph.library.function for node in function.node_def}
     assert "Abs" not in top_level and "Abs" in branches
     assert top_level & {"If", "StatelessIf"}
+
+
+# --------------------------------------------------------------------------- Fourier parameterization
+def _low_frequency_share(change: np.ndarray, cutoff: float = 0.125) -> float:
+    """Share of the energy of an image change (N, S, S, 3) at spatial frequencies below ``cutoff`` cycles/pixel."""
+    spectrum = np.abs(np.fft.fft2(change - change.mean(axis=(1, 2), keepdims=True), axes=(1, 2))) ** 2
+    size = change.shape[1]
+    frequency = np.sqrt(np.fft.fftfreq(size)[:, None] ** 2 + np.fft.fftfreq(size)[None, :] ** 2)
+    low = frequency < cutoff
+    return float(spectrum[:, low].sum() / spectrum.sum())
+
+
+def test_a_fourier_image_starts_grey_and_stays_in_the_pixel_range():
+    fourier = features.FourierImage()
+    parameters = fourier.initial([0, 1], SIZE, seed=0, start=None)
+    assert parameters.shape == (2, 3, SIZE, SIZE // 2 + 1, 2)
+    pixels = fourier.to_pixels(tf.constant(parameters)).numpy()
+    assert pixels.shape == (2, SIZE, SIZE, 3) and np.all((pixels > 0) & (pixels < 255))
+    assert abs(pixels.mean() - 127.5) < 5 and pixels.std() < 10, (pixels.mean(), pixels.std())
+    huge = fourier.to_pixels(tf.constant(parameters * 1e4)).numpy()
+    assert np.all((huge >= 0) & (huge <= 255)), "the sigmoid keeps any spectrum inside the pixel range"
+    with pytest.raises(ValueError, match="seed_image"):
+        fourier.initial([0], SIZE, seed=0, start=np.zeros((SIZE, SIZE, 3), np.float32))
+    with pytest.raises(ValueError, match="decay"):
+        features.FourierImage(decay=-1.0)
+
+
+def test_fourier_ascent_raises_the_class_score_through_the_same_compiled_step(tiny):
+    objective = features.class_logit() - 0.1 * features.l2_penalty()
+    history = features.ObjectiveHistory()
+    images = features.visualize(tiny, objective, [1, 2], steps=12, callbacks=[history],
+                                parameterization=features.FourierImage())
+    assert images.shape == (2, SIZE, SIZE, 3) and np.all((images >= 0) & (images <= 255))
+    assert np.all(history.values[:, -1] > history.values[:, 0] + 0.1), history.values
+    key = f"ascent:class_logit+l2@{SIZE}:fourier(decay=1)"
+    features.visualize(tiny, features.class_logit() - 3.0 * features.l2_penalty(), [0], steps=2,
+                       parameterization=features.FourierImage())
+    assert features.tracing_counts(tiny)[key] == 1, "new weights, same terms: no new trace"
+    with pytest.raises(TypeError, match="PixelImage\\(\\) or FourierImage\\(\\)"):
+        features.visualize(tiny, objective, [0], steps=1, parameterization="fourier")
+
+
+def test_fourier_steps_put_more_of_the_change_into_low_frequencies_than_pixel_steps(tiny):
+    """The point of the parameterization (Olah et al. 2017): pixel-space ascent changes mostly high frequencies."""
+    objective = features.channel("conv2")
+    shares = {}
+    for name, parameterization in (("pixels", features.PixelImage()), ("fourier", features.FourierImage())):
+        recorder = features.RecordFrames(1)
+        features.visualize(tiny, objective, [0, 1, 2], steps=8, callbacks=[recorder], parameterization=parameterization)
+        frames = recorder.frames  # (targets, frames, S, S, 3)
+        shares[name] = _low_frequency_share(frames[:, -1] - frames[:, 0])
+    assert shares["fourier"] > shares["pixels"] + 0.1, shares
