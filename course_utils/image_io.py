@@ -32,7 +32,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from course_utils import config
 
-__all__ = ["load_image", "center_square", "save_gif"]
+__all__ = ["load_image", "decode_image", "center_square", "save_gif"]
 
 
 def load_image(
@@ -77,15 +77,40 @@ def load_image(
     source = str(path_or_url)
     if source.startswith(("http://", "https://")):
         data = _fetch_url(source, timeout)
-        name = source
     else:
         path = Path(source).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"Image file {source!r} does not exist.")
         data = path.read_bytes()
-        name = source
+    return decode_image(data, size, name=source)
+
+
+def decode_image(
+    data: bytes | bytearray | memoryview, size: int | tuple[int, int] | None = None, name: str = "image"
+) -> np.ndarray:
+    """An image file's bytes (an upload, a download) as RGB uint8 ``(H, W, 3)``, like :func:`load_image`.
+
+    Parameters
+    ----------
+    data
+        The file's bytes (JPEG, PNG, ...), e.g. the ``content`` of an
+        ``ipywidgets.FileUpload`` value.
+    size
+        As in :func:`load_image`.
+    name
+        What error messages call the image.
+
+    Raises
+    ------
+    TypeError
+        If ``data`` is not bytes.
+    ValueError
+        If the bytes are not a readable image, or ``size`` is not valid.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"data must be the bytes of an image file, got {type(data).__name__}")
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(io.BytesIO(bytes(data))) as image:
             image.load()
             ImageOps.exif_transpose(image, in_place=True)
             rgb = _to_rgb(image)

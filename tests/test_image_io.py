@@ -157,3 +157,19 @@ def test_load_image_without_a_rotation_keeps_the_image_as_stored(tmp_path, orien
     stored = _stored_pattern()
     path = _save_with_orientation(tmp_path / "upright.png", stored, orientation)
     np.testing.assert_array_equal(image_io.load_image(path), stored)
+
+
+def test_decode_image_reads_uploaded_bytes_like_a_file(tmp_path):
+    pixels = np.random.default_rng(0).integers(0, 256, (12, 20, 4), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, "RGBA").save(buffer, "PNG")
+    path = tmp_path / "upload.png"
+    path.write_bytes(buffer.getvalue())
+    decoded = image_io.decode_image(memoryview(buffer.getvalue()), name="upload.png")
+    np.testing.assert_array_equal(decoded, image_io.load_image(path))
+    assert decoded.shape == (12, 20, 3) and decoded.dtype == np.uint8
+    assert image_io.decode_image(buffer.getvalue(), size=8).shape == (8, 8, 3)
+    with pytest.raises(ValueError, match="'upload.png': not a readable image"):
+        image_io.decode_image(b"not an image", name="upload.png")
+    with pytest.raises(TypeError, match="bytes of an image file"):
+        image_io.decode_image("upload.png")  # type: ignore[arg-type]
