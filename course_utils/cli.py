@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 __all__ = ["main"]
+
+#: Exit status when training finished but the model stayed below ``training.ACCURACY_FLOOR``.
+EXIT_LOW_ACCURACY = 3
 
 #: The ImageNet models ``fetch-weights`` downloads by default (see ``models.IMAGENET_MODELS``; EfficientNet-Lite0's
 #: weights come installed with the course).
@@ -47,60 +51,139 @@ def _run_notebooks(folder: str, out: str | None, timeout: int) -> int:
     return notebook_runner.run_all(Path(folder), Path(out) if out else config.output_dir(), timeout=timeout)
 
 
+def _whole_number(least: int, example: str) -> Callable[[str], int]:
+    """An argparse type: a whole number >= ``least``, with a message that says what would be right."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number ({example})") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"{value} is too small: at least {least} ({example})")
+        return value
+
+    return parse
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m course_utils", description="Tools of the 'Seeing what CNNs see' course."
     )
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    # Also after the command (course-train --debug); SUPPRESS keeps the parser's value when it is not given there.
+    debug_too = argparse.ArgumentParser(add_help=False)
+    debug_too.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    train_cmd = commands.add_parser("train", help="train the horses-vs-humans CNN and save it as .keras")
+    train_cmd = commands.add_parser(
+        "train", help="train the horses-vs-humans CNN and save it as .keras", parents=[debug_too]
+    )
     train_cmd.add_argument(
         "--data-dir", help="folder with horses/ and humans/ (default: $HORSES_OR_HUMANS_DIR, else TFDS)"
     )
-    train_cmd.add_argument("--image-size", type=int, default=150, help="square input size (default 150)")
-    train_cmd.add_argument("--epochs", type=int, default=15, help="epochs (default 15)")
-    train_cmd.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
-    train_cmd.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train_cmd.add_argument(
+        "--image-size", type=_whole_number(8, "pixels, e.g. 150"), default=150, help="square input size (default 150)"
+    )
+    train_cmd.add_argument("--epochs", type=_whole_number(1, "e.g. 15"), default=15, help="epochs (default 15)")
+    train_cmd.add_argument("--batch-size", type=_whole_number(1, "e.g. 32"), default=32, help="batch size (default 32)")
+    train_cmd.add_argument("--seed", type=_whole_number(0, "e.g. 0"), default=0, help="random seed (default 0)")
     train_cmd.add_argument("--no-augment", action="store_true", help="train without data augmentation")
-    train_cmd.add_argument("--max-images", type=int, default=None, help="use at most this many training images")
+    train_cmd.add_argument(
+        "--max-images", type=_whole_number(2, "e.g. 200"), default=None, help="use at most this many training images"
+    )
     train_cmd.add_argument("--out", default=None, help="output .keras path (default build/horses_humans_<size>.keras)")
     train_cmd.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    train_cmd.add_argument(
+        "--allow-low-accuracy",
+        action="store_true",
+        help="exit 0 even when validation accuracy stays below the floor (by default exit 3)",
+    )
 
-    fetch = commands.add_parser("fetch-weights", help="download ImageNet weights into the Keras cache (run online)")
+    fetch = commands.add_parser(
+        "fetch-weights", help="download ImageNet weights into the Keras cache (run online)", parents=[debug_too]
+    )
     fetch.add_argument("names", nargs="*", default=list(_IMAGENET_NAMES), help="models (default: all)")
 
     freeze = commands.add_parser(
-        "freeze-notebook", help="execute a notebook and keep only its # NBVAL_CHECK_OUTPUT outputs (before committing)"
+        "freeze-notebook",
+        help="execute a notebook and keep only its # NBVAL_CHECK_OUTPUT outputs (before committing)",
+        parents=[debug_too],
     )
     freeze.add_argument("notebooks", nargs="+", help="notebook files to clean in place")
 
     run = commands.add_parser(
-        "run-notebooks", help="execute every notebook and write notebooks, HTML and figures under build/"
+        "run-notebooks",
+        help="execute every notebook and write notebooks, HTML and figures under build/",
+        parents=[debug_too],
     )
     run.add_argument("folder", nargs="?", default="notebooks", help="folder of NN_*.ipynb notebooks")
     run.add_argument("--out", default=None, help="output folder (default build/)")
-    run.add_argument("--timeout", type=int, default=1800, help="seconds per cell before giving up (default 1800)")
+    run.add_argument(
+        "--timeout",
+        type=_whole_number(1, "seconds, e.g. 1800"),
+        default=1800,
+        help="seconds per cell before giving up (default 1800)",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m course_utils``; returns the exit status."""
+    """Entry point of ``python -m course_utils``; returns the exit status.
+
+    Errors a user can fix (a missing or empty folder, an unreadable image, a
+    folder that cannot be written) print one ``error:`` line that says what to
+    do and return 2; ``--debug`` shows the traceback instead.
+    """
     args = _parser().parse_args(argv)
     try:
-        if args.command == "fetch-weights":
-            return _fetch_weights(args.names)
-        if args.command == "freeze-notebook":
-            from course_utils import notebook_runner
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        print("interrupted: nothing half-written was kept; run the command again to finish.", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if args.debug:
+            raise
+        print(f"error: {_user_message(error)}", file=sys.stderr)
+        return 2
 
-            for notebook in args.notebooks:
-                notebook_runner.freeze_checked_outputs(Path(notebook))
-                print(f"froze {notebook}: outputs kept only in # NBVAL_CHECK_OUTPUT cells")
-            return 0
-        if args.command == "run-notebooks":
-            return _run_notebooks(args.folder, args.out, args.timeout)
-        from course_utils import config, training
 
-        out = args.out or str(config.output_dir() / f"horses_humans_{args.image_size}.keras")
+def _user_message(error: BaseException) -> str:
+    """One line for the user: our own messages as they are; TensorFlow's reduced to the reason it carries."""
+    text = str(error).strip()
+    # An image that fails to decode inside tf.data arrives wrapped in TensorFlow's op error and its traceback.
+    reason = re.search(r"(cannot decode image .*?)(?:\n|$)", text)
+    if reason:
+        return reason.group(1)
+    first = text.splitlines()[0] if text else type(error).__name__
+    if isinstance(error, (OSError, ValueError, RuntimeError)) and not type(error).__module__.startswith("tensorflow"):
+        return first
+    return f"{type(error).__name__}: {first} (run with --debug for the traceback)"
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "fetch-weights":
+        return _fetch_weights(args.names)
+    if args.command == "freeze-notebook":
+        from course_utils import notebook_runner
+
+        for notebook in args.notebooks:
+            notebook_runner.freeze_checked_outputs(Path(notebook))
+            print(f"froze {notebook}: outputs kept only in # NBVAL_CHECK_OUTPUT cells")
+        return 0
+    if args.command == "run-notebooks":
+        return _run_notebooks(args.folder, args.out, args.timeout)
+    return _train(args)
+
+
+def _train(args: argparse.Namespace) -> int:
+    import warnings
+
+    from course_utils import config, training
+
+    out = args.out or str(config.output_dir() / f"horses_humans_{args.image_size}.keras")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", training.LowAccuracyWarning)  # said below, with the exit status
         result = training.train(
             data_dir=args.data_dir,
             image_size=args.image_size,
@@ -114,13 +197,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             # A progress bar in a terminal; one line per epoch in logs and CI.
             verbose=1 if sys.stdout.isatty() else 2,
         )
-    except (FileExistsError, FileNotFoundError, ValueError, RuntimeError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
     print(
-        f"final validation accuracy (held-out model numbers): {result.val_accuracy:.3f} "
-        f"after {args.epochs} epochs in {result.seconds / 60:.1f} min; saved {result.path}"
+        f"validation accuracy (held-out model numbers): {result.val_accuracy:.3f} at epoch {result.best_epoch} of "
+        f"{len(result.history['loss'])} (the weights kept), in {result.seconds / 60:.1f} min; saved {result.path}"
     )
+    if result.below_floor:
+        print(
+            f"error: that is below the floor of {training.ACCURACY_FLOOR:.2f}: explanations of this model would "
+            "explain a poor classifier. Train again with another --seed or more --epochs (or pass "
+            "--allow-low-accuracy to keep it anyway).",
+            file=sys.stderr,
+        )
+        return 0 if args.allow_low_accuracy else EXIT_LOW_ACCURACY
     return 0
 
 

@@ -128,7 +128,14 @@ def _check_split(split: str) -> str:
 
 
 def _decode_for_dataset(path: bytes, size: int) -> np.ndarray:
-    return image_io.load_image(path.decode(), size=(size, size)).astype(np.float32)
+    name = path.decode()
+    try:
+        return image_io.load_image(name, size=(size, size)).astype(np.float32)
+    except Exception as error:  # PIL raises OSError, ValueError, SyntaxError... for a broken file
+        # TensorFlow wraps this in its own error; the CLI finds this sentence in it.
+        raise ValueError(
+            f"cannot decode image {name!r} ({type(error).__name__}: {error}); remove or replace that file"
+        ) from error
 
 
 def _online(timeout: float = 3.0) -> bool:

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from course_utils import config
+from course_utils import config, files
 
 __all__ = ["load_image", "decode_image", "center_square", "save_gif"]
 
@@ -214,7 +214,7 @@ def _fetch_url(url: str, timeout: float) -> bytes:
             f"Could not download {url!r} ({type(error).__name__}: {error}). Offline? Use "
             "course_utils.data.sample_images() or a local file instead."
         ) from error
-    cached.write_bytes(data)
+    files.write_bytes_atomically(cached, data)
     return data
 
 
@@ -271,5 +271,6 @@ def save_gif(frames: Any, path: str | os.PathLike, fps: float = 5) -> Path:
     # 1/fps) can fall just short of T/fps, dropping the last frame; half a
     # frame of slack keeps all T.
     clip = clip.with_duration((len(sequence) + 0.5) / rate)
-    clip.write_gif(str(target), fps=rate, logger=None)
+    with files.replaced_atomically(target) as partial:
+        clip.write_gif(str(partial), fps=rate, logger=None)
     return target

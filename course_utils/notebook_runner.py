@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from course_utils import files
+
 __all__ = [
     "NotebookRun",
     "NotebookFailed",
@@ -258,8 +260,18 @@ def _compact_for_page(notebook):
     return page
 
 
+def _write_notebook(notebook: Any, path: Path) -> None:
+    """``nbformat.write``'s bytes (a final newline included), written whole or not at all."""
+    import nbformat
+
+    text = nbformat.writes(notebook)
+    files.write_text_atomically(path, text if text.endswith("\n") else text + "\n")
+
+
 def _save_figures(notebook, folder: Path) -> list[Path]:
-    """Write every PNG output of the executed notebook to ``folder`` (cellCC_K.png)."""
+    """Write every PNG output of the executed notebook to ``folder`` (cellCC_K.png), replacing an earlier run's."""
+    for stale in folder.glob("cell*.png") if folder.is_dir() else ():
+        stale.unlink()
     saved: list[Path] = []
     for index, cell in enumerate(notebook.cells):
         if cell.get("cell_type") != "code":
@@ -270,7 +282,7 @@ def _save_figures(notebook, folder: Path) -> list[Path]:
                 continue
             folder.mkdir(parents=True, exist_ok=True)
             target = folder / f"cell{index:02d}_{len(saved) + 1}.png"
-            target.write_bytes(base64.b64decode(data["image/png"]))
+            files.write_bytes_atomically(target, base64.b64decode(data["image/png"]))
             saved.append(target)
     return saved
 
@@ -359,9 +371,9 @@ def run_one(
         )
     target = out_dir / "notebooks"
     target.mkdir(parents=True, exist_ok=True)
-    nbformat.write(notebook, target / path.name)
+    _write_notebook(notebook, target / path.name)
     page, _ = HTMLExporter(mathjax_url=_MATHJAX).from_notebook_node(_compact_for_page(notebook))
-    (target / path.with_suffix(".html").name).write_text(page, encoding="utf-8")
+    files.write_text_atomically(target / path.with_suffix(".html").name, page)
     figures = _save_figures(notebook, out_dir / "figures" / path.stem)
     if error is not None:
         raise error
@@ -387,28 +399,42 @@ def _printer(number: int, total: int, name: str) -> Callable[[int, int, float], 
 def run_all(folder: Path, out_dir: Path, timeout: int = 1800) -> int:
     """Execute every ``NN_*.ipynb`` of ``folder`` in order, then write the summary and ``index.html``.
 
-    Returns 0 when all ran, 1 otherwise (the remaining notebooks still run).
+    Returns 0 when all ran, 1 when one failed (the remaining notebooks still run), 2 when
+    ``folder`` holds no notebooks. Every file is written whole or not at all (:mod:`course_utils.files`),
+    and the source notebooks are only read, so a run interrupted anywhere is finished by running it again.
     """
+    if not Path(folder).is_dir():
+        print(f"error: {str(folder)!r} is not a folder; pass the folder of NN_*.ipynb notebooks", file=sys.stderr)
+        return 2
     notebooks = sorted(Path(folder).glob("[0-9][0-9]_*.ipynb"))
     if not notebooks:
-        print(f"error: no NN_*.ipynb notebooks in {str(folder)!r}", file=sys.stderr)
-        return 1
-    out_dir = Path(out_dir)
+        print(
+            f"error: no NN_*.ipynb notebooks in {str(folder)!r}; pass the course's notebooks/ folder", file=sys.stderr
+        )
+        return 2
+    out_dir = files.check_writable_folder(out_dir)  # a clear error now, not after the first notebook ran
     runs: list[NotebookRun] = []
     for number, path in enumerate(notebooks, start=1):
-        started = time.perf_counter()
-        try:
-            run = run_one(path, out_dir, timeout=timeout, progress=_printer(number, len(notebooks), path.name))
-        except NotebookFailed as failure:
-            run = NotebookRun(path, time.perf_counter() - started, 0, [], error=str(failure))
-            print(f"\n[{number}/{len(notebooks)}] {path.name} FAILED after {run.seconds:.0f} s: {failure}", flush=True)
-        else:
-            print(
-                f"\r[{number}/{len(notebooks)}] {path.name}: ok in {run.seconds:.0f} s, "
-                f"{len(run.figures)} figures".ljust(78),
-                flush=True,
-            )
-        runs.append(run)
+        runs.append(_run_numbered(path, number, len(notebooks), out_dir, timeout))
+    return _summarise(runs, out_dir)
+
+
+def _run_numbered(path: Path, number: int, count: int, out_dir: Path, timeout: int) -> NotebookRun:
+    started = time.perf_counter()
+    try:
+        run = run_one(path, out_dir, timeout=timeout, progress=_printer(number, count, path.name))
+    except NotebookFailed as failure:
+        run = NotebookRun(path, time.perf_counter() - started, 0, [], error=str(failure))
+        print(f"\n[{number}/{count}] {path.name} FAILED after {run.seconds:.0f} s: {failure}", flush=True)
+    else:
+        print(
+            f"\r[{number}/{count}] {path.name}: ok in {run.seconds:.0f} s, {len(run.figures)} figures".ljust(78),
+            flush=True,
+        )
+    return run
+
+
+def _summarise(runs: list[NotebookRun], out_dir: Path) -> int:
     index = write_index(runs, out_dir)
     width = max(len(run.path.name) for run in runs)
     print(f"\n{'notebook':{width}s}  {'result':>7s}  {'seconds':>8s}  figures")
@@ -475,7 +501,8 @@ def write_index(runs: list[NotebookRun], out_dir: Path) -> Path:
             f'<p class="meta">{status} · {len(run.figures)} figures in '
             f"<code>figures/{html.escape(run.path.stem)}/</code></p>{figure}</section>"
         )
-    gifs = sorted(p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*.gif"))
+    # A hidden ".name.partial-*.gif" is a GIF a killed run was writing: never show it.
+    gifs = sorted(p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*.gif") if not p.name.startswith("."))
     gif_block = "".join(
         f'<figure><img src="{g}" alt="{html.escape(g)}"><figcaption>{html.escape(g)}</figcaption></figure>'
         for g in gifs
@@ -495,7 +522,7 @@ img {{ max-width: 100%; max-height: 260px; border: 1px solid #eee; }}
 </body></html>
 """
     index = out_dir / "index.html"
-    index.write_text(document, encoding="utf-8")
+    files.write_text_atomically(index, document)
     return index
 
 
@@ -560,4 +587,4 @@ def freeze_checked_outputs(path: Path, timeout: int = 1800) -> None:
     executed = copy.deepcopy(source)
     _quiet_client_logs()
     _client(executed, path, timeout).execute()
-    nbformat.write(strip_outputs(source, keep_checked_from=executed), path)
+    _write_notebook(strip_outputs(source, keep_checked_from=executed), path)

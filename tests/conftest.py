@@ -39,3 +39,18 @@ def horses_dir() -> Path:
             pytest.fail(message + " (CI must train on real images: see .ci/run)")
         pytest.skip(message)
     return Path(folder)
+
+
+@pytest.fixture
+def unwritable_folder(tmp_path):
+    """A folder nobody may create files in (root ignores permission bits, so root gets one under /sys)."""
+    if os.geteuid() != 0:
+        folder = tmp_path / "read-only"
+        folder.mkdir()
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+    elif Path("/sys").is_dir():
+        yield Path("/sys/course_utils_cannot_write_here")
+    else:
+        pytest.skip("no folder is read-only for root on this machine")

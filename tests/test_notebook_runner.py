@@ -31,7 +31,7 @@ def test_strip_outputs_keeps_only_checked_cells_and_minimal_metadata():
 
 
 def test_run_all_reports_a_missing_folder(tmp_path, capsys):
-    assert notebook_runner.run_all(tmp_path, tmp_path / "out") == 1
+    assert notebook_runner.run_all(tmp_path, tmp_path / "out") == 2
     assert "no NN_*.ipynb" in capsys.readouterr().err
 
 
@@ -277,3 +277,53 @@ def test_a_random_weights_notice_fails_the_run(tmp_path, capsys):
     text = "".join(capsys.readouterr())
     assert "01_random.ipynb: explains a model with random weights" in text and "cell 2: vgg19 has RANDOM" in text, text
     assert "02_lesson.ipynb: ok" in text, text
+
+
+def test_make_run_killed_part_way_is_finished_by_the_next_run(tmp_path):
+    """SIGKILL (the out-of-memory killer; a power cut is worse) while the second of three notebooks runs:
+    nothing half-written is left under a visible name, and the next run completes every page and the index."""
+    import hashlib
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder = tmp_path / "notebooks"
+    marker = tmp_path / "second-started"
+    _write_notebook(folder, "01_first", ["print('first')"])
+    _write_notebook(
+        folder,
+        "02_slow",
+        [f"import os, time\nopen({str(marker)!r}, 'w').close()\ntime.sleep(0 if os.environ.get('FAST') else 120)"],
+    )
+    _write_notebook(folder, "03_third", ["print('third')"])
+    sources = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+    out = tmp_path / "build"
+    command = [sys.executable, "-m", "course_utils", "run-notebooks", str(folder), "--out", str(out)]
+    run = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert time.monotonic() < deadline and run.poll() is None, run.stdout.read() if run.stdout else ""
+            time.sleep(0.1)
+        os.killpg(run.pid, signal.SIGKILL)  # no handler, no cleanup: whatever was being written stays as it was
+        run.wait(60)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+    assert run.returncode == -signal.SIGKILL
+    assert not (out / "index.html").exists(), "no index of a run that did not finish"
+    assert not (out / "notebooks" / "03_third.html").exists()
+    assert not [p for p in out.rglob("*") if ".partial-" in p.name], "no half-written file under a visible name"
+
+    environment = dict(os.environ, FAST="1")
+    again = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    index = (out / "index.html").read_text()
+    for stem in ("01_first", "02_slow", "03_third"):
+        assert f'href="notebooks/{stem}.html"' in index and (out / "notebooks" / f"{stem}.html").is_file(), stem
+    assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()} == sources, (
+        "the source notebooks are never written"
+    )
