@@ -67,29 +67,26 @@ def test_augmentation_keeps_shape_and_range():
 
 
 @pytest.mark.slow
-def test_short_training_on_real_images_learns(horses_dir, tmp_path):
-    """A short version of the instructors' CLI run, on the real images, validated on held-out models.
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_command_line_recipe_clears_the_floor_for_two_seeds(horses_dir, tmp_path, seed):
+    """The instructors' command at quick mode's size (64 px, 8 epochs) on the real images, two seeds.
 
-    Chance is 0.51 (93 of 183 validation images are humans); 4-epoch runs
-    measured 0.73 to 0.85 (CPU training is not bit-reproducible), so 6 epochs
-    and a 0.70 bar catch a broken pipeline (shuffled labels, wrong split,
-    no learning) without flaking. The full run (150 px, 15 epochs) is in the
-    closing note: 0.96.
+    The command exits 0 only when the kept epoch's validation accuracy on
+    held-out models reaches training.ACCURACY_FLOOR (0.85; chance is 0.51),
+    and the saved file must hold that epoch's weights. The 150 px defaults
+    for three seeds are in benchmarks/training_recipe.py and the README.
     """
     out = tmp_path / "hh.keras"
-    status = cli.main(
-        ["train", "--data-dir", str(horses_dir), "--image-size", "64", "--epochs", "6", "--out", str(out)]
-    )
-    assert status == 0 and out.is_file()
-    import keras
-
-    model = keras.models.load_model(out)
-    assert model.input.shape[1:] == (64, 64, 3)
+    arguments = ["--image-size", "64", "--epochs", "8", "--seed", str(seed), "--out", str(out)]
+    status = cli.main(["train", "--data-dir", str(horses_dir), *arguments])
+    assert status == 0, f"seed {seed}: below the floor (exit {status})"
     from course_utils import data
 
+    model = models.load_saved_model(out)
+    assert model is not None and model.input.shape[1:] == (64, 64, 3)
     val = training.make_pipeline(data.load_horses_or_humans("validation", 64, data_dir=horses_dir), 64)
     _, accuracy = model.evaluate(val, verbose=0)
-    assert accuracy >= 0.70, f"validation accuracy on held-out models {accuracy:.3f}"
+    assert accuracy >= training.ACCURACY_FLOOR, f"seed {seed}: the saved model scores {accuracy:.3f}"
 
 
 def test_fetch_weights_offers_every_imagenet_model():
@@ -143,3 +140,49 @@ def test_course_train_only_trains(capsys):
     assert "--epochs" in help_text and "run-notebooks" not in help_text
     with pytest.raises(SystemExit):
         cli.train_main(["run-notebooks"])
+
+
+def test_a_truncated_saved_model_is_rebuilt_not_trusted(monkeypatch, capsys):
+    """A run killed mid-save used to leave half a .keras file; the next run says so once and trains again."""
+    from course_utils import data
+
+    monkeypatch.delenv("HORSES_HUMANS_MODEL", raising=False)
+    monkeypatch.setenv("HORSES_OR_HUMANS_DIR", str(data.embedded_sample_dir()))
+    training.course_cnn(16, epochs=1)
+    path = training.course_cnn_path(16)
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) // 2])  # what a kill half-way through a plain model.save() leaves
+    capsys.readouterr()
+    rebuilt = training.course_cnn(16, epochs=1)
+    captured = capsys.readouterr()
+    assert "cannot be read" in captured.err and "Training the course CNN" in captured.out
+    assert path.with_name(path.name + ".unreadable").is_file(), "the broken file is kept aside for inspection"
+    assert rebuilt.input.shape[1:] == (16, 16, 3) and models.load_saved_model(path) is not None
+
+
+def test_training_keeps_the_best_epoch_and_warns_below_the_floor(tmp_path):
+    """On the 16 px embedded sample three epochs learn little: the warning fires, and the kept weights are
+    the best validation epoch's (re-evaluated here), not the last epoch's."""
+    from course_utils import data
+
+    sample = data.embedded_sample_dir()
+    with pytest.warns(training.LowAccuracyWarning, match="below the floor of 0.85"):
+        result = training.train(sample, image_size=16, epochs=3, seed=0, verbose=0, out=tmp_path / "m.keras")
+    accuracies = result.history["val_accuracy"]
+    assert result.val_accuracy == max(accuracies) and accuracies[result.best_epoch - 1] == max(accuracies)
+    assert result.best_epoch == accuracies.index(max(accuracies)) + 1, "the earliest of equally good epochs"
+    validation = training.make_pipeline(data.load_horses_or_humans("validation", 16, data_dir=sample), 64)
+    _, accuracy = result.model.evaluate(validation, verbose=0)
+    assert accuracy == pytest.approx(result.val_accuracy, abs=1e-6)
+    saved = models.load_saved_model(tmp_path / "m.keras")
+    for kept, stored in zip(result.model.get_weights(), saved.get_weights()):
+        np.testing.assert_array_equal(kept, stored)
+
+
+def test_the_command_line_exits_non_zero_below_the_floor_unless_allowed(tmp_path, capsys):
+    from course_utils import data
+
+    arguments = ["train", "--data-dir", str(data.embedded_sample_dir()), "--image-size", "16", "--epochs", "1"]
+    assert cli.main([*arguments, "--out", str(tmp_path / "a.keras")]) == cli.EXIT_LOW_ACCURACY
+    assert "below the floor of 0.85" in capsys.readouterr().err
+    assert cli.main([*arguments, "--out", str(tmp_path / "b.keras"), "--allow-low-accuracy"]) == 0
