@@ -240,17 +240,15 @@ _QUICK: dict[str, Any] = dict(
 
 _CPU: dict[str, Any] = dict(
     _FULL,
+    # EfficientNet-Lite0 is some 50x cheaper than VGG19, so cpu mode keeps the papers' sample counts
+    # (IG 50 steps, SmoothGrad 50 samples, LIME 1000, occlusion 32 px patches at stride 16).
     imagenet_models="efficientnet_lite0",
     train_image_size=96,
     train_epochs=10,
     train_min_steps=250,
     sample_photos=4,
-    ig_steps=32,
     attribution_batch_size=16,
-    smoothgrad_samples=20,
     activation_channels=32,
-    lime_samples=300,
-    lime_batch_size=50,
     shap_nsamples=50,
     shap_background_size=20,
     shap_images=2,
@@ -282,19 +280,22 @@ def settings(quick: bool | None = None, mode: str | None = None) -> Settings:
         mode = ("quick" if quick else "full") if quick is not None else globals()["mode"]()
     if mode not in _PRESETS:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-    precision = "float32" if mode == "quick" else forward_precision()
+    precision = "float32" if mode == "quick" else forward_precision(mode=mode)
     return Settings(quick=mode == "quick", mode=mode, forward_precision=precision, **_PRESETS[mode])
 
 
 PRECISION_CHOICES: tuple[str, ...] = ("auto", "float32", "bfloat16")
 
 
-def forward_precision(environ: Mapping[str, str] | None = None) -> str:
+def forward_precision(environ: Mapping[str, str] | None = None, mode: str = "full") -> str:
     """The number format of the forward-only methods in cpu and full mode: ``"float32"`` or ``"bfloat16"``.
 
     ``COURSE_PRECISION`` decides when set to ``float32`` or ``bfloat16``;
-    otherwise (``auto``) bfloat16 where the hardware computes it natively
-    (:func:`native_bfloat16`). On two AVX-512 BF16 cores a forward pass took
+    otherwise (``auto``) full mode uses bfloat16 where the hardware computes
+    it natively (:func:`native_bfloat16`), and cpu mode float32: its ImageNet
+    model, EfficientNet-Lite0, is mostly depthwise convolutions, which gain
+    nothing from bfloat16 on a CPU (LIME at 1000 samples: 16.4 s in bfloat16
+    against 12.5 s in float32, ``benchmarks/lite0_vs_vgg19.py``). On two AVX-512 BF16 cores a forward pass took
     0.5-0.7 of its float32 time, and the results agreed where the notebooks
     use it (``benchmarks/precision.py``: LIME's weights on VGG19, rank
     correlation 0.9996; deletion and insertion AUCs on the trained course
@@ -312,7 +313,7 @@ def forward_precision(environ: Mapping[str, str] | None = None) -> str:
         raise ValueError(f"COURSE_PRECISION={raw!r} is not understood; use one of {', '.join(PRECISION_CHOICES)}.")
     if raw != "auto":
         return raw
-    return "bfloat16" if native_bfloat16() else "float32"
+    return "bfloat16" if mode == "full" and native_bfloat16() else "float32"
 
 
 #: CPU flags of native bfloat16 arithmetic: AVX-512 BF16 (AMD Zen 4+, Intel Cooper Lake+) and AMX (Sapphire Rapids+).
