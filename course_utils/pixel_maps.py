@@ -45,7 +45,7 @@ import numpy as np
 import tensorflow as tf
 
 from course_utils import attributions, explainers, metrics, models
-from course_utils._core import as_image_batch, compiled, positive_int, top_classes
+from course_utils._core import as_image_batch, compiled, positive_int, predict, top_classes
 
 __all__ = ["PixelMapMethod", "course_methods", "lime_segmentation_params"]
 
@@ -106,6 +106,8 @@ def course_methods(
     gradcam_layers: tuple[str, ...] = ("block3_conv2", "block2_conv2"),
     batch_size: int = 32,
     seed: int = 0,
+    occlusion_patch: int | None = None,
+    occlusion_stride: int | None = None,
 ) -> list[PixelMapMethod]:
     """The methods of the course, ready to compare on the course's CNN.
 
@@ -125,6 +127,9 @@ def course_methods(
         Images per network call inside the methods.
     seed
         Seeds SmoothGrad's noise, LIME's sampling and SHAP's draws.
+    occlusion_patch, occlusion_stride
+        Occlusion's square patch and its stride in pixels (notebooks pass
+        ``settings()`` values); default ``image_size // 8`` and half of it.
 
     Returns
     -------
@@ -134,8 +139,10 @@ def course_methods(
     """
     image_size = positive_int("image_size", image_size, 8)
     backdrop = as_image_batch(background)
-    patch = max(2, image_size // 8)
-    stride = max(1, patch // 2)
+    patch = max(2, image_size // 8) if occlusion_patch is None else positive_int("occlusion_patch", occlusion_patch, 1)
+    stride = max(1, patch // 2) if occlusion_stride is None else positive_int("occlusion_stride", occlusion_stride, 1)
+    if patch > image_size:
+        raise ValueError(f"occlusion_patch must be at most image_size ({image_size}), got {patch}")
 
     def grad_cam_at(layer: str) -> Callable[[keras.Model, Any, Any], np.ndarray]:
         return lambda model, images, class_index: attributions.grad_cam(
@@ -193,15 +200,18 @@ def course_methods(
         batch = as_image_batch(images)
         classes = top_classes(model, batch, class_index)
         num_classes = int(model.outputs[0].shape[-1])
-        if num_classes > 10:
-            raise ValueError("the SHAP pixel map explains every class; use it on models with at most 10 classes")
+        # SHAP explains the top-k outputs of each image; k only as deep as the deepest requested class ranks,
+        # so the predicted class of a 1000-class model costs one class's expected gradients, not 1000.
+        scores = predict(model, batch, batch_size)
+        ranks = np.sum(scores > scores[np.arange(len(batch)), classes][:, None], axis=1)
         target = _target(model)
         explainer = shap_explainers.get(id(target))
         if explainer is None or explainer.model is not target:
             explainer = shap_explainers[id(target)] = explainers.GradientLayerExplainer(
                 target, shap_layer, backdrop, batch_size=batch_size, class_names=[str(i) for i in range(num_classes)]
             )
-        explanation = explainer.explain(batch, ranked_outputs=num_classes, nsamples=shap_nsamples, seed=seed)
+        ranked = min(int(ranks.max()) + 1, num_classes)
+        explanation = explainer.explain(batch, ranked_outputs=ranked, nsamples=shap_nsamples, seed=seed)
         picked = np.argmax(explanation.class_indices == classes[:, None], axis=1)
         spatial = explanation.spatial[np.arange(len(batch)), :, :, picked]
         return _upsample(spatial, batch.shape[1], batch.shape[2])
@@ -213,8 +223,9 @@ def course_methods(
         PixelMapMethod("SmoothGrad", smooth, smoothgrad_samples, True),
         PixelMapMethod(f"Occlusion ({patch} px)", occlusion, positions + 1, False),
         PixelMapMethod("LIME", lime, lime_samples + 1, False),
-        # Expected gradients runs nsamples gradient evaluations per class (two for the course CNN).
-        PixelMapMethod(f"SHAP ({shap_layer})", shap_values, 2 * shap_nsamples + 1, True),
+        # Expected gradients runs nsamples gradient evaluations per class down to the explained one's rank
+        # (one class for a predicted class).
+        PixelMapMethod(f"SHAP ({shap_layer})", shap_values, shap_nsamples + 1, True),
         PixelMapMethod("Random", lambda m, x, c: metrics.random_map(m, x, c, seed=seed), 0, False),
         PixelMapMethod("Centre prior", metrics.center_prior_map, 0, False),
     ]

@@ -78,3 +78,29 @@ def test_one_tracing_count_sees_every_module_and_skips_cached_models(cnn, method
     assert counts is not None and counts == features.tracing_counts(cnn)
     assert any(key.startswith("faithfulness_curve") for key in counts) and any(key.startswith("ascent:class_logit") for key in counts)
     assert "contrast_logits_model" not in counts and set(counts.values()) == {1}
+
+
+def test_the_shap_map_of_a_many_class_model_explains_the_asked_class_down_to_its_rank_only(monkeypatch):
+    """A 12-class model (an ImageNet network has 1000): SHAP runs for the top-k outputs with k the asked class's
+    rank, so the predicted class costs one class, and a lower class is still the one explained."""
+    from tiny_models import filter_cnn
+
+    from course_utils import _core, explainers
+
+    model = filter_cnn(classes=12)
+    batch = images(2, size=32, seed=4)
+    (shap,) = [m for m in pixel_maps.course_methods(32, images(3, size=32, seed=5), shap_nsamples=3, shap_layer="pool")
+               if m.name.startswith("SHAP")]
+    asked: list[int] = []
+    explain = explainers.GradientLayerExplainer.explain
+    monkeypatch.setattr(
+        explainers.GradientLayerExplainer, "explain",
+        lambda self, images, ranked_outputs=2, **kw: asked.append(ranked_outputs) or explain(self, images, ranked_outputs, **kw),
+    )
+    scores = _core.predict(model, batch)
+    order = np.argsort(-scores, axis=1)
+    top = shap.explain(model, batch, order[:, 0])
+    third = shap.explain(model, batch, order[:, 2])
+    assert asked == [1, 3], "one class for the predicted class, three for the third-ranked one"
+    assert top.shape == third.shape == (2, 32, 32) and np.all(np.isfinite(third))
+    assert not np.allclose(top, third), "the map follows the asked class"
