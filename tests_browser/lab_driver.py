@@ -218,6 +218,10 @@ def control_kind(control) -> str:
         return "toggle-buttons"
     if "widget-text" in classes and control.locator("input[list]").count():
         return "combobox"
+    if "widget-text" in classes:
+        return "text"
+    if "widget-upload" in classes:
+        return "file-upload"
     return "unknown: " + classes
 
 
@@ -277,8 +281,12 @@ def same_pixels(a: bytes, b: bytes) -> bool:
     return image_a.shape == image_b.shape and np.array_equal(image_a, image_b)
 
 
-def change(page, control, kind: str) -> str:
-    """Move one control the way a user does; return what was done."""
+def change(page, control, kind: str, photo: str | None = None) -> str:
+    """Move one control the way a user does; return what was done.
+
+    ``photo`` is the path of an image file on the server's machine: what a file upload sends and a text
+    field (a path box) receives.
+    """
     if kind == "slider":
         handle = control.locator(".noUi-handle").first
         now, high = (float(handle.get_attribute(a) or 0) for a in ("aria-valuenow", "aria-valuemax"))
@@ -318,12 +326,28 @@ def change(page, control, kind: str) -> str:
         field_.fill(target)
         field_.press("Enter")
         return f"{current!r} -> {target!r}"
+    if kind == "text":
+        field_ = control.locator("input, textarea").first
+        current = field_.input_value()
+        target = photo if photo and current != photo else current + " (changed)"
+        field_.fill(target)
+        field_.press("Enter")  # a Text widget reports on Enter or when it loses focus
+        field_.blur()
+        return f"typed {target!r}"
+    if kind == "file-upload":
+        if not photo:
+            raise AssertionError("a file upload needs a photo to send; pass photo= to move_every_control")
+        # As a user does: click the button, then pick the file in the chooser it opens.
+        with page.expect_file_chooser(timeout=10_000) as chooser:
+            control.click()
+        chooser.value.set_files(photo)
+        return f"uploaded {photo.rsplit('/', 1)[-1]}"
     raise AssertionError(
         f"the browser test does not know how to move a control of kind {kind!r}; teach lab_driver.change"
     )
 
 
-def move_every_control(page, index: int, redraw_timeout_s: float) -> list[Move]:
+def move_every_control(page, index: int, redraw_timeout_s: float, photo: str | None = None) -> list[Move]:
     """Move each control of one figure in turn; each move must redraw the figure and change its pixels."""
     moves = []
     status = figure(page, index).locator(":scope > .widget-box > .widget-html").first
@@ -341,7 +365,7 @@ def move_every_control(page, index: int, redraw_timeout_s: float) -> list[Move]:
             continue  # reported by layout_problems; a student cannot move it either
         status.evaluate(_WATCH_STATUS)
         try:
-            move.action = change(page, control, kind)
+            move.action = change(page, control, kind, photo)
         except (AssertionError, PlaywrightError) as error:
             move.problems.append(f"{name}: could not be moved: {str(error).splitlines()[0]}")
             continue

@@ -1,7 +1,8 @@
 """The course's interactive figures in a real browser: JupyterLab, headless Chromium, a 1400x1000 window.
 
 For a smoke notebook (one InteractiveFigure with every kind of control the course uses) and for
-notebooks 02 and 07 (copied at test time), run all cells as a student does, then fail on: a browser
+notebooks 02, 07 and 09 (copied at test time; 09's "explain your own photo" receives a real photo
+through its file upload and its path box), run all cells as a student does, then fail on: a browser
 console error, a widget error / "Loading widget" / a widget's text repr in an output, a control that
 is not visible, a slider track under 100 px, a control whose change does not change the figure's
 pixels, and a notebook file changed on disk.
@@ -21,7 +22,12 @@ import pytest
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 WINDOW = {"width": 1400, "height": 1000}
-DEFAULT_NOTEBOOKS = ["smoke_interactive_figure.ipynb", "02_grad_cam.ipynb", "07_feature_visualization.ipynb"]
+DEFAULT_NOTEBOOKS = [
+    "smoke_interactive_figure.ipynb",
+    "02_grad_cam.ipynb",
+    "07_feature_visualization.ipynb",
+    "09_a_real_imagenet_network_crisp_or_faithful.ipynb",
+]
 RUN_TIMEOUT_S = 900
 REDRAW_TIMEOUT_S = 240
 
@@ -33,7 +39,7 @@ import ipywidgets as widgets
 from course_utils.widgets import InteractiveFigure
 
 
-def draw(amplitude, frequency, color, grid, style, title, window, marker):
+def draw(amplitude, frequency, color, grid, style, title, window, marker, note, upload):
     x = np.linspace(0, 10, 200)
     fig, ax = plt.subplots(figsize=(7, 3))
     ax.plot(x, amplitude * np.sin(frequency * x), color=color, linestyle=style, marker=marker, markevery=20)
@@ -41,6 +47,8 @@ def draw(amplitude, frequency, color, grid, style, title, window, marker):
     ax.set_ylim(-2.2, 2.2)
     ax.grid(grid)
     ax.set_title(f"{title}: a={amplitude:.2f}, f={frequency}, {color}, grid={grid}, {style!r}, {window}, {marker}")
+    sent = f"{upload[0]['name']} ({len(upload[0]['content'])} bytes)" if upload else "no upload"
+    ax.text(0.2, -2.0, f"note: {note!r}; {sent}")
     return fig
 
 
@@ -54,6 +62,8 @@ smoke = InteractiveFigure(
     title=widgets.Combobox(options=["sine", "wave", "signal"], value="sine", ensure_option=True, description="title"),
     window=widgets.FloatRangeSlider(value=(0.0, 8.0), min=0.0, max=10.0, step=0.5, description="x range"),
     marker=widgets.SelectionSlider(options=["o", "s", "^"], value="o", description="marker"),
+    note=widgets.Text(value="", placeholder="/path/to/photo.jpg", description="note"),
+    upload=widgets.FileUpload(accept="image/*", multiple=False, description="upload"),
 )
 smoke.display()"""
 
@@ -98,7 +108,18 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_interactive_figures_work_in_jupyterlab(lab, browser, notebook_copy, record_timing, tmp_path):
+@pytest.fixture
+def test_photo(tmp_path) -> Path:
+    """A real photo (scikit-image's astronaut, saved as a JPEG file) for uploads and path boxes."""
+    from PIL import Image
+    from skimage import data as skimage_data
+
+    path = tmp_path / "student_photo.jpg"
+    Image.fromarray(skimage_data.astronaut()).save(path, quality=90)
+    return path
+
+
+def test_interactive_figures_work_in_jupyterlab(lab, browser, notebook_copy, record_timing, tmp_path, test_photo):
     name = notebook_copy.name
     before_hash = digest(notebook_copy)
     expected = expected_figures(notebook_copy)
@@ -124,7 +145,7 @@ def test_interactive_figures_work_in_jupyterlab(lab, browser, notebook_copy, rec
         moves = []
         for index in range(found):
             problems += lab_driver.layout_problems(page, index)
-            moves += lab_driver.move_every_control(page, index, REDRAW_TIMEOUT_S)
+            moves += lab_driver.move_every_control(page, index, REDRAW_TIMEOUT_S, photo=str(test_photo))
         for move in moves:
             problems += move.problems
         problems += [f"visible in an output after the moves: {t!r}" for t in lab_driver.bad_output_text(page, 5)]
