@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with nbval.ini
 
-.PHONY: setup run test test-fast test-browser chromium lint benchmarks clean
+.PHONY: setup run test test-fast test-compat test-browser chromium lint benchmarks clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ test: lint
 ## Unit tests only (no notebooks), for a fast edit-test loop.
 test-fast: $(STAMP)
 	COURSE_QUICK=1 $(PY) -m pytest tests -m "not slow"
+
+## The unit tests and notebook 04 at both ends of the declared ranges (Python 3.10 with every dependency at its
+## lower bound, Python 3.13 with the newest releases), and the setup cell in a Colab-like environment.
+test-compat:
+	bash .ci/test-compat
 
 ## The interactive figures in a real browser (tests_browser/): JupyterLab on a temporary copy of the notebooks,
 ## driven by Playwright in Debian's headless Chromium; every control of every InteractiveFigure must redraw it.
