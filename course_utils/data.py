@@ -211,12 +211,31 @@ def _notice_once(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
+def _import_tfds() -> "Any | None":
+    """``tensorflow_datasets``, or None (with one notice saying why) when it is installed but cannot be imported.
+
+    A mismatched tensorflow-metadata / protobuf pair breaks the import with an ImportError or an
+    AttributeError deep in generated protobuf code; the embedded sample still serves the course then.
+    """
+    try:
+        import tensorflow_datasets as tfds
+    except Exception as error:  # noqa: BLE001 - any import-time failure means "TFDS unusable here"
+        _notice_once(
+            f"NOTICE: tensorflow_datasets cannot be imported ({type(error).__name__}: {error}); the course "
+            "reads horses-or-humans without it. A tensorflow-metadata release that needs a newer protobuf than "
+            "TensorFlow allows is the usual cause: pip install 'tensorflow-metadata<1.21', then restart."
+        )
+        return None
+    return tfds
+
+
 def _tfds_prepared() -> bool:
     """True when TFDS has the dataset on disk (checked quietly: TFDS logs a warning for an empty cache folder)."""
     import logging
 
-    import tensorflow_datasets as tfds
-
+    tfds = _import_tfds()
+    if tfds is None:
+        return False
     absl_logger = logging.getLogger("absl")
     level = absl_logger.level
     absl_logger.setLevel(logging.ERROR)
@@ -227,8 +246,8 @@ def _tfds_prepared() -> bool:
 
 
 def _tfds_available() -> bool:
-    """True when TFDS has the dataset on disk or can download it."""
-    return _tfds_prepared() or _online()
+    """True when TFDS has the dataset on disk or can download it (False when TFDS cannot be imported)."""
+    return _tfds_prepared() or (_import_tfds() is not None and _online())
 
 
 def embedded_sample_dir() -> Path | None:
@@ -335,7 +354,6 @@ def choose_cases(labels: Any, probabilities: Any, wrong: int = 1) -> list[tuple[
 def _load_from_tfds(split: str, size: int, available: bool):
     """TFDS's images when ``available`` (prepared or online, probed once by the caller), else an error."""
     import tensorflow as tf
-    import tensorflow_datasets as tfds
 
     tfds_split = {"train": "train", "validation": "test", "all": "train+test"}[split]
 
@@ -344,6 +362,8 @@ def _load_from_tfds(split: str, size: int, available: bool):
         return tf.clip_by_value(image, 0.0, 255.0), label
 
     if available:
+        import tensorflow_datasets as tfds
+
         ds = tfds.load("horses_or_humans", split=tfds_split, as_supervised=True)
         return ds.map(resize, num_parallel_calls=tf.data.AUTOTUNE)
     raise RuntimeError(

@@ -117,6 +117,30 @@ def test_offline_without_a_folder_uses_the_embedded_real_sample(monkeypatch, cap
     assert "embedded sample" in capsys.readouterr().err
 
 
+def test_a_tensorflow_datasets_that_cannot_be_imported_falls_back_to_the_sample(monkeypatch, capsys):
+    """The Colab failure: tensorflow-metadata's generated code needs a newer protobuf than TensorFlow allows,
+    so ``import tensorflow_datasets`` raises AttributeError; the course must still load real images and say why."""
+    import builtins
+
+    monkeypatch.delenv("HORSES_OR_HUMANS_DIR", raising=False)
+    monkeypatch.setattr(data, "_online", lambda timeout=3.0: True)  # even online: TFDS itself is unusable
+    monkeypatch.setattr(data, "_NOTICES_SHOWN", set())
+    real_import = builtins.__import__
+
+    def broken_tfds(name, *args, **kwargs):
+        if name.startswith("tensorflow_datasets"):
+            raise AttributeError("module 'google.protobuf.runtime_version' has no attribute 'Domain'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", broken_tfds)
+    ds = data.load_horses_or_humans("validation", 16)
+    images = np.stack([image for image, _ in ds.as_numpy_iterator()])
+    assert images.shape[1:] == (16, 16, 3) and images.std() > 20
+    err = capsys.readouterr().err
+    assert "tensorflow_datasets cannot be imported (AttributeError" in err and "tensorflow-metadata<1.21" in err
+    assert "embedded sample" in err
+
+
 def test_embedded_sample_is_small_and_credited():
     sample = data.embedded_sample_dir()
     files = [p for p in sample.rglob("*") if p.is_file()]
