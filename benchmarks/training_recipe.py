@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
 import sys
 import tempfile
@@ -59,9 +58,7 @@ def split_folders(source: Path, scratch: Path) -> tuple[Path, Path]:
         for part in ("train", "test"):
             (scratch / part / class_name).mkdir(parents=True, exist_ok=True)
         for image in sorted((source / class_name).iterdir()):
-            match = re.fullmatch(r"(horse|human)(\d+)-\d+", image.stem)
-            number = int(match.group(2)) if match else None
-            part = "test" if number in test_model_numbers(class_name) else "train"
+            part = "test" if data.model_number(image) in test_model_numbers(class_name) else "train"
             if image.is_file():
                 (scratch / part / class_name / image.name).symlink_to(image.resolve())
     return scratch / "train", scratch / "test"

@@ -152,7 +152,9 @@ def _user_message(error: BaseException) -> str:
     """One line for the user: our own messages as they are; TensorFlow's reduced to the reason it carries."""
     text = str(error).strip()
     # An image that fails to decode inside tf.data arrives wrapped in TensorFlow's op error and its traceback.
-    reason = re.search(r"(cannot decode image .*?)(?:\n|$)", text)
+    from course_utils.data import UNDECODABLE_IMAGE_PREFIX
+
+    reason = re.search(f"({re.escape(UNDECODABLE_IMAGE_PREFIX)} .*?)(?:\\n|$)", text)
     if reason:
         return reason.group(1)
     first = text.splitlines()[0] if text else type(error).__name__

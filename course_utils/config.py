@@ -445,6 +445,19 @@ def output_dir(*parts: str, create: bool = True) -> Path:
     return folder
 
 
+def display_path(path: str | os.PathLike) -> str:
+    """``path`` as a student should read it: relative to the course checkout or to the home folder.
+
+    Absolute paths of the machine the notebook ran on (``/content/...``, ``/home/runner/...``) say
+    nothing to a reader and leak into shared pages; ``build/models/cnn.keras`` says where to look.
+    """
+    target = Path(path).expanduser().resolve()
+    for base, shown in ((course_root(), ""), (Path.home().resolve(), "~/")):
+        if base is not None and target.is_relative_to(base):
+            return shown + target.relative_to(base).as_posix()
+    return str(path)
+
+
 def quick_mode_banner() -> str:
     """One line that says which mode a notebook runs in (printed at its top)."""
     s = settings()

@@ -39,6 +39,7 @@ __all__ = [
     "choose_cases",
     "list_image_files",
     "validation_model_numbers",
+    "model_number",
     "sample_images",
     "sample_image_credits",
     "PHOTO_CLASSES",
@@ -69,8 +70,13 @@ def validation_model_numbers(class_name: str) -> frozenset[int]:
     return frozenset(range(5, highest + 1, 5))
 
 
-def _model_number(path: Path) -> int | None:
-    match = _MODEL_NUMBER.match(path.stem)
+def model_number(path: str | os.PathLike) -> int | None:
+    """The rendered model's number in a horses-or-humans file name (``horse07-3.png`` -> 7), or None.
+
+    The dataset renders each 3D model in many poses (``horse07-3``, ``horse07-8``, ...); splits that
+    hold out whole models group images by this number.
+    """
+    match = _MODEL_NUMBER.match(Path(path).stem)
     return int(match.group(2)) if match else None
 
 
@@ -113,7 +119,7 @@ def list_image_files(data_dir: str | os.PathLike, split: str = "train") -> tuple
         if not files:
             raise ValueError(f"{str(folder / name)!r} holds no images ({', '.join(sorted(_IMAGE_SUFFIXES))}).")
         for path in files:
-            in_validation = _model_number(path) in held_out
+            in_validation = model_number(path) in held_out
             if split == "all" or (split == "validation") == in_validation:
                 paths.append(str(path))
                 labels.append(label)
@@ -127,14 +133,18 @@ def _check_split(split: str) -> str:
     return aliases[split]
 
 
+#: How an undecodable file's message starts. tf.data wraps the ValueError below in its own op error and
+#: traceback; the command line finds the sentence by this prefix and shows only it.
+UNDECODABLE_IMAGE_PREFIX = "cannot decode image"
+
+
 def _decode_for_dataset(path: bytes, size: int) -> np.ndarray:
     name = path.decode()
     try:
         return image_io.load_image(name, size=(size, size)).astype(np.float32)
     except Exception as error:  # PIL raises OSError, ValueError, SyntaxError... for a broken file
-        # TensorFlow wraps this in its own error; the CLI finds this sentence in it.
         raise ValueError(
-            f"cannot decode image {name!r} ({type(error).__name__}: {error}); remove or replace that file"
+            f"{UNDECODABLE_IMAGE_PREFIX} {name!r} ({type(error).__name__}: {error}); remove or replace that file"
         ) from error
 
 

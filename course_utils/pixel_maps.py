@@ -45,7 +45,7 @@ import numpy as np
 import tensorflow as tf
 
 from course_utils import attributions, explainers, metrics, models
-from course_utils._core import as_image_batch, compiled, positive_int, predict, top_classes
+from course_utils._core import as_image_batch, class_indices, compiled, positive_int, predict, top_classes
 
 __all__ = ["PixelMapMethod", "course_methods", "lime_segmentation_params"]
 
@@ -198,11 +198,13 @@ def course_methods(
 
     def shap_values(model: keras.Model, images: Any, class_index: Any) -> np.ndarray:
         batch = as_image_batch(images)
-        classes = top_classes(model, batch, class_index)
         num_classes = int(model.outputs[0].shape[-1])
         # SHAP explains the top-k outputs of each image; k only as deep as the deepest requested class ranks,
         # so the predicted class of a 1000-class model costs one class's expected gradients, not 1000.
+        # One forward pass gives both the ranks and, for class_index=None, the predicted classes.
         scores = predict(model, batch, batch_size)
+        classes = class_indices(model, batch, class_index)
+        classes = np.where(classes < 0, np.argmax(scores, axis=1), classes).astype(np.int32)
         ranks = np.sum(scores > scores[np.arange(len(batch)), classes][:, None], axis=1)
         target = _target(model)
         explainer = shap_explainers.get(id(target))

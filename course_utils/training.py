@@ -428,7 +428,7 @@ def _trained_cnn(
     )
     print(
         f"... {len(result.history['loss'])} epochs in {result.seconds:.0f} s: validation accuracy "
-        f"{result.val_accuracy:.3f} on held-out models; saved {path}",
+        f"{result.val_accuracy:.3f} on held-out models; saved {config.display_path(path)}",
         flush=True,
     )
     return result.model

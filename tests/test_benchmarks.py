@@ -120,3 +120,31 @@ def test_lite0_against_vgg19_benchmark_quick_times_every_method_on_both():
     assert methods == ["forward", "Grad-CAM", "IG", "SmoothGrad", "occlusion", "LIME", "SHAP at a middle block",
                        "deletion + insertion"], output
     assert all(float(vgg) > 0 and float(lite) > 0 for _, vgg, lite, _ in rows), output
+
+
+def test_training_recipe_benchmark_quick_prints_one_row_and_a_summary():
+    output = _run_quick("training_recipe.py", timeout=600)
+    row = re.search(r"^\s+32\s+0\s+(\d+)\s+(\d+)\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)\s", output, re.MULTILINE)
+    assert row, output
+    epochs, best, *accuracies = row.groups()
+    assert 1 <= int(best) <= int(epochs) and all(0.0 <= float(a) <= 1.0 for a in accuracies), output
+    assert re.search(r"^test accuracy on \d+ images of held-out models \(floor 0\.85\):", output, re.MULTILINE)
+    assert re.search(r"32 px, best epoch kept: min [0-9.]+ .* over 1 seed\(s\)", output), output
+
+
+def test_training_recipe_benchmark_holds_out_whole_models(tmp_path):
+    """Its third set (models 3, 8, 13, ...) shares no model with what training and validation see."""
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    try:
+        import training_recipe
+    finally:
+        sys.path.remove(str(REPO_ROOT / "benchmarks"))
+    from course_utils import data
+
+    train, test = training_recipe.split_folders(data.embedded_sample_dir(), tmp_path)
+    for class_name in data.CLASS_NAMES:
+        train_models = {data.model_number(p) for p in (train / class_name).iterdir()}
+        test_models = {data.model_number(p) for p in (test / class_name).iterdir()}
+        assert test_models and train_models and not train_models & test_models
+        assert test_models <= training_recipe.test_model_numbers(class_name)
+        assert not test_models & data.validation_model_numbers(class_name), "validation models stay in train/"

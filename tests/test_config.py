@@ -172,3 +172,14 @@ def test_gpus_hidden_from_tensorflow_do_not_count(monkeypatch):
         config.subprocess, "run", lambda *a, **k: config.subprocess.CompletedProcess(a, 9, stdout="9.0\n", stderr="")
     )
     assert config._gpu_compute_capabilities({}) == [], "a failing nvidia-smi gives no verdict"
+
+
+def test_display_path_is_relative_to_the_checkout_or_home(monkeypatch, tmp_path):
+    from course_utils import config
+
+    root = config.course_root()
+    assert root is not None
+    assert config.display_path(root / "build" / "models" / "cnn.keras") == "build/models/cnn.keras"
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert config.display_path(tmp_path / "photos" / "cat.jpg") == "~/photos/cat.jpg"
+    assert config.display_path("/elsewhere/x.keras") == "/elsewhere/x.keras"

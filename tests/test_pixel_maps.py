@@ -104,3 +104,8 @@ def test_the_shap_map_of_a_many_class_model_explains_the_asked_class_down_to_its
     assert asked == [1, 3], "one class for the predicted class, three for the third-ranked one"
     assert top.shape == third.shape == (2, 32, 32) and np.all(np.isfinite(third))
     assert not np.allclose(top, third), "the map follows the asked class"
+    forward_passes = []
+    monkeypatch.setattr(pixel_maps, "predict", lambda *a, **kw: forward_passes.append(1) or _core.predict(*a, **kw))
+    predicted = shap.explain(model, batch, None)
+    assert len(forward_passes) == 1, "the predicted class and the ranks come from one forward pass"
+    assert asked[-1] == 1 and np.allclose(predicted, top), "None explains the predicted class, like its index"
