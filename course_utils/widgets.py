@@ -18,7 +18,7 @@ second redraw of its own. Two redraws for one action once left a blank
 figure in the browser (the second image, from a superseded state, won).
 
 Made for a projector: the controls wrap onto as many rows as they need and
-every slider keeps a usable width; sliders report a value when released, not
+every slider track keeps a usable width (sized from its label); sliders report a value when released, not
 for every value a drag passes (each change recomputes); a status line says
 when a redraw is running. Where no widget can run (a rendered HTML page, a
 viewer without the widget manager), the figure as first drawn stands in for
@@ -36,8 +36,14 @@ import ipywidgets as widgets
 
 __all__ = ["InteractiveFigure"]
 
-#: The narrowest a slider gets: a drag must be able to pick every value a class needs.
-SLIDER_MIN_WIDTH = "320px"
+#: The narrowest a slider's track gets, in CSS pixels: wide enough to hit on a projector and to pick every
+#: value of a 20-step slider by dragging.
+SLIDER_TRACK_MIN_PX = 240
+# ipywidgets lays a slider out as label | track | readout in a fixed-width box; the box is sized from the
+# label's length so that the track, not the label, gets the width. Measured in JupyterLab 4 / ipywidgets 8
+# at the default 13 px font: about 7 px per label character, 8 px of gaps, a readout of at most 90 px.
+_LABEL_PX_PER_CHARACTER = 7
+_READOUT_AND_GAPS_PX = 110
 
 
 class InteractiveFigure:
@@ -219,6 +225,11 @@ def _fit_for_a_projector(control: widgets.ValueWidget) -> None:
         widgets.SelectionSlider,
     )
     if isinstance(control, sliders):
-        control.layout.min_width = SLIDER_MIN_WIDTH
+        control.layout.min_width = f"{slider_width_px(control.description)}px"
     if hasattr(control, "style") and hasattr(control.style, "description_width"):
         control.style.description_width = "initial"
+
+
+def slider_width_px(description: str) -> int:
+    """The width to give a slider labelled ``description`` so that its track is at least SLIDER_TRACK_MIN_PX."""
+    return SLIDER_TRACK_MIN_PX + _READOUT_AND_GAPS_PX + _LABEL_PX_PER_CHARACTER * len(description or "")

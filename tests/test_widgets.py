@@ -4,7 +4,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import pytest
 
-from course_utils.widgets import InteractiveFigure
+from course_utils.widgets import SLIDER_TRACK_MIN_PX, InteractiveFigure
 
 
 def _draw(alpha, label):
@@ -44,7 +44,14 @@ def test_controls_fit_a_projector_and_report_on_release():
     )
     slider = explorer.controls["alpha"]
     assert slider.continuous_update is False, "a drag must not recompute for every value it passes"
-    assert slider.layout.min_width == "320px" and slider.style.description_width == "initial"
+    assert slider.style.description_width == "initial"
+    short, long = (
+        InteractiveFigure(_draw, alpha=widgets.IntSlider(description=text), label=widgets.Text()).controls["alpha"]
+        for text in ("k", "occlusion patch (px)")
+    )
+    short_px, long_px = (int(s.layout.min_width.removesuffix("px")) for s in (short, long))
+    assert short_px >= SLIDER_TRACK_MIN_PX + 100, "room for the track plus the readout"
+    assert long_px - short_px == 19 * 7, "a longer label widens the slider instead of narrowing its track"
     row = explorer.widget.children[0]
     assert row.layout.flex_flow == "row wrap", "controls wrap instead of squeezing into one row"
     assert explorer.status in row.children and explorer.status.value == "", "the busy line is clear when idle"
