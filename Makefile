@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with nbval.ini
 
-.PHONY: setup run test test-fast test-compat test-browser chromium lint benchmarks clean
+.PHONY: setup run test test-fast test-compat test-browser test-pages chromium lint benchmarks clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,11 @@ chromium:
 
 test-browser: chromium $(BROWSER_STAMP)
 	COURSE_QUICK=1 $(PY) -m pytest tests_browser $(BROWSER_ARGS)
+
+## The rendered pages of a finished `make run` (RUN_OUT) opened from disk in Chromium with the network off:
+## no CDN request, no console error, math typeset, images decoded.
+test-pages: chromium $(BROWSER_STAMP)
+	$(PY) -m pytest tests_browser/test_rendered_pages.py --pages $(RUN_OUT)
 
 ## The performance comparisons of the benchmarks/ folder (minutes; not part of the tests).
 benchmarks: $(STAMP)

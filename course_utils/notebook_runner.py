@@ -22,8 +22,11 @@ import base64
 import dataclasses
 import html
 import logging
+import os
 import re
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -213,8 +216,82 @@ def random_weights_notices(notebook) -> list[str]:
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
-#: MathJax for the rendered pages, pinned: nbconvert's default loads ``latest.js``, whatever 2.x is newest.
-_MATHJAX = "https://cdnjs.cloudflare.com/ajax/libs/mathjax/2.7.7/MathJax.js?config=TeX-AMS_CHTML-full,Safe"
+#: Where the pages' local assets go, below the output folder; the pages live in ``notebooks/`` beside it.
+PAGE_ASSETS = "assets"
+#: MathJax 2.7 from the ``jupyter-server-mathjax`` package (the Jupyter project's packaged copy), so a page
+#: renders its math opened from disk with no network. Its full TeX + MathML configuration, HTML-CSS output.
+_MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"
+#: What the pages need of that copy (about 2 MB of its 10): the loader, the configuration, TeX input,
+#: HTML-CSS output with its STIX-Web fonts (the only ones the package ships), and English only.
+_MATHJAX_PARTS = (
+    "MathJax.js",
+    "config",
+    "jax/input/TeX",
+    "jax/output/HTML-CSS",
+    "jax/element",
+    "extensions",
+    "fonts/HTML-CSS/STIX-Web/woff",
+    "localization/en",
+)
+
+
+def mathjax_source() -> Path:
+    """The folder of the installed ``jupyter-server-mathjax`` copy of MathJax 2.7.
+
+    Raises
+    ------
+    RuntimeError
+        If the package is not installed (it comes with ``pip install -e '.[notebooks]'``).
+    """
+    try:
+        import jupyter_server_mathjax
+    except ImportError as error:
+        raise RuntimeError(
+            "the rendered pages need MathJax from the jupyter-server-mathjax package: "
+            "pip install jupyter-server-mathjax (or pip install -e '.[notebooks]')"
+        ) from error
+    return Path(jupyter_server_mathjax.__file__).parent / "static"
+
+
+def install_page_assets(out_dir: Path) -> Path:
+    """Copy what the pages load (MathJax) to ``out_dir/assets``, whole or not at all; return that folder.
+
+    An existing complete copy is kept. The copy goes through a temporary folder and a rename, so a
+    run killed mid-copy never leaves a half MathJax that a later run would trust.
+    """
+    assets = Path(out_dir) / PAGE_ASSETS
+    target = assets / "mathjax"
+    if (target / "MathJax.js").is_file():
+        return assets
+    source = mathjax_source()
+    assets.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=".mathjax.partial-", dir=assets))
+    try:
+        for part in _MATHJAX_PARTS:
+            origin = source / part
+            if origin.is_dir():
+                shutil.copytree(origin, partial / part, ignore=shutil.ignore_patterns("a11y"))
+            else:
+                (partial / part).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(origin, partial / part)
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(partial, target)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return assets
+
+
+def _page_exporter() -> Any:
+    """nbconvert's HTML exporter for the course pages: the lab template, local MathJax, no require.js."""
+    from nbconvert import HTMLExporter
+
+    return HTMLExporter(
+        template_name="lab",
+        extra_template_paths=[str(Path(__file__).parent / "resources" / "page_template")],
+        template_file="course_page.html.j2",
+        mathjax_url=f"../{PAGE_ASSETS}/mathjax/MathJax.js?config={_MATHJAX_CONFIG}",
+    )
+
 
 #: PNG figures larger than this are shown as JPEG on the rendered page.
 _PAGE_PNG_LIMIT = 150_000
@@ -319,7 +396,6 @@ def run_one(
     """
     import nbformat
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
-    from nbconvert import HTMLExporter
 
     _quiet_client_logs()
     path = Path(path)
@@ -372,7 +448,8 @@ def run_one(
     target = out_dir / "notebooks"
     target.mkdir(parents=True, exist_ok=True)
     _write_notebook(notebook, target / path.name)
-    page, _ = HTMLExporter(mathjax_url=_MATHJAX).from_notebook_node(_compact_for_page(notebook))
+    install_page_assets(out_dir)
+    page, _ = _page_exporter().from_notebook_node(_compact_for_page(notebook))
     files.write_text_atomically(target / path.with_suffix(".html").name, page)
     figures = _save_figures(notebook, out_dir / "figures" / path.stem)
     if error is not None:

@@ -241,7 +241,37 @@ def test_a_page_shows_each_widget_as_its_figure_and_loads_no_widget_script(tmp_p
     assert page.count('src="data:image/png;base64') == 1, "the figure stands in for the widget"
     assert "embed-amd" not in page and "widget-view" not in page and "InteractiveFigure with controls" not in page
     scripts = re.findall(r'<script[^>]*src="([^"]+)"', page)
-    assert scripts and all(re.search(r"/\d+\.\d+\.\d+/", url) and "latest" not in url for url in scripts), scripts
+    stylesheets = re.findall(r'<link[^>]*href="([^"]+)"', page)
+    assert scripts == ["../assets/mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"], scripts
+    assert not [url for url in stylesheets if "://" in url], "every stylesheet is inline or local"
+    assert not re.search(r"https?://[^\s\"']*\.m?js", page), "no script address on the page names a server"
+    mathjax = out / "assets" / "mathjax"
+    for part in ("MathJax.js", "config/TeX-AMS-MML_HTMLorMML-full.js", "jax/output/HTML-CSS/fonts/STIX-Web"):
+        assert (mathjax / part).exists(), part
+    assert sum(f.stat().st_size for f in mathjax.rglob("*") if f.is_file()) < 4_000_000, "a subset, not 10 MB"
+
+
+def test_page_assets_are_copied_whole_or_not_at_all(tmp_path, monkeypatch):
+    source = notebook_runner.mathjax_source()
+    calls = []
+    real_copytree = notebook_runner.shutil.copytree
+
+    def copytree_that_dies_on_the_third_folder(src, dst, **kwargs):
+        calls.append(src)
+        if len(calls) == 3:
+            raise OSError("disk full")
+        return real_copytree(src, dst, **kwargs)
+
+    monkeypatch.setattr(notebook_runner.shutil, "copytree", copytree_that_dies_on_the_third_folder)
+    try:
+        notebook_runner.install_page_assets(tmp_path)
+    except OSError:
+        pass
+    assets = tmp_path / notebook_runner.PAGE_ASSETS
+    assert not (assets / "mathjax").exists() and list(assets.iterdir()) == [], "no half copy left behind"
+    monkeypatch.setattr(notebook_runner.shutil, "copytree", real_copytree)
+    notebook_runner.install_page_assets(tmp_path)
+    assert (assets / "mathjax" / "MathJax.js").read_bytes() == (source / "MathJax.js").read_bytes()
 
 
 def test_make_run_picks_the_cpu_preset_only_without_a_gpu_and_without_a_choice():

@@ -38,6 +38,11 @@ def pytest_addoption(parser):
         default=[],
         help="check this notebook instead of the default ones (repeatable; copied to the server's root)",
     )
+    parser.addoption(
+        "--pages",
+        default=None,
+        help="check the rendered pages of this finished `make run` output folder (default: render a small one)",
+    )
 
 
 def chromium_executable() -> str:
@@ -120,6 +125,7 @@ def lab(tmp_path_factory) -> Lab:
         PYTHONUNBUFFERED="1",
     )
     env.pop("MPLBACKEND", None)  # the kernel's inline backend, as a student gets
+    # IPYTHONDIR (set by the root conftest.py) makes the kernels fail a cell whose figure has overlapping titles.
     port, token = _free_port(), secrets.token_hex(16)
     command = [
         str(jupyter), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0",

@@ -1,0 +1,128 @@
+"""The rendered pages (``make run``'s HTML) work opened from disk with the network off.
+
+Each page is opened from a ``file://`` address in headless Chromium with the browser context offline.
+It fails on: a request to anything but a local file or inline data (a CDN script or stylesheet), a
+request that failed (a missing local asset), a console error, math left as raw TeX (MathJax did not
+run), and an image that did not decode.
+
+Without options, the pages come from running a small notebook (markdown math, a figure, an
+InteractiveFigure) through the course's runner. ``--pages DIR`` checks the pages of a finished
+``make run`` instead (``.ci/run`` does that after its run).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_utils import notebook_runner
+
+PAGE_NOTEBOOK_CELLS = [
+    ("markdown", "# A page with math\n\nInline $\\frac{\\partial y_c}{\\partial x}$ and display\n\n"
+                 "$$\\phi_i = \\sum_{S} \\frac{|S|!\\,(M-|S|-1)!}{M!}\\,(f(S \\cup \\{i\\}) - f(S))$$"),
+    ("code", "import matplotlib.pyplot as plt\nimport numpy as np\n"
+             "fig, ax = plt.subplots(figsize=(4, 3))\nax.plot(np.sin(np.linspace(0, 6, 50)))\n"
+             "ax.set_title('a figure')\nplt.show()"),
+    ("code", "import ipywidgets as widgets\nfrom course_utils.widgets import InteractiveFigure\n\n\n"
+             "def draw(k):\n    fig, ax = plt.subplots(figsize=(4, 3))\n    ax.plot(np.arange(10) ** k)\n"
+             "    ax.set_title(f'power {k}')\n    return fig\n\n\n"
+             "explorer = InteractiveFigure(draw, k=widgets.IntSlider(value=1, min=1, max=3, description='k'))\n"
+             "explorer.display()"),
+]  # fmt: skip
+
+#: Raw TeX left in the rendered markdown: MathJax did not typeset it.
+RAW_TEX = re.compile(r"\$\$?[^$\n]*\\[a-zA-Z]+[^$\n]*\$")
+
+_MATHJAX_DONE = """() => {
+  if (!document.querySelector('script[src*="MathJax.js"]')) return true;
+  const hub = window.MathJax && window.MathJax.Hub;
+  return Boolean(hub && window.MathJax.isReady && hub.queue && hub.queue.pending === 0 && !hub.queue.running);
+}"""
+
+_PAGE_STATE = """() => ({
+  rawText: [...document.querySelectorAll('.jp-RenderedMarkdown, .jp-RenderedHTMLCommon')]
+    .map(e => e.innerText).join('\\n'),
+  typeset: document.querySelectorAll('.MathJax, .MathJax_Display, .MathJax_Preview + .MathJax').length,
+  images: [...document.images].map(i => ({src: i.src.slice(0, 80), ok: i.complete && i.naturalWidth > 0})),
+})"""
+
+
+@pytest.fixture(scope="module")
+def rendered_pages(request, tmp_path_factory) -> list[Path]:
+    chosen = request.config.getoption("--pages")
+    if chosen:
+        out = Path(chosen)
+    else:
+        folder, out = tmp_path_factory.mktemp("notebooks"), tmp_path_factory.mktemp("build")
+        notebook = nbformat.v4.new_notebook()
+        notebook.cells = [
+            nbformat.v4.new_markdown_cell(text) if kind == "markdown" else nbformat.v4.new_code_cell(text)
+            for kind, text in PAGE_NOTEBOOK_CELLS
+        ]
+        notebook.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+        nbformat.write(notebook, folder / "01_page_check.ipynb")
+        assert notebook_runner.run_all(folder, out, timeout=300) == 0
+    pages = sorted((out / "notebooks").glob("*.html")) + [out / "index.html"]
+    missing = [p for p in pages if not p.is_file()]
+    assert not missing and len(pages) >= 2, f"no rendered pages in {out} (missing: {missing})"
+    return pages
+
+
+def test_every_rendered_page_works_from_disk_with_no_network(browser, rendered_pages):
+    problems: dict[str, list[str]] = {}
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_offline(True)
+    try:
+        for path in rendered_pages:
+            problems[path.name] = check_page(context, path)
+    finally:
+        context.close()
+    failed = {name: found for name, found in problems.items() if found}
+    print(f"checked {len(problems)} page(s) offline: " + ", ".join(problems))
+    assert not failed, "\n".join(f"{name}:\n- " + "\n- ".join(found) for name, found in failed.items())
+
+
+def check_page(context, path: Path) -> list[str]:
+    found: list[str] = []
+    page = context.new_page()
+    page.on("console", lambda m: m.type == "error" and found.append(f"console error: {m.text[:200]}"))
+    page.on("pageerror", lambda e: found.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: found.append(f"request failed: {r.url[:160]} ({r.failure})"))
+    page.on(
+        "request",
+        lambda r: (
+            r.url.startswith(("file://", "data:", "blob:", "about:"))
+            or found.append(f"asks the network: {r.url[:160]}")
+        ),
+    )
+    try:
+        page.goto(path.resolve().as_uri(), wait_until="load", timeout=60_000)
+        deadline = time.monotonic() + 30
+        while not page.evaluate(_MATHJAX_DONE):
+            if time.monotonic() > deadline:
+                found.append("MathJax did not finish typesetting within 30 s")
+                break
+            time.sleep(0.25)
+        state = page.evaluate(_PAGE_STATE)
+        raw = RAW_TEX.findall(state["rawText"])
+        if raw:
+            found.append(f"{len(raw)} formula(s) left as raw TeX, e.g. {raw[0][:80]!r}")
+        found += [f"image did not load: {image['src']}" for image in state["images"] if not image["ok"]]
+        if path.name != "index.html" and "$" in path.with_suffix(".ipynb").name + _markdown_of(path):
+            if state["typeset"] == 0:
+                found.append("the page has math but MathJax typeset none of it")
+    finally:
+        page.close()
+    return found
+
+
+def _markdown_of(page: Path) -> str:
+    """The markdown of the executed notebook beside the page (math is written there with $...$)."""
+    notebook = page.with_suffix(".ipynb")
+    if not notebook.is_file():
+        return ""
+    return "\n".join(c.source for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "markdown")
