@@ -9,8 +9,10 @@ before and after the redraw, which the status line ("redrawing…", then empty) 
 from __future__ import annotations
 
 import io
+import itertools
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,9 +22,13 @@ from playwright.sync_api import Error as PlaywrightError
 #: Text that must never be visible in a cell's output: a widget that failed or never rendered.
 BAD_OUTPUT_TEXT = re.compile(
     r"Error displaying widget|Loading widget|Click to show javascript error|InteractiveFigure with controls"
+    r"|Traceback \(most recent call last\)|OverlappingTitlesError"
     r"|\b(?:VBox|HBox|Box|Output|GridBox)\(|\b\w*(?:Slider|Dropdown|Checkbox|ToggleButtons|Combobox)\("
 )
-MIN_SLIDER_TRACK_PX = 100
+#: A slider track narrower than this is hard to hit on a projector (checked at every window size).
+MIN_SLIDER_TRACK_PX = 200
+#: A figure whose Output has fewer pixels than this away from its background colour is blank.
+MIN_INK_FRACTION = 0.01
 
 _PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 
@@ -113,6 +119,7 @@ class Move:
     control: int
     kind: str
     action: str = ""
+    window: str = ""
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -225,14 +232,14 @@ def control_kind(control) -> str:
     return "unknown: " + classes
 
 
-def layout_problems(page, index: int) -> list[str]:
+def layout_problems(page, index: int, window: str = "") -> list[str]:
     """Controls that are hidden, clipped, covered, or sliders too narrow to use."""
     problems = []
     box = figure(page, index)
     box.scroll_into_view_if_needed()
     for k, control in enumerate(controls(page, index).all()):
         kind = control_kind(control)
-        name = f"figure {index}, control {k} ({kind}, {label(control)!r})"
+        name = f"figure {index}, control {k} ({kind}, {label(control)!r}, {window})"
         control.scroll_into_view_if_needed()
         if not control.is_visible():
             problems.append(f"{name} is not visible")
@@ -275,17 +282,38 @@ def stable_output(page, index: int, timeout_s: float = 15.0) -> bytes:
         time.sleep(0.4)
 
 
+def ink_fraction(png: bytes) -> float:
+    """The fraction of pixels farther than 16 levels from the image's most common colour (its background)."""
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).reshape(-1, 3).astype(np.int32)
+    packed = (pixels[:, 0] << 16) | (pixels[:, 1] << 8) | pixels[:, 2]  # one integer per colour: a fast mode
+    values, counts = np.unique(packed, return_counts=True)
+    mode = int(values[counts.argmax()])
+    background = np.array([(mode >> 16) & 255, (mode >> 8) & 255, mode & 255])
+    return float((np.abs(pixels - background).max(axis=1) > 16).mean())
+
+
+def blank_problem(png: bytes, what: str) -> list[str]:
+    ink = ink_fraction(png)
+    if ink < MIN_INK_FRACTION:
+        return [f"{what}: the figure is blank ({ink:.2%} of its pixels differ from the background)"]
+    return []
+
+
 def same_pixels(a: bytes, b: bytes) -> bool:
     image_a = np.asarray(Image.open(io.BytesIO(a)).convert("RGB"))
     image_b = np.asarray(Image.open(io.BytesIO(b)).convert("RGB"))
     return image_a.shape == image_b.shape and np.array_equal(image_a, image_b)
 
 
-def change(page, control, kind: str, photo: str | None = None) -> str:
+_uploads = itertools.count()
+
+
+def change(page, control, kind: str, photos: Sequence[str] = ()) -> str:
     """Move one control the way a user does; return what was done.
 
-    ``photo`` is the path of an image file on the server's machine: what a file upload sends and a text
-    field (a path box) receives.
+    ``photos`` are paths of image files on the server's machine: what a file upload sends and a text
+    field (a path box) receives, taken in turn so that each move sends a file other than the last one
+    (sending the same file again is no change, and nothing would redraw).
     """
     if kind == "slider":
         handle = control.locator(".noUi-handle").first
@@ -329,14 +357,15 @@ def change(page, control, kind: str, photo: str | None = None) -> str:
     if kind == "text":
         field_ = control.locator("input, textarea").first
         current = field_.input_value()
-        target = photo if photo and current != photo else current + " (changed)"
+        target = next((p for p in photos if p != current), current + " (changed)")
         field_.fill(target)
         field_.press("Enter")  # a Text widget reports on Enter or when it loses focus
         field_.blur()
         return f"typed {target!r}"
     if kind == "file-upload":
-        if not photo:
-            raise AssertionError("a file upload needs a photo to send; pass photo= to move_every_control")
+        if len(photos) < 2:
+            raise AssertionError("a file upload needs two photos to alternate; pass photos= to move_every_control")
+        photo = photos[next(_uploads) % len(photos)]
         # As a user does: click the button, then pick the file in the chooser it opens.
         with page.expect_file_chooser(timeout=10_000) as chooser:
             control.click()
@@ -347,33 +376,57 @@ def change(page, control, kind: str, photo: str | None = None) -> str:
     )
 
 
-def move_every_control(page, index: int, redraw_timeout_s: float, photo: str | None = None) -> list[Move]:
-    """Move each control of one figure in turn; each move must redraw the figure and change its pixels."""
+def status_line(page, index: int):
+    return figure(page, index).locator(":scope > .widget-box > .widget-html").first
+
+
+#: A change reaches an idle kernel and starts its redraw within a second or two; none after this long means
+#: the change did nothing (the same value again), and waiting out the whole redraw timeout would waste minutes.
+REDRAW_START_TIMEOUT_S = 30.0
+
+
+def wait_for_redraw(status, timeout_s: float) -> dict:
+    """After ``status.evaluate(_WATCH_STATUS)`` and a change: wait until a redraw has finished and none runs."""
+    started = time.monotonic()
+    deadline = started + timeout_s
+    log = status.evaluate(_STATUS_LOG)
+    while not (log["finished"] >= 1 and log["text"] == "") and time.monotonic() < deadline:
+        if log["started"] == 0 and time.monotonic() - started > REDRAW_START_TIMEOUT_S:
+            break
+        time.sleep(0.2)
+        log = status.evaluate(_STATUS_LOG)
+    return log
+
+
+def move_every_control(
+    page, index: int, redraw_timeout_s: float, photos: Sequence[str] = (), window: str = ""
+) -> list[Move]:
+    """Move each control of one figure in turn; each move must redraw the figure, change its pixels and
+    leave a figure that is not blank."""
     moves = []
-    status = figure(page, index).locator(":scope > .widget-box > .widget-html").first
+    status = status_line(page, index)
     before = stable_output(page, index)
     if not same_pixels(before, output_png(page, index)):
-        return [Move(index, -1, "", problems=[f"figure {index} keeps changing without any control being moved"])]
+        return [Move(index, -1, "", window=window, problems=[f"figure {index} keeps changing without any move"])]
+    first = Move(index, -1, "", action="as first drawn", window=window)
+    first.problems += blank_problem(before, f"figure {index} as first drawn ({window})")
+    moves.append(first)
     for k, control in enumerate(controls(page, index).all()):
         kind = control_kind(control)
-        move = Move(index, k, kind)
+        move = Move(index, k, kind, window=window)
         moves.append(move)
-        name = f"figure {index}, control {k} ({kind}, {label(control)!r})"
+        name = f"figure {index}, control {k} ({kind}, {label(control)!r}, {window})"
         started = time.monotonic()
         control.scroll_into_view_if_needed()
         if not control.is_visible():
             continue  # reported by layout_problems; a student cannot move it either
         status.evaluate(_WATCH_STATUS)
         try:
-            move.action = change(page, control, kind, photo)
+            move.action = change(page, control, kind, photos)
         except (AssertionError, PlaywrightError) as error:
             move.problems.append(f"{name}: could not be moved: {str(error).splitlines()[0]}")
             continue
-        deadline = time.monotonic() + redraw_timeout_s
-        log = status.evaluate(_STATUS_LOG)
-        while not (log["finished"] >= 1 and log["text"] == "") and time.monotonic() < deadline:
-            time.sleep(0.2)
-            log = status.evaluate(_STATUS_LOG)
+        log = wait_for_redraw(status, redraw_timeout_s)
         move.seconds = time.monotonic() - started
         if log["finished"] < 1:
             move.problems.append(
@@ -384,5 +437,104 @@ def move_every_control(page, index: int, redraw_timeout_s: float, photo: str | N
         after = stable_output(page, index)
         if same_pixels(before, after):
             move.problems.append(f"{name}: {move.action}, the figure was redrawn but did not change")
+        move.problems += blank_problem(after, f"{name}: {move.action}")
         before = after
+    return moves
+
+
+def control_labelled(page, index: int, text: str, kind: str):
+    """The control of figure ``index`` of this kind whose label is ``text``, or None."""
+    for control in controls(page, index).all():
+        if control_kind(control) == kind and label(control) == text:
+            return control
+    return None
+
+
+def clamp_a_dependent_slider(
+    page, index: int, redraw_timeout_s: float, menu_label: str, slider_label: str, window: str = ""
+) -> list[Move]:
+    """The case that once blanked a figure: a menu change that lowers another slider's maximum below its value.
+
+    Finds the menu option whose slider reaches furthest, moves the slider to its end (the End key on its
+    handle), then picks each other option; whenever the slider's value had to drop (a clamp), the figure
+    must still be redrawn, changed and not blank. At least one clamp must happen.
+    """
+    menu = control_labelled(page, index, menu_label, "dropdown")
+    slider = control_labelled(page, index, slider_label, "slider")
+    if menu is None or slider is None:
+        return [
+            Move(
+                index,
+                -1,
+                "clamp",
+                window=window,
+                problems=[f"figure {index} has no {menu_label!r} menu and {slider_label!r} slider"],
+            )
+        ]
+    status, select = status_line(page, index), menu.locator("select")
+    handle = slider.locator(".noUi-handle").first
+    moves: list[Move] = []
+
+    def selected() -> str:
+        return select.evaluate("s => s.options[s.selectedIndex].text")
+
+    def value(attribute: str = "aria-valuenow") -> float:
+        return float(handle.get_attribute(attribute) or 0)
+
+    def act(action: str, do) -> Move:
+        """One user action that changes something, its redraw awaited and the figure checked."""
+        move = Move(index, -1, "clamp", action=action, window=window)
+        moves.append(move)
+        started = time.monotonic()
+        status.evaluate(_WATCH_STATUS)
+        do()
+        log = wait_for_redraw(status, redraw_timeout_s)
+        move.seconds = time.monotonic() - started
+        if log["finished"] < 1:
+            move.problems.append(f"figure {index}: {action} did not redraw within {redraw_timeout_s:.0f} s")
+        move.problems += blank_problem(stable_output(page, index), f"figure {index}: {action} ({window})")
+        return move
+
+    def to_the_end() -> None:
+        """The End key on the handle; where the slider ignores it, a click at the right end of the track."""
+        handle.focus()
+        page.keyboard.press("End")
+        time.sleep(0.5)
+        if value() < value("aria-valuemax"):
+            track = slider.locator(".noUi-target")
+            box = track.bounding_box()
+            track.click(position={"x": box["width"] - 1, "y": box["height"] / 2})
+
+    def pick(option: str) -> Move | None:
+        if selected() == option:
+            return None
+        return act(f"pick {option!r}", lambda: select.select_option(label=option))
+
+    options = select.locator("option").all_inner_texts()
+    reach = {}
+    for option in options:
+        pick(option)
+        reach[option] = value("aria-valuemax")
+    widest = max(options, key=lambda o: reach[o])
+    clamps = 0
+    for option in [o for o in options if reach[o] < reach[widest]]:
+        pick(widest)
+        if value() < value("aria-valuemax"):
+            act(f"{slider_label!r} to its end", to_the_end)
+        value_before = value()
+        move = pick(option)
+        value_after = value()
+        clamps += value_after < value_before
+        if move is not None and value_after > reach[option]:
+            move.problems.append(f"figure {index}: {slider_label!r} shows {value_after:g} beyond its maximum")
+    if clamps == 0:
+        moves.append(
+            Move(
+                index,
+                -1,
+                "clamp",
+                window=window,
+                problems=[f"figure {index}: no option of {menu_label!r} lowered {slider_label!r}"],
+            )
+        )
     return moves

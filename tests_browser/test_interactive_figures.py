@@ -1,11 +1,16 @@
-"""The course's interactive figures in a real browser: JupyterLab, headless Chromium, a 1400x1000 window.
+"""The course's interactive figures in a real browser: JupyterLab, headless Chromium.
 
-For a smoke notebook (one InteractiveFigure with every kind of control the course uses) and for
-notebooks 02, 07 and 09 (copied at test time; 09's "explain your own photo" receives a real photo
-through its file upload and its path box), run all cells as a student does, then fail on: a browser
-console error, a widget error / "Loading widget" / a widget's text repr in an output, a control that
-is not visible, a slider track under 100 px, a control whose change does not change the figure's
-pixels, and a notebook file changed on disk.
+For a smoke notebook (one InteractiveFigure with every kind of control the course uses) and for every
+course notebook, 01 to 09 (each has one or more; copied at test time; 09's
+"explain your own photo" receives real photos through its file upload and its path box), run all
+cells as a student does in a 1400x1000 window, move every control, then shrink the window to
+1024x768 and move every control again. It fails on: a browser console error, a widget error /
+"Loading widget" / a widget's text repr in an output, an error output (the test kernels also fail a
+cell whose figure has overlapping titles: tests/figure_checks.py), a control that is not visible or
+sticks out, a slider track under 200 px, a control whose change does not change the figure's
+pixels, a figure left blank (almost no pixel away from the background), and a notebook file changed
+on disk. A figure whose page slider follows a layer menu (06) also has its slider clamped by a
+layer change, the case that once left a blank figure.
 """
 
 from __future__ import annotations
@@ -21,13 +26,21 @@ import nbformat
 import pytest
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
-WINDOW = {"width": 1400, "height": 1000}
+WINDOWS = {"1400x1000": {"width": 1400, "height": 1000}, "1024x768": {"width": 1024, "height": 768}}
 DEFAULT_NOTEBOOKS = [
     "smoke_interactive_figure.ipynb",
+    "01_train_horses_humans_cnn.ipynb",
     "02_grad_cam.ipynb",
+    "03_lime.ipynb",
+    "04_integrated_gradients.ipynb",
+    "05_shap.ipynb",
+    "06_activations_occlusion_smoothgrad.ipynb",
     "07_feature_visualization.ipynb",
+    "08_do_explanations_tell_the_truth.ipynb",
     "09_a_real_imagenet_network_crisp_or_faithful.ipynb",
 ]
+#: (menu label, slider label) pairs whose slider range follows the menu: moved so that the slider must clamp.
+DEPENDENT_CONTROLS = [("layer", "page")]
 RUN_TIMEOUT_S = 900
 REDRAW_TIMEOUT_S = 240
 
@@ -109,17 +122,19 @@ def digest(path: Path) -> str:
 
 
 @pytest.fixture
-def test_photo(tmp_path) -> Path:
-    """A real photo (scikit-image's astronaut, saved as a JPEG file) for uploads and path boxes."""
+def test_photos(tmp_path) -> list[str]:
+    """Two real photos (scikit-image's astronaut and coffee, saved as JPEG files) for uploads and path boxes."""
     from PIL import Image
     from skimage import data as skimage_data
 
-    path = tmp_path / "student_photo.jpg"
-    Image.fromarray(skimage_data.astronaut()).save(path, quality=90)
-    return path
+    paths = []
+    for name, image in (("student_photo.jpg", skimage_data.astronaut()), ("another_photo.jpg", skimage_data.coffee())):
+        Image.fromarray(image).save(tmp_path / name, quality=90)
+        paths.append(str(tmp_path / name))
+    return paths
 
 
-def test_interactive_figures_work_in_jupyterlab(lab, browser, notebook_copy, record_timing, tmp_path, test_photo):
+def test_interactive_figures_work_in_jupyterlab(lab, browser, notebook_copy, record_timing, tmp_path, test_photos):
     name = notebook_copy.name
     before_hash = digest(notebook_copy)
     expected = expected_figures(notebook_copy)
@@ -127,7 +142,8 @@ def test_interactive_figures_work_in_jupyterlab(lab, browser, notebook_copy, rec
     problems: list[str] = []
     console_errors: list[str] = []
     started = time.monotonic()
-    context = browser.new_context(viewport=WINDOW)
+    large, small = WINDOWS
+    context = browser.new_context(viewport=WINDOWS[large])
     page = context.new_page()
     page.on("console", lambda m: m.type == "error" and console_errors.append(f"console: {m.text} ({m.location})"))
     page.on("pageerror", lambda e: console_errors.append(f"page error: {e}"))
@@ -143,9 +159,19 @@ def test_interactive_figures_work_in_jupyterlab(lab, browser, notebook_copy, rec
             problems.append(f"{found} InteractiveFigure(s) rendered as widgets, the notebook builds {expected}")
         problems += [f"visible in an output: {text!r}" for text in lab_driver.bad_output_text(page)]
         moves = []
-        for index in range(found):
-            problems += lab_driver.layout_problems(page, index)
-            moves += lab_driver.move_every_control(page, index, REDRAW_TIMEOUT_S, photo=str(test_photo))
+        for window in (large, small):
+            page.set_viewport_size(WINDOWS[window])
+            for index in range(found):
+                problems += lab_driver.layout_problems(page, index, window)
+                moves += lab_driver.move_every_control(page, index, REDRAW_TIMEOUT_S, test_photos, window)
+                for menu, slider in DEPENDENT_CONTROLS:
+                    if lab_driver.control_labelled(page, index, menu, "dropdown") and lab_driver.control_labelled(
+                        page, index, slider, "slider"
+                    ):
+                        moves += lab_driver.clamp_a_dependent_slider(
+                            page, index, REDRAW_TIMEOUT_S, menu, slider, window
+                        )
+        problems += errors_in_outputs(page)
         for move in moves:
             problems += move.problems
         problems += [f"visible in an output after the moves: {t!r}" for t in lab_driver.bad_output_text(page, 5)]
@@ -158,7 +184,13 @@ def test_interactive_figures_work_in_jupyterlab(lab, browser, notebook_copy, rec
             + (f", slowest {slowest.seconds:.1f} s" if slowest else "")
             + ")",
         )
-        print(f"{name}: {total:.1f} s; moves: " + "; ".join(f"{m.kind} {m.action} {m.seconds:.1f} s" for m in moves))
+        print(
+            f"{name}: {total:.1f} s; moves: "
+            + "; ".join(f"[{m.window}] {m.kind} {m.action} {m.seconds:.1f} s" for m in moves if m.control >= 0)
+        )
+        clamps = [m for m in moves if m.kind == "clamp"]
+        if clamps:
+            print(f"{name}: clamp scenario: " + "; ".join(f"[{m.window}] {m.action} {m.seconds:.1f} s" for m in clamps))
         if problems or console_errors:
             save_screenshot(page, tmp_path / f"{notebook_copy.stem}-problems.png", lab)
     except BaseException:
@@ -171,6 +203,14 @@ def test_interactive_figures_work_in_jupyterlab(lab, browser, notebook_copy, rec
     if digest(notebook_copy) != before_hash:
         problems.append(f"{name} changed on disk while the browser had it open (autosave or a save)")
     assert not problems, f"{name}: {len(problems)} problem(s):\n- " + "\n- ".join(problems)
+
+
+def errors_in_outputs(page) -> list[str]:
+    """Error outputs that appeared after Run All finished (a widget redraw that raised, overlapping titles)."""
+    state = page.evaluate(lab_driver._EXECUTION_STATE) or {"cells": []}
+    return [
+        f"code cell {k}: " + errors[0][:600] for k, c in enumerate(state["cells"]) for errors in [c["errors"]] if errors
+    ]
 
 
 def kernel_idle(lab, name: str) -> bool:
