@@ -18,7 +18,7 @@ from matplotlib.colors import LinearSegmentedColormap
 
 from course_utils._core import positive_int
 
-if TYPE_CHECKING:  # explainers imports viz; at run time viz only reads the explanations' attributes
+if TYPE_CHECKING:  # for the type hints only: viz draws what the method modules compute and imports none at load time
     from course_utils.explainers import LimeExplanation, ShapLayerExplanation
 
 __all__ = [
