@@ -446,16 +446,33 @@ def output_dir(*parts: str, create: bool = True) -> Path:
 
 
 def display_path(path: str | os.PathLike) -> str:
-    """``path`` as a student should read it: relative to the course checkout or to the home folder.
+    """``path`` as a student should read it: relative to the output folder, the checkout or the home folder.
 
     Absolute paths of the machine the notebook ran on (``/content/...``, ``/home/runner/...``) say
     nothing to a reader and leak into shared pages; ``build/models/cnn.keras`` says where to look.
+    Below a ``COURSE_OUTPUT_DIR`` the path reads ``$COURSE_OUTPUT_DIR/models/cnn.keras``.
     """
     target = Path(path).expanduser().resolve()
-    for base, shown in ((course_root(), ""), (Path.home().resolve(), "~/")):
+    bases: list[tuple[Path | None, str]] = [(course_root(), ""), (Path.home().resolve(), "~/")]
+    if os.environ.get("COURSE_OUTPUT_DIR"):
+        bases.insert(0, (output_dir(create=False).resolve(), "$COURSE_OUTPUT_DIR/"))
+    for base, shown in bases:
         if base is not None and target.is_relative_to(base):
             return shown + target.relative_to(base).as_posix()
     return str(path)
+
+
+def absolute_machine_paths() -> list[str]:
+    """The absolute folders whose appearance in a notebook's output leaks the machine it ran on.
+
+    The output folder, the course checkout and the home folder, longest first (so the most specific
+    one is reported); ``display_path`` turns paths below them into what a student should read.
+    """
+    folders = {output_dir(create=False).resolve(), Path.home().resolve()}
+    root = course_root()
+    if root is not None:
+        folders.add(root)
+    return sorted((str(f) for f in folders if len(f.parts) > 1), key=len, reverse=True)
 
 
 def quick_mode_banner() -> str:

@@ -206,7 +206,7 @@ def load_horses_or_humans(
         if sample is not None:
             _notice_once(
                 "NOTICE: offline and no HORSES_OR_HUMANS_DIR: using the course's embedded sample of "
-                f"horses-or-humans ({sample}, 180 real images)."
+                f"horses-or-humans ({config.display_path(sample)}, 180 real images)."
             )
             return load_horses_or_humans(split, size, data_dir=sample)
     return _load_from_tfds(split, size, available)

@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterator
 import keras
 import numpy as np
 
+from course_utils import config
 from course_utils.checkpoints import read_torch_checkpoint
 
 __all__ = [
@@ -587,7 +588,7 @@ def load_saved_model(path: str | os.PathLike) -> keras.Model | None:
         aside = target.with_name(target.name + ".unreadable")
         os.replace(target, aside)
         print(
-            f"NOTICE: the saved model {str(target)!r} cannot be read ({type(error).__name__}: {error}); "
+            f"NOTICE: the saved model {config.display_path(target)!r} cannot be read ({type(error).__name__}: {error}); "
             f"moved it to {aside.name} and building the model again.",
             file=sys.stderr,
             flush=True,

@@ -208,7 +208,8 @@ def test_log_noise_in_outputs_fails_the_run_and_check_cells_stay_off_the_page(tm
     check = nbformat.v4.new_code_cell("assert 1 + 1 == 2\nprint('checked quietly')")
     check.metadata = {"tags": [notebook_runner.CHECK_TAG], "jupyter": {"source_hidden": True, "outputs_hidden": True}}
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_markdown_cell("# Clean"), nbformat.v4.new_code_cell("print('shown')"), check]
+    shown = nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nprint('shown')")
+    nb.cells = [nbformat.v4.new_markdown_cell("# Clean"), shown, check]
     nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
     nbformat.write(nb, folder / "02_clean.ipynb")
     out = tmp_path / "build"
@@ -219,8 +220,31 @@ def test_log_noise_in_outputs_fails_the_run_and_check_cells_stay_off_the_page(tm
     assert "cell 2: skipped axolotl: ConnectionError" in text and "02_clean.ipynb: ok" in text, text
     page = (out / "notebooks" / "02_clean.html").read_text()
     assert "shown" in page and "checked quietly" not in page and "assert 1 + 1" not in page
+    assert "NBVAL_CHECK_OUTPUT" not in page, "nbval's marker is for the tests, not for the reader"
     executed = nbformat.read(out / "notebooks" / "02_clean.ipynb", as_version=4)
+    assert executed.cells[1].source.startswith("# NBVAL_CHECK_OUTPUT"), "the executed notebook keeps it"
     assert executed.cells[2].outputs[0]["text"] == "checked quietly\n", "the check cell still ran"
+
+
+def test_an_absolute_path_of_this_machine_in_an_output_fails_the_run(tmp_path, capsys):
+    """A reader of the page learns nothing from /home/runner/...; the run says which cell and what to print."""
+    from course_utils import config
+
+    folder = tmp_path / "notebooks"
+    model = config.output_dir("models") / "cnn.keras"
+    _write_notebook(
+        folder,
+        "01_paths",
+        [
+            f"print('saved {model}')",
+            "from course_utils import config\nprint('saved', config.display_path(" + repr(str(model)) + "))",
+        ],
+    )
+    assert notebook_runner.run_all(folder, tmp_path / "build", timeout=120) == 1
+    text = "".join(capsys.readouterr())
+    assert "cell 1: an absolute path of this machine (print config.display_path): saved " + str(model) in text, text
+    assert "cell 2:" not in text, "the path display_path prints is fine: " + text
+    assert config.display_path(model) == "$COURSE_OUTPUT_DIR/models/cnn.keras"
 
 
 def test_a_page_shows_each_widget_as_its_figure_and_loads_no_widget_script(tmp_path, capsys):
