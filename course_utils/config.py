@@ -399,6 +399,15 @@ def seed_everything(seed: int = 0) -> None:
     random.seed(int(seed))
     np.random.seed(int(seed))
     keras.utils.set_random_seed(int(seed))
+    # Unseeded Keras draws (keras.random.*, augmentation layers) come from one global SeedGenerator made on
+    # first use. Some Keras releases (3.10 beside TensorFlow 2.16, measured) keep it across set_random_seed,
+    # so a reseed would continue the old stream; dropping it makes the next draw build one from the seed.
+    try:
+        from keras.src.backend.common import global_state
+
+        global_state.set_global_attribute("global_seed_generator", None)
+    except ImportError:  # a Keras without that module resets it itself
+        pass
 
 
 def _course_root(start: Path) -> Path | None:

@@ -867,7 +867,11 @@ def split_model(model: keras.Model, layer: str | keras.layers.Layer) -> tuple[ke
     head = keras.Model(inputs, activation, name=f"{model.name}_head")
     try:
         tail = keras.Model(activation, scores, name=f"{model.name}_tail")
-    except ValueError as error:
+        # Some Keras releases (3.10) build such a tail without complaint, with a hidden copy of the model's
+        # input, and fail only when it runs: one call on zeros finds that here, where the message can say why.
+        if None not in activation.shape[1:]:
+            tail(np.zeros((1, *activation.shape[1:]), dtype="float32"), training=False)
+    except (ValueError, KeyError) as error:
         raise ValueError(
             f"Cannot split {model.name!r} at {find_layer(model, layer).name!r}: the layers after "
             f"it also read tensors from before it (a skip connection crosses the cut). Pick a "

@@ -402,10 +402,10 @@ def _trained_cnn(
     pretrained = None if shuffled_labels else os.environ.get("HORSES_HUMANS_MODEL")
     if pretrained:
         model = keras.models.load_model(pretrained)
-        if tuple(model.input.shape[1:]) == (image_size, image_size, 3):
+        if tuple(model.inputs[0].shape[1:]) == (image_size, image_size, 3):
             return model
         print(
-            f"NOTICE: HORSES_HUMANS_MODEL={pretrained} takes {tuple(model.input.shape[1:])} inputs, "
+            f"NOTICE: HORSES_HUMANS_MODEL={pretrained} takes {tuple(model.inputs[0].shape[1:])} inputs, "
             f"not {image_size}x{image_size}; using the course's own CNN at that size.",
             file=sys.stderr,
             flush=True,
