@@ -22,7 +22,8 @@ RUN_OUT ?= build
 run: $(STAMP)
 	$(PY) -m course_utils run-notebooks notebooks --out $(RUN_OUT)
 
-## Lint (ruff), format check and types (mypy) of course_utils, configured in pyproject.toml.
+## Lint (ruff: the library, tests, benchmarks and CI scripts), format check and types (mypy: course_utils),
+## configured in pyproject.toml.
 lint: $(STAMP)
 	$(PY) -m ruff check
 	$(PY) -m ruff format --check

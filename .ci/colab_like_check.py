@@ -59,7 +59,9 @@ def outputs_text(cell) -> str:
 def main() -> int:
     import ipywidgets
 
-    assert ipywidgets.__version__.startswith("7."), f"a Colab-like environment has ipywidgets 7, not {ipywidgets.__version__}"
+    assert ipywidgets.__version__.startswith("7."), (
+        f"a Colab-like environment has ipywidgets 7, not {ipywidgets.__version__}"
+    )
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     setup = next(cell for cell in notebook.cells if cell.cell_type == "code")
     assert GITHUB in setup.source, "the setup cell installs the course from GitHub"
@@ -73,25 +75,35 @@ def main() -> int:
 
         first = nbformat.v4.new_notebook()
         first.metadata = notebook.metadata
-        first.cells = [nbformat.v4.new_code_cell("import google.colab, ipywidgets  # Colab loads these at start"),
-                       nbformat.v4.new_code_cell(local)]
-        NotebookClient(first, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
+        first.cells = [
+            nbformat.v4.new_code_cell("import google.colab, ipywidgets  # Colab loads these at start"),
+            nbformat.v4.new_code_cell(local),
+        ]
+        NotebookClient(
+            first, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "notebooks")}}
+        ).execute()
         said = outputs_text(first.cells[1])
         print("setup cell, first run:\n  " + said.strip().replace("\n", "\n  "))
-        assert "Restart session" in said and "ipywidgets 7." in said, "the cell must ask for a restart after replacing ipywidgets 7"
+        assert "Restart session" in said and "ipywidgets 7." in said, (
+            "the cell must ask for a restart after replacing ipywidgets 7"
+        )
         assert log.read_text().count("enabled") == 1, "the cell turns Colab's custom widget manager on"
 
         rerun = nbformat.read(NOTEBOOK, as_version=4)
         next(cell for cell in rerun.cells if cell.cell_type == "code").source = local
         rerun.cells.insert(0, nbformat.v4.new_code_cell("import google.colab, ipywidgets"))
-        NotebookClient(rerun, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
+        NotebookClient(
+            rerun, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "notebooks")}}
+        ).execute()
         said = outputs_text(rerun.cells[1])
         assert "Restart session" not in said, f"after the restart the cell asks for no other restart: {said}"
         import importlib.metadata as metadata
 
-        print(f"after the restart, notebook 04 ran in quick mode: ipywidgets {metadata.version('ipywidgets')}, "
-              f"tensorflow {metadata.version('tensorflow')}, keras {metadata.version('keras')}, "
-              f"numpy {metadata.version('numpy')}")
+        print(
+            f"after the restart, notebook 04 ran in quick mode: ipywidgets {metadata.version('ipywidgets')}, "
+            f"tensorflow {metadata.version('tensorflow')}, keras {metadata.version('keras')}, "
+            f"numpy {metadata.version('numpy')}"
+        )
     return 0
 
 

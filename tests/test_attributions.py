@@ -11,16 +11,14 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from tiny_models import SIZE, wrapped
+from tiny_models import images as _images
+from tiny_models import linear_model as _linear_model
+from tiny_models import small_cnn as _small_cnn
+from tiny_models import structured_images as _structured_images
 
 from course_utils import attributions as A
 from course_utils import viz
-
-from tiny_models import SIZE
-from tiny_models import images as _images
-from tiny_models import linear_model as _linear_model
-from tiny_models import wrapped
-from tiny_models import small_cnn as _small_cnn
-from tiny_models import structured_images as _structured_images
 
 
 @pytest.fixture(scope="module")

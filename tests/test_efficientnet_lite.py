@@ -5,7 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from course_utils import attributions, checkpoints, config, data, efficientnet_lite, explainers, features, metrics, models
+from course_utils import (
+    attributions,
+    checkpoints,
+    config,
+    data,
+    efficientnet_lite,
+    explainers,
+    features,
+    metrics,
+    models,
+)
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image, ImageSequence
+from tiny_models import filter_cnn, wrapped
 
 from course_utils import features, image_io
-
-from tiny_models import filter_cnn, wrapped
 
 SIZE = 32
 CLASSES = 5

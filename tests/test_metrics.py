@@ -192,7 +192,7 @@ def test_randomizing_every_layer_decorrelates_gradient_maps_and_leaves_the_model
 
     results = metrics.parameter_randomization(model, batch, gradients, seed=0)
     assert [name for name, _ in results] == ["scores", "conv2", "conv1"], "top weighted layer first"
-    for name, similarity in results:
+    for _name, similarity in results:
         assert similarity.shape == (4,) and np.all(np.abs(similarity) <= 1.0)
     fully_random = results[-1][1]
     assert np.mean(np.abs(fully_random)) < 0.5, f"maps of a fully randomized model still match: {fully_random}"

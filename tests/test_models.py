@@ -249,10 +249,10 @@ def test_every_method_of_the_course_runs_on_a_bfloat16_model():
     import warnings
 
     import keras
+    from tiny_models import images
 
     from course_utils import pixel_maps
     from course_utils.metrics import rank_correlation
-    from tiny_models import images
 
     keras.utils.set_random_seed(0)
     original = models.horses_humans_cnn(16)
