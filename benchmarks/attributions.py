@@ -27,10 +27,8 @@ Targets on two CPU cores: IG at least 3x, SmoothGrad at least 2x faster.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-import time
 from typing import Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -38,6 +36,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _common import argument_parser, threads, timed  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from course_utils import attributions, config, data, models  # noqa: E402
@@ -93,7 +92,7 @@ def matmul_peak_gflops(size: int, repeats: int = 5) -> float:
     b = tf.random.normal((size, size), seed=2)
     product = tf.function(lambda x, y: tf.reduce_sum(tf.linalg.matmul(x, y)))
     product(a, b).numpy()  # trace and warm up
-    best = min(_timed(lambda: product(a, b).numpy())[1] for _ in range(repeats))
+    best = min(timed(lambda: product(a, b).numpy())[1] for _ in range(repeats))
     return 2.0 * size**3 / best / 1e9
 
 
@@ -116,12 +115,6 @@ def forward_flops(model: keras.Model) -> float:
             continue
         total += 2.0 * float(per_position) * positions
     return total
-
-
-def _timed(function: Callable[[], object]) -> tuple[object, float]:
-    start = time.perf_counter()
-    result = function()
-    return result, time.perf_counter() - start
 
 
 def _relative_differences(batched: np.ndarray, naive: np.ndarray) -> tuple[float, float]:
@@ -149,9 +142,32 @@ def _setup(quick: bool, model_name: str, seed: int) -> tuple[keras.Model, np.nda
     return model, image, description
 
 
+def _compare(name: str, evaluations: int, naive: Callable[[], np.ndarray], batched: Callable[[], np.ndarray],
+             flops_per_gradient: float, peak: float) -> str | None:
+    """Time the naive loop and the batched call, print the ratio line; a failure message if the results differ."""
+    naive_result, naive_seconds = timed(naive)
+    batched_result, batched_seconds = timed(batched)
+    difference, max_difference = _relative_differences(batched_result, naive_result)
+    work = evaluations * flops_per_gradient / 1e9
+    naive_rate, batched_rate = work / naive_seconds, work / batched_seconds
+    ratio = naive_seconds / batched_seconds
+    target = TARGETS[name]
+    print(
+        f"{name}: {ratio:.2f}x faster (naive loop {naive_seconds:.2f} s, batched {batched_seconds:.2f} s; "
+        f"{evaluations} gradients x {flops_per_gradient / 1e9:.2f} GFLOP: batched {batched_rate:.1f} GFLOP/s "
+        f"= {100 * batched_rate / peak:.0f}% of matmul peak, naive {naive_rate:.1f} GFLOP/s "
+        f"= {100 * naive_rate / peak:.0f}%; relative L2 difference {difference:.1e} "
+        f"{'<=' if difference <= TOLERANCE else '>'} {TOLERANCE:g} (max-abs {max_difference:.1e}); "
+        f"target {target:g}x "
+        f"{'met' if ratio >= target else 'NOT met'})"
+    )
+    if difference > TOLERANCE:
+        return f"{name}: batched and naive results differ by {difference:.1e} (> {TOLERANCE:g})"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="tiny CNN and few steps: a smoke run of seconds")
+    parser = argument_parser(__doc__, "tiny CNN and few steps: a smoke run of seconds")
     parser.add_argument("--model", default="resnet50v2", choices=sorted(models.IMAGENET_MODELS))
     parser.add_argument("--steps", type=int, default=None, help="IG interval count (default 32; quick 8)")
     parser.add_argument("--samples", type=int, default=None, help="SmoothGrad samples (default 32; quick 8)")
@@ -163,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     batch_size = args.batch_size or (8 if args.quick else 16)
 
     peak = matmul_peak_gflops(512 if args.quick else 2048)
-    print(f"matmul peak: {peak:.1f} GFLOP/s (float32, best of 5, {tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()} threads)")
+    print(f"matmul peak: {peak:.1f} GFLOP/s (float32, best of 5, {threads()} threads)")
 
     model, image, description = _setup(args.quick, args.model, args.seed)
     flops_per_gradient = 2.0 * forward_flops(model)
@@ -196,26 +212,11 @@ def main(argv: list[str] | None = None) -> int:
             )[0],
         ),
     }
-    failures = []
-    for name, (evaluations, naive, batched) in comparisons.items():
-        naive_result, naive_seconds = _timed(naive)
-        batched_result, batched_seconds = _timed(batched)
-        difference, max_difference = _relative_differences(batched_result, naive_result)
-        work = evaluations * flops_per_gradient / 1e9
-        naive_rate, batched_rate = work / naive_seconds, work / batched_seconds
-        ratio = naive_seconds / batched_seconds
-        target = TARGETS[name]
-        print(
-            f"{name}: {ratio:.2f}x faster (naive loop {naive_seconds:.2f} s, batched {batched_seconds:.2f} s; "
-            f"{evaluations} gradients x {flops_per_gradient / 1e9:.2f} GFLOP: batched {batched_rate:.1f} GFLOP/s "
-            f"= {100 * batched_rate / peak:.0f}% of matmul peak, naive {naive_rate:.1f} GFLOP/s "
-            f"= {100 * naive_rate / peak:.0f}%; relative L2 difference {difference:.1e} "
-            f"{'<=' if difference <= TOLERANCE else '>'} {TOLERANCE:g} (max-abs {max_difference:.1e}); "
-            f"target {target:g}x "
-            f"{'met' if ratio >= target else 'NOT met'})"
-        )
-        if difference > TOLERANCE:
-            failures.append(f"{name}: batched and naive results differ by {difference:.1e} (> {TOLERANCE:g})")
+    failures = [
+        failure
+        for name, (evaluations, naive, batched) in comparisons.items()
+        if (failure := _compare(name, evaluations, naive, batched, flops_per_gradient, peak))
+    ]
     for failure in failures:
         print(failure, file=sys.stderr)
     return 1 if failures else 0

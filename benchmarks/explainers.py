@@ -32,25 +32,17 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-import time
-from typing import Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from _common import LIME_DEFAULT_BATCH, LIME_TOLERANCE, argument_parser, lime_default, timed  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from course_utils import config, data, explainers, models  # noqa: E402
-
-#: LIME's default batch size, the baseline.
-LIME_DEFAULT_BATCH = 10
-#: Largest accepted ``max |w_batched - w_default| / max |w_default|`` over the
-#: explained classes: only float32 round-off of the model's scores differs.
-TOLERANCE = 1e-3
 
 
 def _setup(quick: bool) -> tuple[keras.Model, np.ndarray, str]:
@@ -68,52 +60,14 @@ def _setup(quick: bool) -> tuple[keras.Model, np.ndarray, str]:
     return model, image, description
 
 
-def _lime_default(
-    model: keras.Model,
-    image: np.ndarray,
-    labels: list[int],
-    num_samples: int,
-    seed: int,
-    classifier_fn: Callable[[np.ndarray], np.ndarray],
-    batch_size: int,
-) -> dict[int, np.ndarray]:
-    """LIME as the source calls it, with the same segmentation and sampling as the wrapper."""
-    from lime import lime_image
-
-    explainer = lime_image.LimeImageExplainer(kernel_width=0.25, feature_selection="none", random_state=seed)
-    with explainers._lime_progress(False):
-        raw = explainer.explain_instance(
-            image,
-            classifier_fn,
-            labels=labels,
-            hide_color=explainers.IMAGENET_MEAN_RGB,
-            top_labels=None,
-            num_features=100_000,
-            num_samples=num_samples,
-            batch_size=batch_size,
-            segmentation_fn=explainers.segmentation_function("quickshift", seed),
-            # Without it LIME draws a segmentation seed from the sampling stream first.
-            random_seed=seed,
-        )
-    count = int(raw.segments.max()) + 1
-    weights = {}
-    for label in labels:
-        dense = np.zeros(count)
-        for feature, weight in raw.local_exp[label]:
-            dense[int(feature)] = weight
-        weights[label] = dense
-    return weights
-
-
-def _timed(function: Callable[[], object]) -> tuple[object, float]:
-    start = time.perf_counter()
-    result = function()
-    return result, time.perf_counter() - start
+def _weights_difference(batched: dict[int, np.ndarray], default: dict[int, np.ndarray], labels: list[int]) -> float:
+    """``max |w_batched - w_default| / max |w_default|`` over the labels."""
+    scale = max(float(np.abs(default[label]).max()) for label in labels) or 1.0
+    return max(float(np.abs(batched[label] - default[label]).max()) for label in labels) / scale
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small CNN at 64x64: a smoke run of seconds")
+    parser = argument_parser(__doc__, "small CNN at 64x64: a smoke run of seconds")
     parser.add_argument("--samples", type=int, default=None, help="LIME num_samples (default 128; quick 60)")
     parser.add_argument("--batch-size", type=int, default=None, help="batched size (default settings().lime_batch_size)")
     parser.add_argument("--seed", type=int, default=0)
@@ -131,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     # compiled functions (reported, not counted: they are paid once per session).
     predict_default(image[None].repeat(LIME_DEFAULT_BATCH, axis=0))
     compiled_small = explainers.batched_predict(model, LIME_DEFAULT_BATCH)
-    compiled, trace_seconds = _timed(lambda: explainers.batched_predict(model, batch_size))
+    compiled, trace_seconds = timed(lambda: explainers.batched_predict(model, batch_size))
     compiled(image[None])  # first run of the traced graph (kernel selection), untimed like predict's
     compiled_small(image[None])
 
@@ -147,22 +101,21 @@ def main(argv: list[str] | None = None) -> int:
             class_names=[str(i) for i in range(int(model.outputs[0].shape[-1]))],
         ).weights
 
-    default_weights, default_seconds = _timed(
-        lambda: _lime_default(model, image, labels, num_samples, args.seed, predict_default, LIME_DEFAULT_BATCH)
+    default_weights, default_seconds = timed(
+        lambda: lime_default(model, image, labels, num_samples, args.seed, predict_default, LIME_DEFAULT_BATCH)
     )
-    batched_weights, batched_seconds = _timed(batched_run)
-    _, small_seconds = _timed(
-        lambda: _lime_default(model, image, labels, num_samples, args.seed, compiled_small, LIME_DEFAULT_BATCH)
+    batched_weights, batched_seconds = timed(batched_run)
+    _, small_seconds = timed(
+        lambda: lime_default(model, image, labels, num_samples, args.seed, compiled_small, LIME_DEFAULT_BATCH)
     )
 
-    scale = max(float(np.abs(default_weights[label]).max()) for label in labels) or 1.0
-    difference = max(float(np.abs(batched_weights[label] - default_weights[label]).max()) for label in labels) / scale
+    difference = _weights_difference(batched_weights, default_weights, labels)
     ratio = default_seconds / batched_seconds
     print(
         f"lime_batched: {ratio:.2f}x faster (lime default: batch_size={LIME_DEFAULT_BATCH} + model.predict "
         f"{default_seconds:.2f} s; batched: batch_size={batch_size} + compiled tf.function "
         f"{batched_seconds:.2f} s; {num_samples} samples, {description}, quickshift; same weights: "
-        f"max|diff|/max|w| = {difference:.1e} {'<=' if difference <= TOLERANCE else '>'} {TOLERANCE:g})"
+        f"max|diff|/max|w| = {difference:.1e} {'<=' if difference <= LIME_TOLERANCE else '>'} {LIME_TOLERANCE:g})"
     )
     print(
         f"breakdown: compiled tf.function at batch_size={LIME_DEFAULT_BATCH}: {small_seconds:.2f} s "
@@ -170,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{small_seconds / batched_seconds:.2f}x more from batches of {batch_size}); "
         f"one-time tracing {trace_seconds:.2f} s, not counted"
     )
-    if difference > TOLERANCE:
-        print(f"batched and default LIME weights differ by {difference:.1e} (> {TOLERANCE:g})", file=sys.stderr)
+    if difference > LIME_TOLERANCE:
+        print(f"batched and default LIME weights differ by {difference:.1e} (> {LIME_TOLERANCE:g})", file=sys.stderr)
         return 1
     return 0
 

@@ -41,13 +41,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _common import argument_parser, threads, timed  # noqa: E402
 
 from course_utils import config, features, models  # noqa: E402
 
@@ -103,7 +103,7 @@ def traced_once_loop(model: keras.Model, layer: str, filters: list[int], steps: 
     """The library's compiled step, one filter at a time (batches of one)."""
     return features.maximize_filters(
         model, layer, filters, steps, learning_rate, image_size=size, seed=seed, batch_size=1, crop=False, progress=False
-    )
+    ).images
 
 
 # --------------------------------------------------------------------------- checks
@@ -126,15 +126,32 @@ def relative_difference(batched: np.ndarray, looped: np.ndarray) -> tuple[float,
     return difference, difference / max(between, 1e-9)
 
 
-def _timed(function):
-    start = time.perf_counter()
-    result = function()
-    return result, time.perf_counter() - start
+def _where_the_gain_comes_from(model: keras.Model, layer: str, filters: list[int], args: argparse.Namespace, size: int,
+                               steps: int, batched: np.ndarray, loop_seconds: float, batch_seconds: float) -> None:
+    """The informative reference timings: batching alone, retracing alone, and a projection to 100 steps."""
+    count = len(filters)
+    # Where the gain comes from. Both reference runs reuse the compiled step,
+    # so they time steps only: time = fixed + steps * per_step per version.
+    _, warm_seconds = timed(
+        lambda: features.maximize_filters(
+            model, layer, filters, steps, args.learning_rate, image_size=size, seed=args.seed, progress=False
+        )
+    )
+    singles, once_seconds = timed(lambda: traced_once_loop(model, layer, filters, steps, args.learning_rate, size, args.seed))
+    retracing, trace = loop_seconds - once_seconds, max(batch_seconds - warm_seconds, 0.0)
+    print(f"(reference) compiled step, one filter at a time: {once_seconds:.1f} s; one batch, already "
+          f"traced: {warm_seconds:.1f} s -> batching alone {once_seconds / warm_seconds:.1f}x; retracing "
+          f"costs the source loop {retracing:.1f} s ({retracing / count:.2f} s per filter)")
+    floor, floor_relative = relative_difference(batched, singles)
+    print(f"(reference) the same library step at batch size 1 vs 64 differs by {floor:.2f} grey levels "
+          f"({floor_relative:.2f}): the rounding floor of the check above")
+    projected = (retracing + 100 * once_seconds / steps) / (trace + 100 * warm_seconds / steps)
+    print(f"(projection) at 100 steps the ratio would be about {projected:.1f}x: retracing is a fixed "
+          "cost per filter, batching saves a share of every step")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a shallow layer, few filters, small images (a smoke test)")
+    parser = argument_parser(__doc__, "a shallow layer, few filters, small images (a smoke test)")
     parser.add_argument("--filters", type=int, default=None, help="number of filters (default 64; 16 with --quick)")
     parser.add_argument("--steps", type=int, default=None, help="ascent steps (default 20; 10 with --quick)")
     parser.add_argument("--size", type=int, default=None, help="image side (default 96; 32 with --quick)")
@@ -152,15 +169,15 @@ def main(argv: list[str] | None = None) -> int:
     filters = list(range(count))
     head = features.layer_head(model, layer, size)
     print(f"features benchmark: {description}, {count} filters, {steps} steps at {size}x{size}, "
-          f"{tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()} threads", flush=True)
+          f"{threads()} threads", flush=True)
 
-    looped, loop_seconds = _timed(lambda: source_filter_loop(head, filters, steps, args.learning_rate, args.seed))
+    looped, loop_seconds = timed(lambda: source_filter_loop(head, filters, steps, args.learning_rate, args.seed))
     print(f"source loop (one filter at a time, tf.function retraced per filter index): {loop_seconds:.1f} s, "
           f"{source_filter_loop.tracing_count} traces", flush=True)
-    batched, batch_seconds = _timed(
+    batched, batch_seconds = timed(
         lambda: features.maximize_filters(
             model, layer, filters, steps, args.learning_rate, image_size=size, seed=args.seed, crop=False, progress=False
-        )
+        ).images
     )
     traces = features.tracing_counts(model)[f"ascent:channel({layer})+l2+total_variation@{size}"]
     print(f"batched (all filters in one batch, one step function): {batch_seconds:.1f} s, {traces} trace(s)", flush=True)
@@ -174,24 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"filters_batched: {ratio:.1f}x faster (target {TARGET:.0f}x: {'met' if ratio >= TARGET else 'NOT met'})")
 
     if not args.skip_traced_once_loop:
-        # Where the gain comes from. Both reference runs reuse the compiled step,
-        # so they time steps only: time = fixed + steps * per_step per version.
-        _, warm_seconds = _timed(
-            lambda: features.maximize_filters(
-                model, layer, filters, steps, args.learning_rate, image_size=size, seed=args.seed, progress=False
-            )
-        )
-        singles, once_seconds = _timed(lambda: traced_once_loop(model, layer, filters, steps, args.learning_rate, size, args.seed))
-        retracing, trace = loop_seconds - once_seconds, max(batch_seconds - warm_seconds, 0.0)
-        print(f"(reference) compiled step, one filter at a time: {once_seconds:.1f} s; one batch, already "
-              f"traced: {warm_seconds:.1f} s -> batching alone {once_seconds / warm_seconds:.1f}x; retracing "
-              f"costs the source loop {retracing:.1f} s ({retracing / count:.2f} s per filter)")
-        floor, floor_relative = relative_difference(batched, singles)
-        print(f"(reference) the same library step at batch size 1 vs 64 differs by {floor:.2f} grey levels "
-              f"({floor_relative:.2f}): the rounding floor of the check above")
-        projected = (retracing + 100 * once_seconds / steps) / (trace + 100 * warm_seconds / steps)
-        print(f"(projection) at 100 steps the ratio would be about {projected:.1f}x: retracing is a fixed "
-              "cost per filter, batching saves a share of every step")
+        _where_the_gain_comes_from(model, layer, filters, args, size, steps, batched, loop_seconds, batch_seconds)
     ok = (
         batch_live > 0
         and batch_wins >= MIN_OWN_WINS * batch_live

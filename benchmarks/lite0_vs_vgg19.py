@@ -22,16 +22,14 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import os
-import statistics
 import sys
-import time
 from typing import Any, Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
+from _common import argument_parser, default_repeats, median_seconds  # noqa: E402
 
 from course_utils import attributions, data, explainers, metrics, models  # noqa: E402
 
@@ -43,16 +41,6 @@ SIZES = {
 
 #: A cut in the middle of each network for SHAP at an inner layer (notebook 05's deep layer).
 SHAP_LAYERS = {"vgg19": "block4_conv4", "efficientnet_lite0": "block5c_out"}
-
-
-def _median_seconds(run: Callable[[], Any], repeats: int) -> float:
-    run()  # warm-up: compiles the method's functions for this model and shape
-    seconds = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        seconds.append(time.perf_counter() - started)
-    return statistics.median(seconds)
 
 
 def workloads(model: Any, photos: np.ndarray, sizes: dict[str, Any]) -> dict[str, Callable[[], Any]]:
@@ -91,12 +79,10 @@ def workloads(model: Any, photos: np.ndarray, sizes: dict[str, Any]) -> dict[str
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, float32 only: a smoke test")
-    parser.add_argument("--repeats", type=int, default=None, help="timed runs per method (median; default 3, quick 1)")
+    parser = argument_parser(__doc__, "tiny sizes, float32 only: a smoke test", repeats=True)
     args = parser.parse_args()
     sizes = SIZES["quick" if args.quick else "full"]
-    repeats = args.repeats or (1 if args.quick else 3)
+    repeats = default_repeats(args)
     photos = np.stack(list(data.course_photos(224).values()))
     precisions = ("float32",) if args.quick else ("float32", "bfloat16")
     print(f"EfficientNet-Lite0 against VGG19, {len(photos)} course photos at 224 px, median of {repeats} run(s)")
@@ -107,8 +93,8 @@ def main() -> int:
         print(f"{'method':<48} {'VGG19 s':>9} {'Lite0 s':>9} {'ratio':>7}")
         heavy, light = workloads(vgg, photos, sizes), workloads(lite, photos, sizes)
         for method in heavy:
-            seconds_vgg = _median_seconds(heavy[method], repeats)
-            seconds_lite = _median_seconds(light[method], repeats)
+            seconds_vgg = median_seconds(heavy[method], repeats)
+            seconds_lite = median_seconds(light[method], repeats)
             print(f"{method:<48} {seconds_vgg:9.3f} {seconds_lite:9.3f} {seconds_vgg / seconds_lite:6.1f}x", flush=True)
     return 0
 

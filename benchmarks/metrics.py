@@ -21,15 +21,14 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from _common import argument_parser, timed  # noqa: E402
 
 from course_utils import metrics, models  # noqa: E402
 
@@ -57,8 +56,7 @@ def _loop_deletion(model: keras.Model, images: np.ndarray, maps: np.ndarray, fil
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test of seconds")
+    parser = argument_parser(__doc__, "small sizes: a smoke test of seconds")
     args = parser.parse_args()
     size, count, points = (64, 4, 11) if args.quick else (150, 32, 21)
     keras.utils.set_random_seed(0)
@@ -73,12 +71,10 @@ def main() -> int:
     metrics.deletion_curve(model, images[:1], maps[:1], fractions=fractions, score="margin")
     _loop_deletion(model, images[:1], maps[:1], fills[:1], fractions[:2])
 
-    started = time.perf_counter()
-    _, batched = metrics.deletion_curve(model, images, maps, fractions=fractions, score="margin")
-    batched_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    looped = _loop_deletion(model, images, maps, fills, fractions)
-    loop_seconds = time.perf_counter() - started
+    (_, batched), batched_seconds = timed(
+        lambda: metrics.deletion_curve(model, images, maps, fractions=fractions, score="margin")
+    )
+    looped, loop_seconds = timed(lambda: _loop_deletion(model, images, maps, fills, fractions))
 
     difference = float(np.abs(batched - looped).max() / max(np.abs(looped).max(), 1e-12))
     print(f"model: horses_humans_cnn {size}x{size} (random weights), {count} images x {points} fractions, fill=blur, score=margin")

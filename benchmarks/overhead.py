@@ -33,30 +33,18 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-import time
 import warnings
-from typing import Any, Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _common import argument_parser, default_repeats, median_seconds  # noqa: E402
 
 from course_utils import explainers, features, models  # noqa: E402
-
-
-def _median_seconds(run: Callable[[], Any], repeats: int) -> float:
-    run()  # tracing and first calls, untimed
-    seconds = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        seconds.append(time.perf_counter() - started)
-    return float(np.median(seconds))
 
 
 def filters_overhead(model: keras.Model, layer: str, count: int, steps: int, size: int, repeats: int) -> tuple[float, float]:
@@ -87,9 +75,9 @@ def filters_overhead(model: keras.Model, layer: str, count: int, steps: int, siz
         return images.numpy()
 
     def course() -> np.ndarray:
-        return features.maximize_filters(model, layer, filters, steps=steps, image_size=size, crop=False, progress=False)
+        return features.maximize_filters(model, layer, filters, steps=steps, image_size=size, crop=False, progress=False).images
 
-    return _median_seconds(course, repeats), _median_seconds(bare, repeats)
+    return median_seconds(course, repeats), median_seconds(bare, repeats)
 
 
 def shap_overhead(
@@ -116,15 +104,13 @@ def shap_overhead(
     def course() -> None:
         explainer.explain(images, ranked_outputs=ranked, nsamples=nsamples, seed=0)
 
-    return _median_seconds(course, repeats), _median_seconds(bare, repeats)
+    return median_seconds(course, repeats), median_seconds(bare, repeats)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="the course CNN architecture at 64 px: a smoke test")
-    parser.add_argument("--repeats", type=int, default=None, help="timed runs per call (median; default 3, quick 1)")
+    parser = argument_parser(__doc__, "the course CNN architecture at 64 px: a smoke test", repeats=True)
     args = parser.parse_args()
-    repeats = args.repeats or (1 if args.quick else 3)
+    repeats = default_repeats(args)
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     if args.quick:

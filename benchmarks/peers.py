@@ -36,10 +36,8 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-import time
 import warnings
 from typing import Any, Callable
 
@@ -48,6 +46,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _common import LIME_DEFAULT_BATCH, LIME_TOLERANCE, argument_parser, default_repeats, lime_default, timed  # noqa: E402
 
 from course_utils import attributions, explainers, features, metrics, models  # noqa: E402
 
@@ -61,9 +60,8 @@ def _interleaved(runs: dict[str, Callable[[], Any]], repeats: int) -> tuple[dict
     seconds: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeats):
         for name, run in runs.items():
-            started = time.perf_counter()
-            results[name] = run()
-            seconds[name].append(time.perf_counter() - started)
+            results[name], elapsed = timed(run)
+            seconds[name].append(elapsed)
     return results, {name: float(np.median(values)) for name, values in seconds.items()}
 
 
@@ -92,17 +90,28 @@ def _median_rho(a: Any, b: Any) -> float:
 def _tf_keras_vis(
     report: Report, model: keras.Model, images: np.ndarray, classes: np.ndarray, sizes: dict, repeats: int
 ) -> None:
-    try:
-        from tf_keras_vis.activation_maximization import ActivationMaximization
-        from tf_keras_vis.gradcam import Gradcam
-        from tf_keras_vis.saliency import Saliency
-        from tf_keras_vis.utils.model_modifiers import ExtractIntermediateLayer, ReplaceToLinear
+    try:  # every part the three comparisons use
+        from tf_keras_vis.activation_maximization import ActivationMaximization  # noqa: F401
+        from tf_keras_vis.gradcam import Gradcam  # noqa: F401
+        from tf_keras_vis.saliency import Saliency  # noqa: F401
+        from tf_keras_vis.utils.model_modifiers import ExtractIntermediateLayer, ReplaceToLinear  # noqa: F401
         from tf_keras_vis.utils.scores import CategoricalScore
     except ImportError as error:
         report.skipped("tf-keras-vis", f"not installed: {error}; pip install tf-keras-vis")
         return
-    layer = models.last_conv_layer(model)
     score = CategoricalScore([int(c) for c in classes])
+    _tf_keras_vis_grad_cam(report, model, images, classes, score, repeats)
+    _tf_keras_vis_smoothgrad(report, model, images, classes, score, sizes["smoothgrad_samples"], repeats)
+    _tf_keras_vis_filters(report, model, sizes, repeats)
+
+
+def _tf_keras_vis_grad_cam(
+    report: Report, model: keras.Model, images: np.ndarray, classes: np.ndarray, score: Any, repeats: int
+) -> None:
+    from tf_keras_vis.gradcam import Gradcam
+    from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
+
+    layer = models.last_conv_layer(model)
     gradcam = Gradcam(model, model_modifier=ReplaceToLinear(), clone=True)
     results, seconds = _interleaved(
         {
@@ -126,7 +135,12 @@ def _tf_keras_vis(
         rho >= SAME_DEFINITION,
     )
 
-    samples = sizes["smoothgrad_samples"]
+
+def _tf_keras_vis_smoothgrad(
+    report: Report, model: keras.Model, images: np.ndarray, classes: np.ndarray, score: Any, samples: int, repeats: int
+) -> None:
+    from tf_keras_vis.saliency import Saliency
+
     # Both differentiate the model's output (the softmax probability), as attributions.smoothgrad does.
     saliency = Saliency(model, clone=False)
     results, seconds = _interleaved(
@@ -151,6 +165,12 @@ def _tf_keras_vis(
         f"rank correlation of max|grad| {plain:.4f} without noise ({noisy:.2f} with independent noise draws)",
         plain >= SAME_DEFINITION,
     )
+
+
+def _tf_keras_vis_filters(report: Report, model: keras.Model, sizes: dict, repeats: int) -> None:
+    from tf_keras_vis.activation_maximization import ActivationMaximization
+    from tf_keras_vis.utils.model_modifiers import ExtractIntermediateLayer
+    from tf_keras_vis.utils.scores import CategoricalScore
 
     fv_layer, filters, steps = sizes["fv_layer"], sizes["fv_filters"], sizes["fv_steps"]
     size = int(model.inputs[0].shape[1])  # tf-keras-vis optimises at the model's own input size
@@ -196,28 +216,14 @@ def _tf_keras_vis(
     )
 
 
-def _sibling(script: str) -> Any:
-    """Another script of this folder, imported as a module (the benchmarks are scripts, not a package)."""
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location(f"benchmark_{script}", Path(__file__).with_name(f"{script}.py"))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _plain_lime(report: Report, model: keras.Model, images: np.ndarray, sizes: dict, repeats: int) -> None:
     """lime_image with ``model.predict`` and its default batch of 10 (benchmarks/explainers.py's baseline)."""
-    lime_baseline = _sibling("explainers")
     image, samples = images[0], sizes["lime_samples"]
     labels = [int(np.argmax(keras.ops.convert_to_numpy(model(image[None]))[0]))]
-    batch = lime_baseline.LIME_DEFAULT_BATCH
 
     def peer() -> dict[int, np.ndarray]:
         predict = lambda pixels: model.predict(pixels, verbose=0)  # noqa: E731 (as lime's README passes it)
-        return lime_baseline._lime_default(model, image, labels, samples, 0, predict, batch)
+        return lime_default(model, image, labels, samples, 0, predict, LIME_DEFAULT_BATCH)
 
     def course() -> dict[int, np.ndarray]:
         return explainers.lime_explanation(
@@ -242,7 +248,7 @@ def _plain_lime(report: Report, model: keras.Model, images: np.ndarray, sizes: d
         seconds["course"],
         seconds["peer"],
         f"same weights: max|diff|/max|w| = {difference:.1e}",
-        difference <= lime_baseline.TOLERANCE,
+        difference <= LIME_TOLERANCE,
     )
 
 
@@ -299,13 +305,9 @@ def _pixel_map(maps: np.ndarray) -> np.ndarray:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--quick", action="store_true", help="the course CNN architecture at 64 px, tiny sizes: seconds"
-    )
-    parser.add_argument("--repeats", type=int, default=None, help="timed runs per method (median; default 3, quick 1)")
+    parser = argument_parser(__doc__, "the course CNN architecture at 64 px, tiny sizes: seconds", repeats=True)
     args = parser.parse_args()
-    repeats = args.repeats or (1 if args.quick else 3)
+    repeats = default_repeats(args)
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     if args.quick:

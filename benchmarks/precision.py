@@ -34,16 +34,15 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-import time
 from typing import Any, Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from _common import argument_parser, default_repeats, median_timed  # noqa: E402
 
 from course_utils import attributions, explainers, metrics, models  # noqa: E402
 
@@ -53,19 +52,37 @@ AGREEMENT = 0.99
 AUC_CHANGE = 0.01
 
 
-def _timed(run: Callable[[], Any], repeats: int) -> tuple[Any, float]:
-    """The result of ``run`` and its median time over ``repeats`` runs (after one untimed warm-up)."""
-    result = run()
-    seconds = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        result = run()
-        seconds.append(time.perf_counter() - started)
-    return result, float(np.median(seconds))
-
-
 def _median_rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.median(metrics.rank_correlation(a, b)))
+
+
+# --------------------------------------------------------------------------- judges: (verdict or None, text)
+def _maps_agree(a: np.ndarray, b: np.ndarray) -> tuple[bool, str]:
+    rho = _median_rank_correlation(a, b)
+    return rho >= AGREEMENT, f"rank correlation {rho:.4f}"
+
+
+def _scores_agree(a: np.ndarray, b: np.ndarray) -> tuple[None, str]:
+    same_top = float(np.mean(a.argmax(1) == b.argmax(1)))
+    return None, f"max |p32 - p16| = {np.abs(a - b).max():.4f}, same top class {same_top:.0%}"
+
+
+def _auc_agree(a: np.ndarray, b: np.ndarray) -> tuple[bool, str]:
+    change = np.median(np.abs(a - b) / np.maximum(np.abs(a), 1e-12), axis=1)
+    return bool(change.max() <= AUC_CHANGE), f"AUC changes by {change[0]:.2%} (deletion), {change[1]:.2%} (insertion), median"
+
+
+def _weights_agree(a: np.ndarray, b: np.ndarray) -> tuple[bool, str]:
+    from scipy.stats import spearmanr
+
+    if np.ptp(a) == 0 or np.ptp(b) == 0:  # a flat surrogate (few samples, an untrained model)
+        return False, "the weights are all equal in one precision: no ranking to compare"
+    rho = float(spearmanr(a, b).statistic)
+    top_a, top_b = set(np.argsort(-a)[:5]), set(np.argsort(-b)[:5])
+    return rho >= AGREEMENT, f"weights rank correlation {rho:.4f}, top-5 superpixels shared {len(top_a & top_b)}/5"
+
+
+# --------------------------------------------------------------------------- the comparison
 
 
 def compare(model32: keras.Model, images: np.ndarray, quick: bool, repeats: int) -> list[tuple[str, float, float, bool | None, str]]:
@@ -78,28 +95,20 @@ def compare(model32: keras.Model, images: np.ndarray, quick: bool, repeats: int)
     rows = []
 
     def pair(name: str, run: Callable[[keras.Model], Any], judge: Callable[[Any, Any], tuple[bool | None, str]]) -> None:
-        out32, t32 = _timed(lambda: run(model32), repeats)
-        out16, t16 = _timed(lambda: run(model16), repeats)
+        out32, t32 = median_timed(lambda: run(model32), repeats)
+        out16, t16 = median_timed(lambda: run(model16), repeats)
         agreement, text = judge(out32, out16)
         rows.append((name, t32, t16, agreement, text))
         print(f"  {name:<28} {t32:8.2f} {t16:10.2f} {t32 / t16:6.2f}x  {text}", flush=True)
-
-    def maps_agree(a: np.ndarray, b: np.ndarray) -> tuple[bool, str]:
-        rho = _median_rank_correlation(a, b)
-        return rho >= AGREEMENT, f"rank correlation {rho:.4f}"
 
     batch = np.repeat(images, max(1, 64 // len(images)), axis=0)[:64]
 
     def forward(model: keras.Model) -> np.ndarray:
         return explainers.batched_predict(model, 32)(batch)
 
-    def scores_agree(a: np.ndarray, b: np.ndarray) -> tuple[None, str]:
-        same_top = float(np.mean(a.argmax(1) == b.argmax(1)))
-        return None, f"max |p32 - p16| = {np.abs(a - b).max():.4f}, same top class {same_top:.0%}"
-
     print(f"  {'method':<28} {'float32 s':>8} {'bfloat16 s':>10} {'ratio':>7}  agreement", flush=True)
-    pair(f"forward x{len(batch)}", forward, scores_agree)
-    pair("Grad-CAM", lambda m: attributions.grad_cam(m, images, layer=layer), maps_agree)
+    pair(f"forward x{len(batch)}", forward, _scores_agree)
+    pair("Grad-CAM", lambda m: attributions.grad_cam(m, images, layer=layer), _maps_agree)
     def completeness_agree(a: np.ndarray, b: np.ndarray) -> tuple[bool, str]:
         rho = _median_rank_correlation(a, b)
         gap32 = np.median(attributions.completeness(model32, images, a)["relative_error"])
@@ -107,8 +116,8 @@ def compare(model32: keras.Model, images: np.ndarray, quick: bool, repeats: int)
         return rho >= AGREEMENT, f"rank correlation {rho:.4f}; completeness error {gap32:.3g} (float32) vs {gap16:.3g}"
 
     pair(f"IG ({steps} steps)", lambda m: attributions.integrated_gradients(m, images, steps=steps), completeness_agree)
-    pair(f"SmoothGrad ({samples})", lambda m: attributions.smoothgrad(m, images, samples=samples, seed=0), maps_agree)
-    pair(f"occlusion ({patch} px)", lambda m: attributions.occlusion_sensitivity(m, images, patch=patch, stride=patch), maps_agree)
+    pair(f"SmoothGrad ({samples})", lambda m: attributions.smoothgrad(m, images, samples=samples, seed=0), _maps_agree)
+    pair(f"occlusion ({patch} px)", lambda m: attributions.occlusion_sensitivity(m, images, patch=patch, stride=patch), _maps_agree)
 
     ranking = metrics.random_map(model32, images, seed=1)
     fractions = np.linspace(0.0, 1.0, 6 if quick else 11)
@@ -121,11 +130,7 @@ def compare(model32: keras.Model, images: np.ndarray, quick: bool, repeats: int)
         ]
         return np.stack(aucs)
 
-    def auc_agree(a: np.ndarray, b: np.ndarray) -> tuple[bool, str]:
-        change = np.median(np.abs(a - b) / np.maximum(np.abs(a), 1e-12), axis=1)
-        return bool(change.max() <= AUC_CHANGE), f"AUC changes by {change[0]:.2%} (deletion), {change[1]:.2%} (insertion), median"
-
-    pair(f"deletion+insertion ({len(fractions)} fr.)", curves, auc_agree)
+    pair(f"deletion+insertion ({len(fractions)} fr.)", curves, _auc_agree)
 
     def lime(model: keras.Model) -> np.ndarray:
         explanation = explainers.lime_explanation(
@@ -133,25 +138,14 @@ def compare(model32: keras.Model, images: np.ndarray, quick: bool, repeats: int)
         )
         return np.asarray(explanation.weights[explanation.top_labels[0]], dtype=np.float64)
 
-    def weights_agree(a: np.ndarray, b: np.ndarray) -> tuple[bool, str]:
-        from scipy.stats import spearmanr
-
-        if np.ptp(a) == 0 or np.ptp(b) == 0:  # a flat surrogate (few samples, an untrained model)
-            return False, "the weights are all equal in one precision: no ranking to compare"
-        rho = float(spearmanr(a, b).statistic)
-        top_a, top_b = set(np.argsort(-a)[:5]), set(np.argsort(-b)[:5])
-        return rho >= AGREEMENT, f"weights rank correlation {rho:.4f}, top-5 superpixels shared {len(top_a & top_b)}/5"
-
-    pair(f"LIME ({lime_samples} samples)", lime, weights_agree)
+    pair(f"LIME ({lime_samples} samples)", lime, _weights_agree)
     return rows
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a 32-pixel CNN, tiny sizes: a smoke test of seconds")
-    parser.add_argument("--repeats", type=int, default=None, help="timed runs per method (median; default 3, quick 1)")
+    parser = argument_parser(__doc__, "a 32-pixel CNN, tiny sizes: a smoke test of seconds", repeats=True)
     args = parser.parse_args()
-    repeats = args.repeats or (1 if args.quick else 3)
+    repeats = default_repeats(args)
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     subjects: list[tuple[str, keras.Model, np.ndarray]] = []

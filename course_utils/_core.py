@@ -8,6 +8,12 @@ same way everywhere, a class index means the same thing everywhere, and one
 The model contract: a classifier takes **raw RGB pixels**, float32 NHWC in
 [0, 255], and returns class scores ``(N, classes)``; preprocessing lives
 inside the model, so explanations line up with pixels.
+
+This module is the ground floor of ``course_utils``: it imports no other course
+module, so every module (``image_io`` and ``data`` included) can use its checks.
+TensorFlow and Keras are imported inside the functions that need them, so the
+checks cost a module that does not use TensorFlow (``image_io``) no TensorFlow
+import.
 """
 
 from __future__ import annotations
@@ -16,34 +22,38 @@ import contextlib
 import logging
 import math
 import numbers
+import sys
 import warnings
 import weakref
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol, Sequence, TypeVar, cast
 
-import keras
 import numpy as np
-import tensorflow as tf
 
-from course_utils import models
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
 
 __all__ = [
     "as_image_batch",
     "positive_int",
     "real_number",
+    "real_array",
     "int_or_ints",
     "check_classifier",
+    "validate_class_index",
     "num_classes",
     "class_indices",
     "top_classes",
     "chunks",
     "compiled",
+    "CompiledFunction",
     "tracing_counts",
     "shape_key",
+    "live_model",
     "select_scores",
     "image_specs",
     "predict",
     "quiet_retracing",
-    "logits_getter",
 ]
 
 
@@ -76,7 +86,8 @@ def as_image_batch(images: Any, what: str = "images") -> np.ndarray:
     UserWarning
         If float images all lie in [0, 1]: the course's models expect [0, 255].
     """
-    if isinstance(images, (tf.Tensor, tf.Variable)):
+    tf = sys.modules.get("tensorflow")  # without TensorFlow loaded there are no tensors to convert
+    if tf is not None and isinstance(images, (tf.Tensor, tf.Variable)):
         images = images.numpy()
     try:
         array = np.asarray(images)
@@ -116,6 +127,28 @@ def as_image_batch(images: Any, what: str = "images") -> np.ndarray:
             stacklevel=3,
         )
     return array
+
+
+def real_array(name: str, values: Any, dtype: Any = np.float64) -> np.ndarray:
+    """``values`` as a numpy array of ``dtype`` (``None``: numpy's choice), checked to hold real numbers.
+
+    For maps, scores and fractions, whose shapes the caller checks. Raises
+    ``TypeError`` for strings, objects or complex numbers, ``ValueError`` for
+    ragged nested lists.
+    """
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and isinstance(values, (tf.Tensor, tf.Variable)):
+        values = values.numpy()
+    try:
+        array = np.asarray(values)
+    except ValueError as error:  # ragged nested lists
+        raise ValueError(f"{name} must be a regular array of numbers; numpy says: {error}") from error
+    if array.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name} must hold real numbers, got {type(values).__name__}"
+            + (f" of dtype {array.dtype}" if isinstance(values, np.ndarray) else "")
+        )
+    return array if dtype is None else array.astype(dtype, copy=False)
 
 
 def positive_int(name: str, value: Any, minimum: int = 1) -> int:
@@ -170,11 +203,13 @@ def int_or_ints(name: str, indices: Any) -> tuple[list[int], bool]:
     return [int(v) for v in values], False
 
 
-def check_classifier(model: Any, batch: np.ndarray) -> None:
-    """Check the model contract against the images before any work is done."""
+def check_classifier(model: Any, batch: np.ndarray, what: str = "model") -> None:
+    """Check the model contract against the images before any work is done; ``what`` names the argument."""
+    import keras
+
     if not isinstance(model, keras.Model):
         raise TypeError(
-            f"model must be a keras.Model that maps (N, H, W, 3) pixels to (N, classes) scores, "
+            f"{what} must be a keras.Model that maps (N, H, W, 3) pixels to (N, classes) scores, "
             f"got {type(model).__name__}"
         )
     inputs = getattr(model, "inputs", None) or []
@@ -202,7 +237,55 @@ def check_classifier(model: Any, batch: np.ndarray) -> None:
         )
 
 
+def validate_class_index(class_index: Any, num_classes: int, batch: int) -> np.ndarray | None:
+    """Check a ``class_index`` argument and broadcast it to one index per image.
+
+    Parameters
+    ----------
+    class_index
+        ``None`` (top class of each image), an int, or one int per image.
+    num_classes
+        Number of model outputs.
+    batch
+        Number of images.
+
+    Returns
+    -------
+    None or an int array of shape ``(batch,)``.
+
+    Raises
+    ------
+    TypeError
+        If ``class_index`` holds something other than integers (a string, a
+        fractional float).
+    ValueError
+        If there is neither one index nor one per image, or an index is
+        outside ``[0, num_classes)``.
+    """
+    if class_index is None:
+        return None
+    try:
+        indices = np.asarray(class_index)
+    except ValueError as error:  # ragged nested lists
+        raise ValueError(f"class_index must be one int or {batch} ints (one per image), got {class_index!r}") from error
+    if indices.dtype.kind not in "iu" and not (indices.dtype.kind == "f" and np.all(np.mod(indices, 1) == 0)):
+        raise TypeError(f"class_index must be an integer or integers, got {class_index!r}")
+    indices = indices.astype(np.int64)
+    if indices.ndim == 0:
+        indices = np.full((batch,), int(indices))
+    if indices.shape != (batch,):
+        raise ValueError(f"class_index must be one int or {batch} ints (one per image), got shape {indices.shape}")
+    bad = indices[(indices < 0) | (indices >= num_classes)]
+    if bad.size:
+        raise ValueError(
+            f"class_index {int(bad[0])} is out of range: this model has {num_classes} classes, "
+            f"so use 0 to {num_classes - 1}."
+        )
+    return indices
+
+
 def num_classes(model: keras.Model, batch: np.ndarray) -> int:
+    """How many classes ``model`` scores: its output width, or one forward pass on ``batch[:1]`` if unknown."""
     outputs = getattr(model, "outputs", None) or []
     if outputs and outputs[0].shape[-1] is not None:
         return int(outputs[0].shape[-1])
@@ -214,13 +297,14 @@ def num_classes(model: keras.Model, batch: np.ndarray) -> int:
 
 def class_indices(model: keras.Model, batch: np.ndarray, class_index: Any) -> np.ndarray:
     """One class per image; -1 marks "top class", resolved inside the compiled functions."""
-    indices = models.validate_class_index(class_index, num_classes(model, batch), len(batch))
+    indices = validate_class_index(class_index, num_classes(model, batch), len(batch))
     if indices is None:
         return np.full((len(batch),), -1, dtype=np.int32)
     return indices.astype(np.int32)
 
 
 def chunks(total: int, size: int) -> Iterator[slice]:
+    """Slices of ``range(total)`` of at most ``size`` items, in order."""
     for start in range(0, total, size):
         yield slice(start, min(start + size, total))
 
@@ -228,32 +312,41 @@ def chunks(total: int, size: int) -> Iterator[slice]:
 # --------------------------------------------------------------------------- compiled functions
 # model -> {key: tf.function}. Weak keys, and the functions hold the model only
 # through a weak reference, so a cached function never keeps a model alive.
-_COMPILED: "weakref.WeakKeyDictionary[keras.Model, dict[str, Any]]" = weakref.WeakKeyDictionary()
+class CompiledFunction(Protocol):
+    """What ``tf.function`` returns, as far as the course uses it (TensorFlow ships no type hints)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    def get_concrete_function(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    def experimental_get_tracing_count(self) -> int: ...
 
 
-def compiled(model: keras.Model, key: str, build: Callable[[], Any]) -> Any:
-    per_model = _COMPILED.setdefault(model, {})
-    function = per_model.get(key)
-    if function is None:
-        function = per_model[key] = build()
-    return function
+_COMPILED: weakref.WeakKeyDictionary[keras.Model, dict[str, object]] = weakref.WeakKeyDictionary()
+
+Built = TypeVar("Built")
 
 
-def logits_getter(model: keras.Model) -> Callable[[], keras.Model]:
-    """A getter of ``model`` with its softmax removed (:func:`course_utils.models.logits_model`), built once per model.
+def compiled(model: keras.Model, key: str, build: Callable[[], Built]) -> Built:
+    """``build()``'s result for ``model`` and ``key``, built on the first call and cached with the model.
 
-    A model without a softmax is its own logits model; the cache then keeps
-    only a weak reference, so that caching never keeps a model alive.
+    ``build`` returns what the caller needs (a ``tf.function``, a helper model,
+    a getter); the result has its type. The cache holds the model weakly, so
+    ``build`` must reach the model through a weak reference too (a closure over
+    ``weakref.ref(model)``), or the model would never be freed.
     """
+    per_model = _COMPILED.setdefault(model, {})
+    if key not in per_model:
+        per_model[key] = build()
+    return cast(Built, per_model[key])
 
-    def build() -> Callable[[], keras.Model]:
-        logits = models.logits_model(model)
-        if logits is model:
-            reference = weakref.ref(model)
-            return lambda: reference()
-        return lambda: logits
 
-    return compiled(model, "logits", build)
+def live_model(model_ref: weakref.ReferenceType[keras.Model]) -> keras.Model:
+    """The model behind a compiled function's weak reference; it is alive while anything can call the function."""
+    model = model_ref()
+    if model is None:  # the cache entry dies with the model, so only a copied-out function can get here
+        raise ReferenceError("the model of this compiled function has been deleted")
+    return model
 
 
 def tracing_counts(model: keras.Model) -> dict[str, int]:
@@ -265,6 +358,10 @@ def tracing_counts(model: keras.Model) -> dict[str, int]:
     classes, filters or batch sizes. Cached helper models (a logits model, a
     layer head) are not functions and are left out.
     """
+    import keras
+
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")
     return {
         key: int(fn.experimental_get_tracing_count())
         for key, fn in _COMPILED.get(model, {}).items()
@@ -273,36 +370,46 @@ def tracing_counts(model: keras.Model) -> dict[str, int]:
 
 
 def shape_key(shape: Sequence[int]) -> str:
+    """A shape as a cache-key part, e.g. ``(224, 224, 3)`` -> ``"224x224x3"``."""
     return "x".join(str(int(s)) for s in shape)
 
 
 def select_scores(scores: tf.Tensor, class_indices: tf.Tensor) -> tf.Tensor:
     """Score of each row's class; a negative index picks the row's top class."""
+    import tensorflow as tf
+
     scores = tf.cast(scores, tf.float32)
     top = tf.argmax(scores, axis=-1, output_type=tf.int32)
     chosen = tf.where(class_indices < 0, top, class_indices)
     return tf.gather(scores, chosen, axis=1, batch_dims=1)
 
 
-def image_specs(shape: tuple[int, int, int]) -> tuple[tf.TensorSpec, tf.TensorSpec]:
+def image_specs(shape: tuple[int, ...]) -> tuple[tf.TensorSpec, tf.TensorSpec]:
+    """Input signatures of a compiled method: a ``(None, *shape)`` batch and one ``shape`` image, float32."""
+    import tensorflow as tf
+
     return tf.TensorSpec((None, *shape), tf.float32), tf.TensorSpec(shape, tf.float32)
 
 
-def predict_fn(model: keras.Model, shape: tuple[int, int, int]):
+def predict_fn(model: keras.Model, shape: tuple[int, ...]) -> CompiledFunction:
+    """``model``'s forward pass on ``(N, *shape)`` float32 pixels, compiled once per model and shape."""
+    import tensorflow as tf
+
     model_ref = weakref.ref(model)
     batch_spec, _ = image_specs(shape)
 
-    def build():
+    def build() -> CompiledFunction:
         @tf.function(input_signature=[batch_spec])
-        def predict(images):
-            return tf.cast(model_ref()(images, training=False), tf.float32)
+        def predict(images: tf.Tensor) -> tf.Tensor:
+            return tf.cast(live_model(model_ref)(images, training=False), tf.float32)
 
-        return predict
+        return cast(CompiledFunction, predict)
 
     return compiled(model, f"predict@{shape_key(shape)}", build)
 
 
 def predict(model: keras.Model, batch: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    """Class scores of a checked float32 ``(N, H, W, 3)`` batch, float32 ``(N, classes)``, in chunks of ``batch_size``."""
     predict = predict_fn(model, batch.shape[1:])
     return np.concatenate([predict(batch[part]).numpy() for part in chunks(len(batch), batch_size)])
 
@@ -333,7 +440,9 @@ class _CourseRetracingFilter(logging.Filter):
         return not ("triggered tf.function retracing" in message and ".build.<locals>." in message)
 
 
-tf.get_logger().addFilter(_CourseRetracingFilter())
+# TensorFlow logs through the standard logger named "tensorflow" (what tf.get_logger() returns), so the
+# filter can be installed before TensorFlow is imported.
+logging.getLogger("tensorflow").addFilter(_CourseRetracingFilter())
 
 
 @contextlib.contextmanager
@@ -345,7 +454,7 @@ def quiet_retracing() -> Iterator[None]:
     counts those as retraces of the same Python function and warns, though
     nothing is traced twice for the same model and shape.
     """
-    tf_logger = tf.get_logger()
+    tf_logger = logging.getLogger("tensorflow")
     level = tf_logger.level
     tf_logger.setLevel(logging.ERROR)
     try:

@@ -57,8 +57,6 @@ Sturmfels, Lundberg & Lee (2020). Visualizing the Impact of Feature Attribution
 
 from __future__ import annotations
 
-import math
-import numbers
 import weakref
 from typing import Any, Iterator
 
@@ -69,6 +67,7 @@ from scipy import ndimage
 
 from course_utils import models
 from course_utils._core import (
+    CompiledFunction,
     as_image_batch,
     tracing_counts,
 )
@@ -77,9 +76,11 @@ from course_utils._core import chunks as _chunks
 from course_utils._core import class_indices as _class_indices
 from course_utils._core import compiled as _compiled
 from course_utils._core import image_specs as _image_specs
-from course_utils._core import logits_getter as _logits_getter
+from course_utils._core import live_model as _live_model
 from course_utils._core import positive_int as _positive_int
 from course_utils._core import predict as _predict
+from course_utils._core import real_array as _real_array
+from course_utils._core import real_number as _real_number
 from course_utils._core import select_scores as _select_scores
 from course_utils._core import shape_key as _shape_key
 from course_utils._core import top_classes as _top_classes
@@ -109,16 +110,16 @@ BASELINE_KINDS: tuple[str, ...] = ("black", "white", "random", "blurred")
 _ZERO = tf.UnconnectedGradients.ZERO
 
 
-def _gradients_fn(model: keras.Model, shape: tuple[int, int, int]):
+def _gradients_fn(model: keras.Model, shape: tuple[int, int, int]) -> CompiledFunction:
     model_ref = weakref.ref(model)
     batch_spec, _ = _image_specs(shape)
 
-    def build():
+    def build() -> CompiledFunction:
         @tf.function(input_signature=[batch_spec, tf.TensorSpec((None,), tf.int32)])
-        def gradients(images, class_indices):
+        def gradients(images: tf.Tensor, class_indices: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
             with tf.GradientTape() as tape:
                 tape.watch(images)
-                selected = _select_scores(model_ref()(images, training=False), class_indices)
+                selected = _select_scores(_live_model(model_ref)(images, training=False), class_indices)
             return selected, tape.gradient(selected, images, unconnected_gradients=_ZERO)
 
         return gradients
@@ -171,7 +172,7 @@ def vanilla_gradients(
     _check_model(model, batch)
     batch_size = _positive_int("batch_size", batch_size)
     classes = _class_indices(model, batch, class_index)
-    target = _logits_getter(model)() if use_logits else model
+    target = models.logits_getter(model)() if use_logits else model
     return _score_and_gradients(target, batch, classes, batch_size)[1]
 
 
@@ -192,15 +193,15 @@ def _spatial_layer_model(model: keras.Model, name: str) -> keras.Model:
     return both
 
 
-def _grad_cam_fn(model: keras.Model, name: str, shape: tuple[int, int, int], use_logits: bool):
+def _grad_cam_fn(model: keras.Model, name: str, shape: tuple[int, int, int], use_logits: bool) -> CompiledFunction:
     batch_spec, _ = _image_specs(shape)
     height, width = shape[:2]
 
-    def build():
+    def build() -> CompiledFunction:
         both = _spatial_layer_model(models.logits_model(model) if use_logits else model, name)
 
         @tf.function(input_signature=[batch_spec, tf.TensorSpec((None,), tf.int32)])
-        def cam(images, class_indices):
+        def cam(images: tf.Tensor, class_indices: tf.Tensor) -> tf.Tensor:
             with tf.GradientTape() as tape:
                 # Watching the pixels records every op, even in a frozen model.
                 tape.watch(images)
@@ -379,6 +380,8 @@ def make_baseline(images: Any, kind: str | None = "black", seed: int | None = 0,
     """
     single = np.ndim(images) == 3
     batch = as_image_batch(images)
+    seed = None if seed is None else _positive_int("seed", seed, 0)
+    pixels = _real_number("sigma (pixels)", sigma, minimum=0.0, strict=True)
     kind = "black" if kind is None else kind
     if kind == "black":
         baseline = np.zeros_like(batch)
@@ -390,10 +393,8 @@ def make_baseline(images: Any, kind: str | None = "black", seed: int | None = 0,
             [np.random.default_rng(seed).uniform(0.0, 255.0, size=batch.shape[1:]) for _ in range(len(batch))]
         ).astype(np.float32)
     elif kind == "blurred":
-        if not isinstance(sigma, numbers.Real) or not sigma > 0:
-            raise ValueError(f"sigma must be a positive number of pixels, got {sigma!r}")
         # Blur along height and width only, never across images or channels.
-        baseline = ndimage.gaussian_filter(batch, sigma=(0, float(sigma), float(sigma), 0), mode="reflect")
+        baseline = ndimage.gaussian_filter(batch, sigma=(0, pixels, pixels, 0), mode="reflect")
     else:
         raise ValueError(
             f"Unknown baseline {kind!r}; use one of {', '.join(BASELINE_KINDS)}, None, or an array "
@@ -505,18 +506,20 @@ def path_gradients(
 
 
 # --------------------------------------------------------------------------- Integrated Gradients
-def _ig_fn(model: keras.Model, shape: tuple[int, int, int]):
+def _ig_fn(model: keras.Model, shape: tuple[int, int, int]) -> CompiledFunction:
     model_ref = weakref.ref(model)
     _, image_spec = _image_specs(shape)
     vector = tf.TensorSpec((None,), tf.float32)
 
-    def build():
+    def build() -> CompiledFunction:
         @tf.function(input_signature=[image_spec, image_spec, vector, vector, tf.TensorSpec((), tf.int32)])
-        def weighted_path_gradients(image, baseline, alphas, weights, class_index):
+        def weighted_path_gradients(
+            image: tf.Tensor, baseline: tf.Tensor, alphas: tf.Tensor, weights: tf.Tensor, class_index: tf.Tensor
+        ) -> tf.Tensor:
             path = baseline[None] + alphas[:, None, None, None] * (image - baseline)[None]
             with tf.GradientTape() as tape:
                 tape.watch(path)
-                scores = tf.cast(model_ref()(path, training=False), tf.float32)
+                scores = tf.cast(_live_model(model_ref)(path, training=False), tf.float32)
                 selected = tf.gather(scores, class_index, axis=1)
             grads = tape.gradient(selected, path, unconnected_gradients=_ZERO)
             return tf.tensordot(weights, grads, axes=1)
@@ -617,7 +620,7 @@ def completeness(
     """
     batch = as_image_batch(images)
     _check_model(model, batch)
-    values = np.asarray(attributions, dtype=np.float64)
+    values = _real_array("attributions", attributions)
     if values.ndim == 3:
         values = values[None]
     if values.shape != batch.shape:
@@ -635,20 +638,24 @@ def completeness(
 
 
 # --------------------------------------------------------------------------- SmoothGrad
-def _smoothgrad_fn(model: keras.Model, shape: tuple[int, int, int]):
+def _smoothgrad_fn(model: keras.Model, shape: tuple[int, int, int]) -> CompiledFunction:
     model_ref = weakref.ref(model)
     batch_spec, _ = _image_specs(shape)
     rows = tf.TensorSpec((None,), tf.int32)
 
-    def build():
+    def build() -> CompiledFunction:
         @tf.function(input_signature=[batch_spec, batch_spec, tf.TensorSpec((None,), tf.float32), rows, rows])
-        def summed_noisy_gradients(images, unit_noise, sigmas, class_indices, owners):
+        def summed_noisy_gradients(
+            images: tf.Tensor, unit_noise: tf.Tensor, sigmas: tf.Tensor, class_indices: tf.Tensor, owners: tf.Tensor
+        ) -> tf.Tensor:
             # Row r is a noisy copy of images[owners[r]]; one call mixes the samples of several
             # images, so a batch is always full, and returns each image's sum of gradients.
             noisy = tf.gather(images, owners) + tf.gather(sigmas, owners)[:, None, None, None] * unit_noise
             with tf.GradientTape() as tape:
                 tape.watch(noisy)
-                selected = _select_scores(model_ref()(noisy, training=False), tf.gather(class_indices, owners))
+                selected = _select_scores(
+                    _live_model(model_ref)(noisy, training=False), tf.gather(class_indices, owners)
+                )
             gradients = tape.gradient(selected, noisy, unconnected_gradients=_ZERO)
             return tf.math.unsorted_segment_sum(gradients, owners, tf.shape(images)[0])
 
@@ -719,8 +726,8 @@ def smoothgrad(
     _check_model(model, batch)
     samples = _positive_int("samples", samples)
     batch_size = _positive_int("batch_size", batch_size)
-    if isinstance(noise, bool) or not isinstance(noise, numbers.Real) or not 0.0 <= noise < math.inf:
-        raise ValueError(f"noise must be a fraction of the input range >= 0 (e.g. 0.15), got {noise!r}")
+    noise = _real_number("noise", noise, minimum=0.0)
+    seed = None if seed is None else _positive_int("seed", seed, 0)
     classes = _top_classes(model, batch, class_index).astype(np.int32)
     summed_noisy_gradients = _smoothgrad_fn(model, batch.shape[1:])
     sigmas = (noise * (batch.max(axis=(1, 2, 3)) - batch.min(axis=(1, 2, 3)))).astype(np.float32)
@@ -741,12 +748,12 @@ def smoothgrad(
 
 
 # --------------------------------------------------------------------------- occlusion
-def _occlusion_fn(model: keras.Model, shape: tuple[int, int, int]):
+def _occlusion_fn(model: keras.Model, shape: tuple[int, int, int]) -> CompiledFunction:
     model_ref = weakref.ref(model)
     _, image_spec = _image_specs(shape)
     height, width, channels = shape
 
-    def build():
+    def build() -> CompiledFunction:
         @tf.function(
             input_signature=[
                 image_spec,
@@ -756,14 +763,16 @@ def _occlusion_fn(model: keras.Model, shape: tuple[int, int, int]):
                 tf.TensorSpec((), tf.int32),
             ]
         )
-        def occluded_scores(image, corners, patch, fill, class_index):
+        def occluded_scores(
+            image: tf.Tensor, corners: tf.Tensor, patch: tf.Tensor, fill: tf.Tensor, class_index: tf.Tensor
+        ) -> tf.Tensor:
             rows = tf.range(height)[None, :]
             cols = tf.range(width)[None, :]
             in_rows = (rows >= corners[:, :1]) & (rows < corners[:, :1] + patch)
             in_cols = (cols >= corners[:, 1:]) & (cols < corners[:, 1:] + patch)
             covered = tf.cast(in_rows[:, :, None] & in_cols[:, None, :], tf.float32)[..., None]
             occluded = image[None] * (1.0 - covered) + fill * covered
-            scores = tf.cast(model_ref()(occluded, training=False), tf.float32)
+            scores = tf.cast(_live_model(model_ref)(occluded, training=False), tf.float32)
             return tf.gather(scores, class_index, axis=1)
 
         return occluded_scores
@@ -773,6 +782,9 @@ def _occlusion_fn(model: keras.Model, shape: tuple[int, int, int]):
 
 def patch_starts(size: int, patch: int, stride: int) -> list[int]:
     """Start positions that cover every pixel (the last patch ends at the border)."""
+    size, patch, stride = _positive_int("size", size), _positive_int("patch", patch), _positive_int("stride", stride)
+    if patch > size:
+        raise ValueError(f"patch={patch} is larger than the side ({size}); use 1 to {size}.")
     starts = list(range(0, size - patch + 1, stride))
     if starts[-1] + patch < size:
         starts.append(size - patch)
@@ -782,7 +794,7 @@ def patch_starts(size: int, patch: int, stride: int) -> list[int]:
 def _fill_values(fill: Any, image: np.ndarray) -> np.ndarray:
     if fill is None:
         return image.mean(axis=(0, 1)).astype(np.float32)
-    values = np.asarray(fill, dtype=np.float64)
+    values = _real_array("fill", fill)
     if values.ndim == 0:
         values = np.full(3, float(values))
     if values.shape != (3,) or not np.all(np.isfinite(values)):
@@ -865,15 +877,15 @@ def occlusion_sensitivity(
 
 
 # --------------------------------------------------------------------------- activations
-def _activations_fn(model: keras.Model, name: str, shape: tuple[int, int, int]):
+def _activations_fn(model: keras.Model, name: str, shape: tuple[int, int, int]) -> CompiledFunction:
     batch_spec, _ = _image_specs(shape)
 
-    def build():
+    def build() -> CompiledFunction:
         both = _spatial_layer_model(model, name)
         head = keras.Model(both.inputs[0], both.outputs[0], name=f"{model.name}_to_{name}_only")
 
         @tf.function(input_signature=[batch_spec])
-        def activations(images):
+        def activations(images: tf.Tensor) -> tf.Tensor:
             return tf.cast(head(images, training=False), tf.float32)
 
         return activations

@@ -39,13 +39,16 @@ import numpy as np
 
 from course_utils import models
 from course_utils._core import (
+    CompiledFunction,
     as_image_batch,
     check_classifier,
     chunks,
     compiled,
+    live_model,
     positive_int,
     predict_fn,
     quiet_retracing,
+    real_array,
     real_number,
     tracing_counts,
 )
@@ -204,6 +207,7 @@ def segmentation_function(
 
     if method not in SEGMENTATION_DEFAULTS:
         raise ValueError(f"Unknown segmentation {method!r}; use one of {', '.join(SEGMENTATION_DEFAULTS)}")
+    seed = positive_int("seed", seed, 0)
     target = getattr(skseg, method)
     accepted = inspect.signature(target).parameters
     unknown = sorted(set(params) - set(accepted))
@@ -495,36 +499,15 @@ def lime_explanation(
     """
     from lime import lime_image
 
-    array = np.asarray(image)
-    if array.ndim == 4 and array.shape[0] == 1:
-        array = array[0]
-    if array.ndim != 3:
-        raise ValueError(
-            f"image must be one RGB image (H, W, 3) in [0, 255], got shape {np.asarray(image).shape}; "
-            "LIME explains one image at a time, so loop over a batch."
-        )
-    pixels = _checked_images(model, array, what="image")[0]
+    pixels = _lime_pixels(model, image)
     num_samples = positive_int("num_samples", num_samples, 2)
     batch_size = positive_int("batch_size", batch_size)
     num_features = positive_int("num_features", num_features)
     top_labels = positive_int("top_labels", top_labels)
     seed = positive_int("seed", seed, 0)
     kernel_width = real_number("kernel_width", kernel_width, 0.0, strict=True)
-    if hide_color is not None:
-        fill = np.asarray(hide_color, dtype=np.float64)
-        if fill.shape not in ((), (3,)) or fill.min() < 0 or fill.max() > 255:
-            raise ValueError(f"hide_color must be None, a gray level or an RGB triple in [0, 255], got {hide_color!r}")
-        hide_color = float(fill) if fill.ndim == 0 else tuple(float(v) for v in fill)
-
-    output_shape = tuple(model.outputs[0].shape)
-    if len(output_shape) != 2 or output_shape[-1] is None:
-        raise ValueError(f"model {model.name!r} must return class scores (N, classes), not {output_shape}")
-    num_classes = int(output_shape[-1])
-    names = _class_names_for(num_classes, class_names)
-    # As lime_image does: a 2-class model explains its 2 classes, whatever the default of 5.
-    top_labels = min(top_labels, num_classes)
-    requested = None if labels is None else models.validate_class_index(list(labels), num_classes, len(labels))
-    extra = [] if requested is None else [int(v) for v in requested]
+    hide_color = _lime_hide_color(hide_color)
+    names, top_labels, extra = _lime_classes(model, top_labels, labels, class_names)
     segmenter = segmentation_function(segmentation, seed, **dict(segmentation_params or {}))
 
     # What LIME will actually use (recorded in the explanation).
@@ -548,13 +531,6 @@ def lime_explanation(
     seconds = time.perf_counter() - start
     scores, ranked, explained = labels_to_fit.scores, labels_to_fit.ranked, labels_to_fit.explained
     raw.top_labels = ranked
-    count = int(raw.segments.max()) + 1
-    weights = {}
-    for label in explained:
-        dense = np.zeros(count, dtype=np.float64)
-        for feature, weight in raw.local_exp[label]:
-            dense[int(feature)] = float(weight)
-        weights[label] = dense
     return LimeExplanation(
         image=pixels,
         segments=raw.segments,
@@ -562,7 +538,7 @@ def lime_explanation(
         labels=explained,
         class_names={label: names[label] for label in explained},
         scores=scores,
-        weights=weights,
+        weights=_dense_weights(raw, explained),
         intercepts={label: float(raw.intercept[label]) for label in explained},
         num_samples=num_samples,
         batch_size=batch_size,
@@ -573,6 +549,56 @@ def lime_explanation(
         seconds=seconds,
         lime=raw,
     )
+
+
+def _lime_pixels(model: keras.Model, image: Any) -> np.ndarray:
+    """The one image LIME explains, float32 ``(H, W, 3)``, checked against the model."""
+    array = real_array("image", image, dtype=None)
+    if array.ndim == 4 and array.shape[0] == 1:
+        array = array[0]
+    if array.ndim != 3:
+        raise ValueError(
+            f"image must be one RGB image (H, W, 3) in [0, 255], got shape {np.asarray(image).shape}; "
+            "LIME explains one image at a time, so loop over a batch."
+        )
+    return _checked_images(model, array, what="image")[0]
+
+
+def _lime_hide_color(hide_color: float | Sequence[float] | None) -> float | tuple[float, ...] | None:
+    """``hide_color`` checked and made plain: ``None``, a gray level or an RGB triple in [0, 255]."""
+    if hide_color is None:
+        return None
+    fill = np.asarray(hide_color, dtype=np.float64)
+    if fill.shape not in ((), (3,)) or fill.min() < 0 or fill.max() > 255:
+        raise ValueError(f"hide_color must be None, a gray level or an RGB triple in [0, 255], got {hide_color!r}")
+    return float(fill) if fill.ndim == 0 else tuple(float(v) for v in fill)
+
+
+def _lime_classes(
+    model: keras.Model, top_labels: int, labels: Sequence[int] | None, class_names: Sequence[str] | None
+) -> tuple[list[str], int, list[int]]:
+    """The class names, the number of top classes to explain (clamped) and the further classes asked for."""
+    output_shape = tuple(model.outputs[0].shape)
+    if len(output_shape) != 2 or output_shape[-1] is None:
+        raise ValueError(f"model {model.name!r} must return class scores (N, classes), not {output_shape}")
+    num_classes = int(output_shape[-1])
+    names = _class_names_for(num_classes, class_names)
+    requested = None if labels is None else models.validate_class_index(list(labels), num_classes, len(labels))
+    extra = [] if requested is None else [int(v) for v in requested]
+    # As lime_image does: a 2-class model explains its 2 classes, whatever the default of 5.
+    return names, min(top_labels, num_classes), extra
+
+
+def _dense_weights(raw: Any, labels: Sequence[int]) -> dict[int, np.ndarray]:
+    """Per label, one weight per superpixel (0 where LIME's sparse ``local_exp`` has none)."""
+    count = int(raw.segments.max()) + 1
+    weights = {}
+    for label in labels:
+        dense = np.zeros(count, dtype=np.float64)
+        for feature, weight in raw.local_exp[label]:
+            dense[int(feature)] = float(weight)
+        weights[label] = dense
+    return weights
 
 
 # --------------------------------------------------------------------------- SHAP
@@ -615,6 +641,9 @@ def background_from_photos(
     from PIL import Image
 
     count = positive_int("count", count)
+    if isinstance(size, (bool, str, bytes, float)) or not isinstance(size, (int, np.integer, tuple, list)):
+        raise TypeError(f"size must be an int or a (height, width) pair of ints, got {size!r}")
+    seed = positive_int("seed", seed, 0)
     height, width = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
     height = positive_int("size (height)", height)
     width = positive_int("size (width)", width)
@@ -730,12 +759,12 @@ def _share_one_gradient_function(explainer: Any, tail: keras.Model) -> None:
     # The activations' own dtype: bfloat16 when the model computes in it (models.with_precision).
     activation_spec = tf.TensorSpec((None, *tail.inputs[0].shape[1:]), tail.inputs[0].dtype)
 
-    def build():
+    def build() -> CompiledFunction:
         @tf.function(input_signature=[activation_spec, tf.TensorSpec((), tf.int32)])
-        def class_gradient(activations, class_index):
+        def class_gradient(activations: tf.Tensor, class_index: tf.Tensor) -> tf.Tensor:
             with tf.GradientTape(watch_accessed_variables=False) as tape:
                 tape.watch(activations)
-                scores = tf.cast(tail_ref()(activations, training=False), tf.float32)
+                scores = tf.cast(live_model(tail_ref)(activations, training=False), tf.float32)
                 chosen = tf.gather(scores, class_index, axis=1)
             return tape.gradient(chosen, activations)
 

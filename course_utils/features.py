@@ -15,7 +15,10 @@ objectives
     :func:`channel` (a filter's mean activation away from the border of its
     feature map), :func:`class_logit`, :func:`class_probability`, and the
     penalties :func:`l2_penalty` and :func:`total_variation`, e.g.
-    ``channel("conv3_block4_out") - 0.05 * total_variation()``.
+    ``channel("conv3_block4_out") - 0.05 * total_variation()``. A term is a
+    :class:`Term` object that maps what it reads (a layer's activations, the
+    logits or the pixels) to one score per image; a new one is a subclass of
+    a few lines, and runs through the same compiled step.
 transforms
     A list of random moves applied to the image before the network sees it at
     every step (:class:`Jitter`, :class:`Scale`, :class:`Rotate`, or a
@@ -37,7 +40,8 @@ parameterization
 
 :func:`visualize` runs the one compiled ascent step; :func:`maximize_filters`
 and :func:`maximize_class` are thin wrappers that build an objective and a
-transform list from keyword arguments. Every image of a batch has its own
+transform list from keyword arguments, and both return a
+:class:`MaximizedImages` (display images, and frames when recorded). Every image of a batch has its own
 target (its own filter or class), and the gradient is normalised per image,
 so many filters are optimised at once as one batch exactly as if each were
 optimised alone. The step is a ``tf.function`` with a ``None`` batch
@@ -67,14 +71,25 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable, Sequence
+import weakref
+from typing import Any, Callable, ClassVar, Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from course_utils import image_io, models
-from course_utils._core import compiled, int_or_ints, logits_getter, positive_int, real_number, tracing_counts
+from course_utils._core import (
+    check_classifier,
+    compiled,
+    int_or_ints,
+    positive_int,
+    real_array,
+    real_number,
+    tracing_counts,
+    validate_class_index,
+)
+from course_utils.models import logits_getter
 
 __all__ = [
     "deprocess",
@@ -87,6 +102,14 @@ __all__ = [
     "maximize_class",
     "visualize",
     "Objective",
+    "Term",
+    "Channel",
+    "ClassLogit",
+    "ClassProbability",
+    "L2Penalty",
+    "TotalVariation",
+    "CLASS_SCORES",
+    "MaximizedImages",
     "channel",
     "class_logit",
     "class_probability",
@@ -134,7 +157,7 @@ def crop_border(images: Any) -> np.ndarray:
     ``maximize_filters(...)``: keep the full canvas to feed images back into
     the network, crop only to show them.
     """
-    array = np.asarray(images)
+    array = real_array("images", images, dtype=None)
     if array.ndim < 3 or array.shape[-1] != 3:
         raise ValueError(f"crop_border expects images (..., H, W, 3), got shape {array.shape}")
     margin = crop_margin(array.shape[-3])
@@ -166,7 +189,7 @@ def deprocess(images: Any, crop: bool = True) -> np.ndarray:
         uint8 ``(..., H - 2m, W - 2m, 3)`` with ``m = crop_margin(H)`` (or
         ``m = 0`` without cropping).
     """
-    array = np.asarray(images, dtype=np.float64)
+    array = real_array("images", images)
     if array.ndim < 3 or array.shape[-1] != 3:
         raise ValueError(f"deprocess expects images (..., H, W, 3), got shape {array.shape}")
     axes = (-3, -2, -1)
@@ -240,7 +263,7 @@ def layer_head(model: keras.Model, layer: str | keras.layers.Layer, image_size: 
         if len(head.outputs[0].shape) != 4:
             raise ValueError(
                 f"Layer {target.name!r} outputs shape {tuple(head.outputs[0].shape)}, not a feature "
-                f"map (N, h, w, channels); pick a convolutional layer. {models._layer_list_for_message(model)}"
+                f"map (N, h, w, channels); pick a convolutional layer. {_conv_layers_for_message(model)}"
             )
         if tuple(head.inputs[0].shape[1:3]) == (size, size):
             return head
@@ -257,6 +280,12 @@ def layer_head(model: keras.Model, layer: str | keras.layers.Layer, image_size: 
         return keras.Model(pixels, activations, name=f"{model.name}_to_{target.name}_{size}")
 
     return compiled(model, f"head:{target.name}@{size}", build)
+
+
+def _conv_layers_for_message(model: keras.Model) -> str:
+    names = models.conv_layer_names(model)
+    shown = names if len(names) <= 40 else [*names[:20], "...", *names[-20:]]
+    return f"Convolutional layers of this model ({len(names)}): {', '.join(shown)}"
 
 
 def _border(extent: int) -> int:
@@ -333,7 +362,11 @@ def _start_image(seed_image: Any, size: int) -> np.ndarray | None:
     array = np.asarray(seed_image)
     if array.ndim == 4 and array.shape[0] == 1:
         array = array[0]
-    if array.ndim != 3 or array.shape[-1] != 3 or array.dtype.kind not in "uif":
+    if array.dtype.kind not in "buif":
+        raise TypeError(
+            f"seed_image must hold real pixels in [0, 255], got {type(seed_image).__name__} of dtype {array.dtype}"
+        )
+    if array.ndim != 3 or array.shape[-1] != 3:
         raise ValueError(
             f"seed_image must be one RGB photo (H, W, 3) with pixels in [0, 255], got shape "
             f"{array.shape} and dtype {array.dtype}; load one with image_io.load_image or data.sample_images."
@@ -438,40 +471,212 @@ class FourierImage(Parameterization):
 
 
 # --------------------------------------------------------------------------- objectives
-@dataclasses.dataclass(frozen=True)
-class _Term:
-    """One scored quantity: per image, a number the ascent pushes up (times its weight)."""
+#: What a term can read (:attr:`Term.reads`): the image itself, a layer's feature map, or the logits.
+_SOURCES = ("pixels", "activations", "logits")
 
-    kind: str  # "channel", "class_logit", "class_probability", "l2", "total_variation"
+#: Per fully qualified class name, the term classes seen so far: a class defined again under the same name
+#: (a notebook cell run twice with a new ``score``) gets a key of its own, hence its own compiled step.
+_TERM_CLASSES: dict[str, list[weakref.ref[type]]] = {}
+
+
+def _term_class_name(cls: type) -> str:
+    seen = _TERM_CLASSES.setdefault(f"{cls.__module__}.{cls.__qualname__}", [])
+    number = next((k for k, known in enumerate(seen) if known() is cls), None)
+    if number is None:
+        seen.append(weakref.ref(cls))
+        number = len(seen) - 1
+    return cls.__qualname__ if number == 0 else f"{cls.__qualname__}#{number + 1}"
+
+
+class Term:
+    """One term of an objective: a score per image that the ascent raises, times its weight.
+
+    A term says what it reads, :attr:`reads`, and maps those values and each
+    image's target to one score per image, :meth:`score`:
+
+    ``"activations"``
+        the feature map of the layer named :attr:`layer`, float32
+        ``(N, h, w, channels)``, computed from the randomly transformed image;
+    ``"logits"``
+        the class scores before the softmax, float32 ``(N, classes)``, of the
+        transformed image (needs the model's own input size);
+    ``"pixels"``
+        the image itself, float32 ``(N, S, S, 3)`` in about [0, 255], before the
+        transforms (penalties such as :class:`TotalVariation`).
+
+    Terms add and scale into an :class:`Objective` (``a + b``, ``0.5 * a``,
+    ``-a``), in the spirit of lucid's objectives and tf-keras-vis'
+    regularizers (Olah et al. 2017). A term of your own is a subclass that
+    sets ``reads`` (and ``layer``) and writes ``score`` with TensorFlow ops;
+    :func:`visualize` runs it inside its one compiled step, computing each
+    layer and the logits once however many terms read them. Terms that read
+    the same thing are equal when their class and attributes are; the
+    attributes are part of the compiled step's key (changing one retraces),
+    the weights are not (see :class:`Objective`).
+    """
+
+    #: What :meth:`score` receives: ``"activations"`` (of :attr:`layer`), ``"logits"`` or ``"pixels"``.
+    reads: ClassVar[str] = "pixels"
+    #: The layer whose feature map an ``"activations"`` term reads.
     layer: str | None = None
+
+    def score(self, values: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+        """Scores ``(N,)`` from what the term reads, ``values`` ``(N, ...)``, and each image's target, int32 ``(N,)``."""
+        raise NotImplementedError(f"{type(self).__name__} must define score(values, targets) -> (N,) scores")
+
+    def check_targets(self, targets: Sequence[int], shape: tuple[int, ...]) -> None:
+        """Refuse targets the term cannot read (a ``ValueError`` saying the range); ``shape``: one image's values."""
 
     @property
     def key(self) -> str:
-        return f"{self.kind}({self.layer})" if self.layer else self.kind
+        """The term in the compiled step's cache key and in ``repr``: its class name and attributes."""
+        attributes = ", ".join(f"{name}={value!r}" for name, value in sorted(vars(self).items()))
+        return f"{_term_class_name(type(self))}({attributes})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.key == self.key
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.key))
+
+    def __repr__(self) -> str:
+        return self.key
+
+    def _as_objective(self) -> Objective:
+        return Objective(((self, 1.0),))
+
+    def __add__(self, other: Objective | Term) -> Objective:
+        return self._as_objective() + other
+
+    def __sub__(self, other: Objective | Term) -> Objective:
+        return self._as_objective() - other
+
+    def __mul__(self, factor: float) -> Objective:
+        return self._as_objective() * factor
+
+    def __rmul__(self, factor: float) -> Objective:
+        return self._as_objective() * factor
+
+    def __neg__(self) -> Objective:
+        return -self._as_objective()
+
+
+@dataclasses.dataclass(frozen=True, eq=True, repr=False)
+class Channel(Term):
+    """Mean activation of each image's target channel of ``layer``, border positions left out (Erhan et al. 2009).
+
+    The two outer positions of the feature map are skipped (fewer on maps smaller
+    than 5x5): zero padding makes activations there grow without showing a pattern.
+    """
+
+    layer: str
+    reads: ClassVar[str] = "activations"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.layer, str):
+            raise TypeError(f"layer must be a layer name (str), e.g. 'conv3_block4_out', got {self.layer!r}")
+
+    @property
+    def key(self) -> str:
+        return f"channel({self.layer})"
+
+    def score(self, values: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+        # Each image's own channel; images do not interact (inference mode).
+        own = tf.gather(_inner(values), targets, axis=3, batch_dims=1)
+        return tf.reduce_mean(own, axis=[1, 2])
+
+    def check_targets(self, targets: Sequence[int], shape: tuple[int, ...]) -> None:
+        channels = int(shape[-1])
+        bad = [t for t in targets if not 0 <= t < channels]
+        if bad:
+            raise ValueError(
+                f"filter index {bad[0]} is out of range: layer {self.layer!r} has {channels} filters "
+                f"(channels), so use 0 to {channels - 1}."
+            )
+
+
+@dataclasses.dataclass(frozen=True, eq=True, repr=False)
+class ClassLogit(Term):
+    """The logit (score before the softmax) of each image's target class (Simonyan et al. 2014)."""
+
+    reads: ClassVar[str] = "logits"
+
+    @property
+    def key(self) -> str:
+        return "class_logit"
+
+    def score(self, values: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+        return tf.gather(values, targets, axis=1, batch_dims=1)
+
+    def check_targets(self, targets: Sequence[int], shape: tuple[int, ...]) -> None:
+        validate_class_index(list(targets), int(shape[-1]), len(targets))
+
+
+@dataclasses.dataclass(frozen=True, eq=True, repr=False)
+class ClassProbability(ClassLogit):
+    """The softmax probability of each image's target class; saturates once the class wins."""
+
+    @property
+    def key(self) -> str:
+        return "class_probability"
+
+    def score(self, values: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+        return tf.gather(tf.nn.softmax(values), targets, axis=1, batch_dims=1)
+
+
+@dataclasses.dataclass(frozen=True, eq=True, repr=False)
+class L2Penalty(Term):
+    """``mean(u**2)`` of the centred image ``u = (x - 127.5) / 127.5``, in [0, 1]; subtract it to keep pixels small."""
+
+    @property
+    def key(self) -> str:
+        return "l2"
+
+    def score(self, values: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+        return tf.reduce_mean(tf.square(_centred(values)), axis=[1, 2, 3])
+
+
+@dataclasses.dataclass(frozen=True, eq=True, repr=False)
+class TotalVariation(Term):
+    """``mean|u[i+1,j]-u[i,j]| + mean|u[i,j+1]-u[i,j]|`` of the centred image, in [0, 2] (Mahendran & Vedaldi 2015).
+
+    Subtract it to favour smooth images over high-frequency noise.
+    """
+
+    @property
+    def key(self) -> str:
+        return "total_variation"
+
+    def score(self, values: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+        return _variation(_centred(values))
 
 
 @dataclasses.dataclass(frozen=True)
 class Objective:
     """A weighted sum of terms, each scoring every image; the ascent maximises it per image.
 
-    Build one from :func:`channel`, :func:`class_logit`, :func:`class_probability`,
-    :func:`l2_penalty` and :func:`total_variation` with ``+``, ``-`` and scalar
-    ``*``, e.g. ``channel("conv3_block4_out") - 0.05 * total_variation()``.
-    Terms that need a target (a channel, a class) read it per image from the
-    ``targets`` of :func:`visualize`. The weights are fed to the compiled step
-    as a tensor: changing them (even to 0) never retraces it; a different set
-    of terms is a different step.
+    Build one from :class:`Term` objects (:func:`channel`, :func:`class_logit`,
+    :func:`class_probability`, :func:`l2_penalty`, :func:`total_variation`, or
+    a term of your own) with ``+``, ``-`` and scalar ``*``, e.g.
+    ``channel("conv3_block4_out") - 0.05 * total_variation()``; equal terms
+    merge, their weights add. Terms that need a target (a channel, a class)
+    read it per image from the ``targets`` of :func:`visualize`. The weights
+    are fed to the compiled step as a tensor: changing them (even to 0)
+    never retraces it; a different set of terms is a different step.
     """
 
-    terms: tuple[tuple[_Term, float], ...]
+    terms: tuple[tuple[Term, float], ...]
 
-    def __add__(self, other: Objective) -> Objective:
+    def __add__(self, other: Objective | Term) -> Objective:
+        if isinstance(other, Term):
+            other = other._as_objective()
         if not isinstance(other, Objective):
             return NotImplemented
-        weights = dict(self.terms)
+        # Merged by key, not by hash: a term need not be hashable (a plain dataclass is not).
+        merged = {term.key: (term, weight) for term, weight in self.terms}
         for term, weight in other.terms:
-            weights[term] = weights.get(term, 0.0) + weight
-        return Objective(tuple(weights.items()))
+            merged[term.key] = (term, merged.get(term.key, (term, 0.0))[1] + weight)
+        return Objective(tuple(merged.values()))
 
     def __mul__(self, factor: float) -> Objective:
         scale = real_number("objective weight", factor)
@@ -482,8 +687,8 @@ class Objective:
     def __neg__(self) -> Objective:
         return self * -1.0
 
-    def __sub__(self, other: Objective) -> Objective:
-        if not isinstance(other, Objective):
+    def __sub__(self, other: Objective | Term) -> Objective:
+        if not isinstance(other, (Objective, Term)):
             return NotImplemented
         return self + (-other)
 
@@ -494,6 +699,7 @@ class Objective:
 
     @property
     def weights(self) -> np.ndarray:
+        """float32 ``(terms,)``, in the order of :attr:`terms`."""
         return np.array([weight for _, weight in self.terms], np.float32)
 
     def __repr__(self) -> str:
@@ -501,77 +707,120 @@ class Objective:
 
 
 def channel(layer: str | keras.layers.Layer) -> Objective:
-    """Mean activation of each image's target channel of ``layer``, border positions left out (Erhan et al. 2009).
-
-    The two outer positions of the feature map are skipped (fewer on maps smaller
-    than 5x5): zero padding makes activations there grow without showing a pattern.
-    """
-    name = layer if isinstance(layer, str) else layer.name
-    return Objective(((_Term("channel", name), 1.0),))
+    """Mean activation of each image's target channel of ``layer`` (:class:`Channel`), as an objective."""
+    if not isinstance(layer, (str, keras.layers.Layer)):
+        raise TypeError(f"layer must be a layer name (str) or a keras layer, got {type(layer).__name__}")
+    return Channel(layer.name if isinstance(layer, keras.layers.Layer) else layer)._as_objective()
 
 
 def class_logit() -> Objective:
-    """The logit (score before the softmax) of each image's target class (Simonyan et al. 2014)."""
-    return Objective(((_Term("class_logit"), 1.0),))
+    """The logit of each image's target class (:class:`ClassLogit`), as an objective."""
+    return ClassLogit()._as_objective()
 
 
 def class_probability() -> Objective:
-    """The softmax probability of each image's target class; saturates once the class wins."""
-    return Objective(((_Term("class_probability"), 1.0),))
+    """The softmax probability of each image's target class (:class:`ClassProbability`), as an objective."""
+    return ClassProbability()._as_objective()
 
 
 def l2_penalty() -> Objective:
-    """``mean(u**2)`` of the centred image ``u = (x - 127.5) / 127.5``, in [0, 1]; subtract it to keep pixels small."""
-    return Objective(((_Term("l2"), 1.0),))
+    """The mean squared centred pixel (:class:`L2Penalty`), as an objective; subtract it."""
+    return L2Penalty()._as_objective()
 
 
 def total_variation() -> Objective:
-    """``mean|u[i+1,j]-u[i,j]| + mean|u[i,j+1]-u[i,j]|`` of the centred image, in [0, 2] (Mahendran & Vedaldi 2015).
-
-    Subtract it to favour smooth images over high-frequency noise.
-    """
-    return Objective(((_Term("total_variation"), 1.0),))
+    """The total variation of the centred image (:class:`TotalVariation`), as an objective; subtract it."""
+    return TotalVariation()._as_objective()
 
 
-def _term_scorers(model: keras.Model, objective: Objective, size: int) -> list[Callable[..., tf.Tensor]]:
-    """Per term, ``score(seen, images, targets, memo) -> (N,)``; built outside the compiled step, model not kept."""
-    scorers: list[Callable[..., tf.Tensor]] = []
-    logits_of = logits_getter(model)
+#: The class scores that :func:`maximize_class` and :func:`class_scores` accept by name.
+CLASS_SCORES: dict[str, Term] = {"logit": ClassLogit(), "probability": ClassProbability()}
+
+
+def _class_score_name(objective: Any) -> str:
+    if not isinstance(objective, str):
+        raise TypeError(f"objective must be a name, 'logit' or 'probability', got {type(objective).__name__}")
+    if objective not in CLASS_SCORES:
+        raise ValueError(
+            f"objective must be 'logit' (score before the softmax; recommended) or 'probability', got {objective!r}"
+        )
+    return objective
+
+
+def _as_objective(objective: Objective | Term) -> Objective:
+    if isinstance(objective, Term):
+        objective = objective._as_objective()
+    elif not isinstance(objective, Objective):
+        raise TypeError(
+            f"objective must be an Objective or a Term, e.g. features.channel('conv2') - 0.1 * "
+            f"features.l2_penalty(), got {type(objective).__name__}"
+        )
     for term, _ in objective.terms:
-        if term.kind == "channel":
-            head = layer_head(model, term.layer, size)
+        if term.reads not in _SOURCES:
+            raise ValueError(f"term {term!r} reads {term.reads!r}; a term reads 'pixels', 'logits' or 'activations'")
+        if term.reads == "activations":
+            _term_layer(term)
+    return objective
 
-            def score_channel(seen, images, targets, memo, head=head, layer=term.layer):
-                if ("channel", layer) not in memo:
-                    memo[("channel", layer)] = head(seen, training=False)
-                # Each image's own channel; images do not interact (inference mode).
-                own = tf.gather(_inner(memo[("channel", layer)]), targets, axis=3, batch_dims=1)
-                return tf.reduce_mean(own, axis=[1, 2])
 
-            scorers.append(score_channel)
-        elif term.kind in ("class_logit", "class_probability"):
-            probability = term.kind == "class_probability"
+def _term_layer(term: Term) -> str:
+    if not isinstance(term.layer, str):
+        raise TypeError(
+            f"term {term!r} reads 'activations', so its layer must be a layer name (str), got {term.layer!r}"
+        )
+    return term.layer
 
-            def score_class(seen, images, targets, memo, probability=probability):
-                if "logits" not in memo:  # one forward pass, however many class terms
-                    memo["logits"] = tf.cast(logits_of()(seen, training=False), tf.float32)
-                scores = tf.nn.softmax(memo["logits"]) if probability else memo["logits"]
-                return tf.gather(scores, targets, axis=1, batch_dims=1)
 
-            scorers.append(score_class)
-        elif term.kind == "l2":
+def _source(term: Term) -> str:
+    """What ``term`` reads, as a key shared by the terms that read the same tensor."""
+    return f"activations:{term.layer}" if term.reads == "activations" else term.reads
 
-            def score_l2(seen, images, targets, memo):
-                return tf.reduce_mean(tf.square(_centred(images)), axis=[1, 2, 3])
 
-            scorers.append(score_l2)
+def _network_readers(
+    model: keras.Model, objective: Objective, size: int
+) -> dict[str, Callable[[tf.Tensor], tf.Tensor]]:
+    """Per network source the terms read, ``seen images -> values``; built outside the compiled step, model not kept."""
+    readers: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {}
+    for term, _ in objective.terms:
+        source = _source(term)
+        if source in readers or source == "pixels":
+            continue
+        if term.reads == "logits":
+            readers[source] = _reader(logits_getter(model))
         else:
+            readers[source] = _reader(_fixed(layer_head(model, _term_layer(term), size)))
+    return readers
 
-            def score_total_variation(seen, images, targets, memo):
-                return _variation(_centred(images))
 
-            scorers.append(score_total_variation)
-    return scorers
+def _fixed(network: keras.Model) -> Callable[[], keras.Model]:
+    return lambda: network
+
+
+def _reader(network: Callable[[], keras.Model]) -> Callable[[tf.Tensor], tf.Tensor]:
+    """``seen -> network()(seen)`` in inference mode; ``network`` is a getter, so a model can stay weakly held."""
+
+    def read(seen: tf.Tensor) -> tf.Tensor:
+        return network()(seen, training=False)
+
+    return read
+
+
+def _source_shape(model: keras.Model, term: Term, size: int) -> tuple[int, ...]:
+    """The shape of one image's values that ``term`` reads (the class objectives' size checked)."""
+    if term.reads == "pixels":
+        return (size, size, 3)
+    if term.reads == "activations":
+        return tuple(int(d) for d in layer_head(model, _term_layer(term), size).outputs[0].shape[1:])
+    own_size = _model_image_size(model)
+    if own_size is not None and size != own_size:
+        raise ValueError(f"class objectives need the model's own input size {own_size}, got {size}")
+    return (int(model.outputs[0].shape[-1]),)
+
+
+def _check_targets(model: keras.Model, objective: Objective, targets: list[int], size: int) -> None:
+    """Every target in range for every term that reads one; the message gives the range."""
+    for term, _ in objective.terms:
+        term.check_targets(targets, _source_shape(model, term, size))
 
 
 def _centred(images: tf.Tensor) -> tf.Tensor:
@@ -583,37 +832,51 @@ def _variation(centred: tf.Tensor) -> tf.Tensor:
     return rows + tf.reduce_mean(tf.abs(centred[:, :, 1:] - centred[:, :, :-1]), axis=[1, 2, 3])
 
 
-#: Terms computed from the pixels alone: skipped at weight 0 (see :func:`_weighted`).
-_PIXEL_PENALTIES = ("l2", "total_variation")
+def _term_score(term: Term, values: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+    score = tf.cast(term.score(values, targets), tf.float32)
+    if score.shape.rank != 1:
+        raise ValueError(f"{term!r}.score must return one score per image, shape (N,), got shape {score.shape}")
+    return score
 
 
-def _weighted(
-    term: _Term,
-    score: Callable[..., tf.Tensor],
-    weight: tf.Tensor,
-    seen: tf.Tensor,
-    images: tf.Tensor,
-    targets: tf.Tensor,
-    memo: dict,
-) -> tf.Tensor:
-    """``weight * score`` per image; at weight 0 (a slider at 0) a pixel penalty's branch does not run.
+def _weighted(term: Term, values: tf.Tensor, weight: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+    """``weight * score`` per image; at weight 0 (a slider at 0) a term that reads pixels does not run.
 
     The weight is a tensor, so the choice is made in the graph (``tf.cond``):
     moving a weight from 0 to 5 runs the other branch, not a second trace.
-    Only the pixel penalties are skipped: a network term fills ``memo`` for
-    the terms after it, so it always runs.
+    Only the terms that read pixels are skipped: the network's forward pass
+    is shared by every term that reads it, so it always runs.
     """
-    if term.kind not in _PIXEL_PENALTIES:
-        return weight * score(seen, images, targets, memo)
-    zeros = tf.zeros(tf.shape(images)[:1], tf.float32)
-    return tf.cond(tf.equal(weight, 0.0), lambda: zeros, lambda: weight * score(seen, images, targets, memo))
+    if term.reads != "pixels":
+        return weight * _term_score(term, values, targets)
+    zeros = tf.zeros(tf.shape(values)[:1], tf.float32)
+    return tf.cond(tf.equal(weight, 0.0), lambda: zeros, lambda: weight * _term_score(term, values, targets))
 
 
-def _ascent_step(model: keras.Model, objective: Objective, size: int, parameterization: Parameterization):
+def _objective_values(
+    objective: Objective,
+    readers: dict[str, Callable[[tf.Tensor], tf.Tensor]],
+    seen: tf.Tensor,
+    images: tf.Tensor,
+    targets: tf.Tensor,
+    weights: tf.Tensor,
+) -> tf.Tensor:
+    """``sum_k w_k s_k`` per image, ``(N,)``: one forward pass per layer (and one for the logits)."""
+    values = {source: tf.cast(read(seen), tf.float32) for source, read in readers.items()}
+    values["pixels"] = images
+    scores = [
+        _weighted(term, values[_source(term)], weights[k], targets) for k, (term, _) in enumerate(objective.terms)
+    ]
+    return tf.reduce_sum(tf.stack(scores, axis=1), axis=1)
+
+
+def _ascent_step(
+    model: keras.Model, objective: Objective, size: int, parameterization: Parameterization
+) -> Callable[..., tuple[tf.Tensor, tf.Tensor, tf.Tensor]]:
     """The compiled ascent step for these terms, size and parameterization (cached; traced once for each)."""
 
-    def build():
-        scorers = _term_scorers(model, objective, size)
+    def build() -> Callable[..., tuple[tf.Tensor, tf.Tensor, tf.Tensor]]:
+        readers = _network_readers(model, objective, size)
 
         @tf.function(
             input_signature=[
@@ -621,24 +884,22 @@ def _ascent_step(model: keras.Model, objective: Objective, size: int, parameteri
                 tf.TensorSpec((None,), tf.int32),  # each image's target (a channel or a class)
                 tf.TensorSpec((None, 8), tf.float32),  # this step's transform of each image
                 tf.TensorSpec((), tf.float32),  # learning rate
-                tf.TensorSpec((len(scorers),), tf.float32),  # the terms' weights
+                tf.TensorSpec((len(objective.terms),), tf.float32),  # the terms' weights
             ],
             autograph=False,
         )
-        def ascent_step(parameters, targets, transforms, learning_rate, weights):
+        def ascent_step(
+            parameters: tf.Tensor,
+            targets: tf.Tensor,
+            transforms: tf.Tensor,
+            learning_rate: tf.Tensor,
+            weights: tf.Tensor,
+        ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
             with tf.GradientTape(watch_accessed_variables=False) as tape:
                 tape.watch(parameters)
                 images = parameterization.to_pixels(parameters)
                 seen = _maybe_transform(images, transforms)
-                memo: dict[Any, tf.Tensor] = {}
-                scores = tf.stack(
-                    [
-                        _weighted(term, score, weights[k], seen, images, targets, memo)
-                        for k, ((term, _), score) in enumerate(zip(objective.terms, scorers))
-                    ],
-                    axis=1,
-                )
-                objectives = tf.reduce_sum(scores, axis=1)
+                objectives = _objective_values(objective, readers, seen, images, targets, weights)
                 # The gradient of the sum is each image's own gradient: images do not interact.
                 total = tf.reduce_sum(objectives)
             updated = _ascend(parameters, tape.gradient(total, parameters), learning_rate)
@@ -842,30 +1103,66 @@ class ObjectiveHistory(Callback):
 
 
 class ProgressBar(Callback):
-    """A ``tqdm`` bar over all steps of all batches."""
+    """A progress bar over all steps of all batches that leaves nothing behind.
+
+    In a Jupyter kernel the bar is an ``ipywidgets.IntProgress`` shown under a
+    display id; when the loop ends the display is replaced by an empty one, so
+    a notebook executed and saved without a browser (``make run``, nbval) keeps
+    no stale "0 %" bar in its outputs. Elsewhere it is a ``tqdm`` bar on stderr
+    that clears its line when done (``leave=False``).
+    """
 
     def __init__(self, description: str = "") -> None:
         self.description = description
         self._bar: Any = None
+        self._widget: Any = None
+        self._handle: Any = None
 
     def on_start(self, targets: Sequence[int], steps: int, batch_size: int) -> None:
-        from tqdm.auto import tqdm
-
         total = steps * math.ceil(len(targets) / batch_size)
-        self._bar = tqdm(total=total, desc=self.description or f"{len(targets)} images", leave=False)
+        description = self.description or f"{len(targets)} images"
+        if _in_jupyter_kernel():
+            import ipywidgets
+            from IPython.display import display
+
+            self._widget = ipywidgets.IntProgress(value=0, min=0, max=total, description=description)
+            self._handle = display(self._widget, display_id=True)
+        else:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=total, desc=description, leave=False)
 
     def on_step(self, step: int, images: tf.Tensor, objectives: tf.Tensor) -> None:
-        self._bar.update(1)
+        if self._widget is not None:
+            self._widget.value += 1
+        elif self._bar is not None:
+            self._bar.update(1)
 
     def on_end(self) -> None:
+        if self._handle is not None:
+            # Replace the saved output too (an update reaches nbclient's copy, not only the browser's).
+            self._handle.update({"text/plain": ""}, raw=True)
+            self._widget.close()
+            self._widget = self._handle = None
         if self._bar is not None:
             self._bar.close()
+            self._bar = None
+
+
+def _in_jupyter_kernel() -> bool:
+    """Whether this code runs inside an IPython kernel (a notebook), not a terminal or a script."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
 
 
 # --------------------------------------------------------------------------- the ascent
 def visualize(
     model: keras.Model,
-    objective: Objective,
+    objective: Objective | Term,
     targets: int | Sequence[int],
     *,
     steps: int = 100,
@@ -897,7 +1194,8 @@ def visualize(
     model
         A course model: raw RGB pixels in [0, 255] in.
     objective
-        What to maximise, e.g. ``channel("conv2") - 0.1 * total_variation()``.
+        What to maximise, e.g. ``channel("conv2") - 0.1 * total_variation()``:
+        an :class:`Objective`, or one :class:`Term` (weight 1).
     targets
         A target index or a sequence of them, one image each: the channel for
         :func:`channel` terms, the class for class terms (repeats allowed).
@@ -936,11 +1234,7 @@ def visualize(
         float32 ``(N, S, S, 3)``, the raw optimised pixels (in pixel space
         they may leave [0, 255]); :func:`deprocess` makes them displayable.
     """
-    if not isinstance(objective, Objective):
-        raise TypeError(
-            f"objective must be an Objective, e.g. features.channel('conv2') - 0.1 * features.l2_penalty(), "
-            f"got {type(objective).__name__}"
-        )
+    objective = _as_objective(objective)
     if not isinstance(model, keras.Model):
         raise TypeError(f"model must be a keras.Model taking raw RGB pixels in [0, 255], got {type(model).__name__}")
     parameterization = PixelImage() if parameterization is None else parameterization
@@ -989,22 +1283,30 @@ def visualize(
     return np.concatenate(results)
 
 
-def _check_targets(model: keras.Model, objective: Objective, targets: list[int], size: int) -> None:
-    """Every target in range for every term that reads one; the message gives the range."""
-    for term, _ in objective.terms:
-        if term.kind == "channel":
-            channels = int(layer_head(model, term.layer, size).outputs[0].shape[-1])
-            bad = [t for t in targets if not 0 <= t < channels]
-            if bad:
-                raise ValueError(
-                    f"filter index {bad[0]} is out of range: layer {term.layer!r} has {channels} filters "
-                    f"(channels), so use 0 to {channels - 1}."
-                )
-        elif term.kind.startswith("class"):
-            own_size = _model_image_size(model)
-            if own_size is not None and size != own_size:
-                raise ValueError(f"class objectives need the model's own input size {own_size}, got {size}")
-            models.validate_class_index(targets, int(model.outputs[0].shape[-1]), len(targets))
+# --------------------------------------------------------------------------- results
+@dataclasses.dataclass(frozen=True)
+class MaximizedImages:
+    """What :func:`maximize_filters` and :func:`maximize_class` return: display images, and frames if recorded.
+
+    Attributes
+    ----------
+    images
+        uint8 display images through :func:`deprocess`, one per requested
+        filter or class (see each function for the exact shape).
+    recorded_frames
+        uint8 frames of the optimisation, deprocessed the same way, one axis
+        ``T`` after the image axis; ``None`` when none were recorded.
+    """
+
+    images: np.ndarray
+    recorded_frames: np.ndarray | None = None
+
+    @property
+    def frames(self) -> np.ndarray:
+        """The recorded frames; a ``RuntimeError`` says how to record them when there are none."""
+        if self.recorded_frames is None:
+            raise RuntimeError("no frames were recorded: pass return_frames=True to maximize_filters")
+        return self.recorded_frames
 
 
 # --------------------------------------------------------------------------- filters
@@ -1028,7 +1330,7 @@ def maximize_filters(
     batch_size: int | None = None,
     crop: bool = True,
     progress: bool = True,
-) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+) -> MaximizedImages:
     """Images that maximise filters of a layer, all filters in one batch.
 
     Activation maximization (Erhan et al. 2009): starting from grey noise (or
@@ -1088,7 +1390,7 @@ def maximize_filters(
         Seeds the starting noise and the transforms; filter ``f`` draws from
         ``(seed, f)`` so results do not depend on which filters share a batch.
     return_frames
-        Also return the images during the optimisation.
+        Also record the images during the optimisation (``result.frames``).
     frame_every
         With ``return_frames``: keep the start and every ``frame_every``-th
         step (and always the last).
@@ -1105,13 +1407,12 @@ def maximize_filters(
 
     Returns
     -------
-    images : np.ndarray
-        uint8 ``(F, H, W, 3)``, one image per requested filter, through
-        :func:`deprocess` (so ``H = image_size - 2 * crop_margin(image_size)``,
-        or ``image_size`` with ``crop=False``).
-    frames : np.ndarray
-        Only with ``return_frames``: uint8 ``(F, T, H, W, 3)``, deprocessed the
-        same way, ``T = 1 + ceil(steps / frame_every)``.
+    MaximizedImages
+        ``images``: uint8 ``(F, H, W, 3)``, one image per requested filter
+        (also for a single int), through :func:`deprocess` (so
+        ``H = image_size - 2 * crop_margin(image_size)``, or ``image_size`` with
+        ``crop=False``). ``frames``, only with ``return_frames``: uint8
+        ``(F, T, H, W, 3)``, deprocessed the same way, ``T = 1 + ceil(steps / frame_every)``.
 
     Raises
     ------
@@ -1124,6 +1425,7 @@ def maximize_filters(
     objective = (
         channel(layer) - real_number("l2", l2, 0.0) * l2_penalty() - real_number("tv", tv, 0.0) * total_variation()
     )
+    frame_every = positive_int("frame_every", frame_every)  # checked even when no frames are recorded
     frames = RecordFrames(frame_every) if return_frames else None
     watchers: list[Callback] = [frames] if frames else []
     if progress:
@@ -1141,10 +1443,8 @@ def maximize_filters(
         seed_image=seed_image,
         batch_size=batch_size,
     )
-    images = deprocess(raw, crop=crop)
-    if frames is not None:
-        return images, deprocess(frames.frames, crop=crop)
-    return images
+    shown_frames = None if frames is None else deprocess(frames.frames, crop=crop)
+    return MaximizedImages(deprocess(raw, crop=crop), shown_frames)
 
 
 def filter_responses(
@@ -1171,7 +1471,8 @@ def filter_responses(
     np.ndarray
         float ``(N, len(filters))``.
     """
-    array = np.asarray(images, dtype=np.float32)
+    # Not as_image_batch: an optimised image before deprocess() may overshoot [0, 255] and is still measured.
+    array = real_array("images", images, np.float32)
     if array.ndim == 3:
         array = array[None]
     if array.ndim != 4 or array.shape[-1] != 3 or array.shape[1] != array.shape[2]:
@@ -1200,13 +1501,16 @@ def class_scores(model: keras.Model, images: Any, objective: str = "logit") -> n
     images
         ``(N, H, W, 3)`` or one ``(H, W, 3)`` image at the model's input size.
     objective
-        ``"logit"`` (scores before the softmax) or ``"probability"``.
+        ``"logit"`` (scores before the softmax) or ``"probability"`` (the names of :data:`CLASS_SCORES`).
     """
-    if objective not in ("logit", "probability"):
-        raise ValueError(f"objective must be 'logit' or 'probability', got {objective!r}")
-    array = np.asarray(images, dtype=np.float32)
+    _class_score_name(objective)
+    # Not as_image_batch: frames of an ascent may overshoot [0, 255] and are still scored.
+    array = real_array("images", images, np.float32)
     if array.ndim == 3:
         array = array[None]
+    if array.ndim != 4 or array.shape[-1] != 3:
+        raise ValueError(f"images must be RGB (N, H, W, 3) or one (H, W, 3) image, got shape {array.shape}")
+    check_classifier(model, array)
     logits = logits_getter(model)()(tf.constant(array), training=False)
     return (tf.nn.softmax(logits) if objective == "probability" else logits).numpy()
 
@@ -1228,7 +1532,7 @@ def maximize_class(
     frame_every: int = 1,
     crop: bool = True,
     progress: bool = True,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> MaximizedImages:
     """An image that maximises a class score: a class model (Simonyan et al. 2014).
 
     Gradient ascent on
@@ -1262,7 +1566,8 @@ def maximize_class(
     l2
         Strength ``lambda`` of the L2 penalty (0 turns it off).
     objective
-        ``"logit"`` or ``"probability"``.
+        ``"logit"`` (:class:`ClassLogit`) or ``"probability"`` (:class:`ClassProbability`),
+        the names of :data:`CLASS_SCORES`.
     frame_every
         Keep the start and every ``frame_every``-th step (and the last) as a frame.
     crop
@@ -1273,11 +1578,10 @@ def maximize_class(
 
     Returns
     -------
-    image : np.ndarray
-        uint8 ``(H, W, 3)`` for one class, ``(N, H, W, 3)`` for a sequence,
-        through :func:`deprocess`.
-    frames : np.ndarray
-        uint8 ``(T, H, W, 3)`` (or ``(N, T, H, W, 3)``), ready for :func:`course_utils.image_io.save_gif`.
+    MaximizedImages
+        ``images``: uint8 ``(H, W, 3)`` for one class, ``(N, H, W, 3)`` for a
+        sequence, through :func:`deprocess`; ``frames``: uint8 ``(T, H, W, 3)``
+        (or ``(N, T, H, W, 3)``), ready for :func:`course_utils.image_io.save_gif`.
 
     Raises
     ------
@@ -1285,20 +1589,12 @@ def maximize_class(
         A class index out of range (the message gives the range), an unknown
         objective or a bad number.
     """
-    if objective not in ("logit", "probability"):
-        raise ValueError(
-            f"objective must be 'logit' (score before the softmax; recommended) or 'probability', got {objective!r}"
-        )
+    chosen_score = _class_score_name(objective)
     chosen, single = int_or_ints("class_index", class_index)
-    # Both class terms are always there, one with weight 0: switching needs no second compiled step,
-    # and they share one forward pass.
-    probability = 1.0 if objective == "probability" else 0.0
-    target = (
-        (1.0 - probability) * class_logit()
-        + probability * class_probability()
-        - real_number("l2", l2, 0.0) * l2_penalty()
-        - real_number("tv", tv, 0.0) * total_variation()
-    )
+    # Every named class score is there, the unchosen ones with weight 0: switching needs no second
+    # compiled step, and they share one forward pass.
+    scores = Objective(tuple((term, float(name == chosen_score)) for name, term in CLASS_SCORES.items()))
+    target = scores - real_number("l2", l2, 0.0) * l2_penalty() - real_number("tv", tv, 0.0) * total_variation()
     frames = RecordFrames(frame_every)
     watchers: list[Callback] = [frames]
     if progress:
@@ -1316,5 +1612,5 @@ def maximize_class(
     )
     images, shown_frames = deprocess(raw, crop=crop), deprocess(frames.frames, crop=crop)
     if single:
-        return images[0], shown_frames[0]
-    return images, shown_frames
+        return MaximizedImages(images[0], shown_frames[0])
+    return MaximizedImages(images, shown_frames)

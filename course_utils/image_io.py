@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import numbers
 import os
 import urllib.parse
 import urllib.request
@@ -31,6 +30,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from course_utils import config, files
+from course_utils._core import positive_int, real_number
 
 __all__ = ["load_image", "decode_image", "center_square", "save_gif"]
 
@@ -145,12 +145,11 @@ def center_square(image: Any, size: int) -> np.ndarray:
     ------
     ValueError
         If ``image`` is not ``(H, W, 3)``, is empty, has values outside
-        [0, 255] or NaN, or ``size`` is not a positive int.
+        [0, 255] or NaN, or ``size`` is below 1.
     TypeError
-        If ``image`` does not hold real numbers.
+        If ``image`` does not hold real numbers, or ``size`` is not an integer.
     """
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size <= 0:
-        raise ValueError(f"size must be a positive int (the side of the square in pixels), got {size!r}")
+    size = positive_int("size (the side of the square in pixels)", size)
     array = np.asarray(image)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"image must hold real numbers (uint8 pixels), got dtype {array.dtype}")
@@ -171,15 +170,13 @@ def center_square(image: Any, size: int) -> np.ndarray:
 
 
 def _check_size(size: int | tuple[int, int]) -> tuple[int, int]:
-    if isinstance(size, (int, np.integer)):
-        size = (int(size), int(size))
-    if (
-        not isinstance(size, (tuple, list))
-        or len(size) != 2
-        or not all(isinstance(s, (int, np.integer)) and s > 0 for s in size)
-    ):
-        raise ValueError(f"size must be a positive int or (height, width), got {size!r}")
-    return int(size[0]), int(size[1])
+    what = "size (a positive int or (height, width))"
+    if not isinstance(size, (tuple, list)):
+        side = positive_int(what, size)
+        return side, side
+    if len(size) != 2:
+        raise ValueError(f"{what} must have two sides, got {size!r}")
+    return positive_int(what, size[0]), positive_int(what, size[1])
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -250,11 +247,9 @@ def save_gif(frames: Any, path: str | os.PathLike, fps: float = 5) -> Path:
     if array.ndim != 4 or array.shape[-1] != 3 or array.shape[0] < 1:
         raise ValueError(
             f"frames must be (T, H, W, 3) with T >= 1, got shape {array.shape}; for a batch from "
-            "maximize_filters(..., return_frames=True) pass frames[i] of one filter."
+            "maximize_filters(..., return_frames=True) pass result.frames[i] of one filter."
         )
-    if isinstance(fps, bool) or not isinstance(fps, numbers.Real) or not fps > 0 or not np.isfinite(fps):
-        raise ValueError(f"fps must be > 0 (frames per second), got {fps!r}")
-    rate = float(fps)
+    rate = real_number("fps", fps, minimum=0.0, strict=True)
     if array.dtype != np.uint8:
         if array.dtype.kind not in "biuf" or not np.all(np.isfinite(array)) or array.min() < 0 or array.max() > 255:
             raise ValueError("frames must be uint8, or real pixels in [0, 255]; deprocess optimised images first.")

@@ -38,6 +38,7 @@ How each map becomes one number per pixel:
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Callable
 
 import keras
@@ -45,7 +46,7 @@ import numpy as np
 import tensorflow as tf
 
 from course_utils import attributions, explainers, metrics, models
-from course_utils._core import as_image_batch, class_indices, compiled, positive_int, predict, top_classes
+from course_utils._core import as_image_batch, class_indices, compiled, positive_int, predict, real_number, top_classes
 
 __all__ = ["PixelMapMethod", "course_methods", "lime_segmentation_params"]
 
@@ -138,97 +139,146 @@ def course_methods(
     random and centre-prior baselines.
     """
     image_size = positive_int("image_size", image_size, 8)
-    backdrop = as_image_batch(background)
+    ig_steps, smoothgrad_samples, lime_samples, shap_nsamples, batch_size = (
+        positive_int(name, value)
+        for name, value in [
+            ("ig_steps", ig_steps),
+            ("smoothgrad_samples", smoothgrad_samples),
+            ("lime_samples", lime_samples),
+            ("shap_nsamples", shap_nsamples),
+            ("batch_size", batch_size),
+        ]
+    )
+    seed = positive_int("seed", seed, 0)
+    smoothgrad_noise = real_number("smoothgrad_noise", smoothgrad_noise, minimum=0.0)
+    backdrop = as_image_batch(background, "background")
+    patch, stride = _occlusion_geometry(image_size, occlusion_patch, occlusion_stride)
+    positions = len(attributions.patch_starts(image_size, patch, stride)) ** 2
+    methods = [
+        PixelMapMethod(
+            f"Grad-CAM ({layer})", functools.partial(_grad_cam_map, layer=layer, batch_size=batch_size), 1, True
+        )
+        for layer in gradcam_layers
+    ]
+    integrated = functools.partial(_integrated_map, steps=ig_steps, batch_size=batch_size)
+    smooth = functools.partial(
+        _smoothgrad_map, samples=smoothgrad_samples, noise=smoothgrad_noise, batch_size=batch_size, seed=seed
+    )
+    occlusion = functools.partial(_occlusion_map, patch=patch, stride=stride, batch_size=max(batch_size, 64))
+    methods += [
+        PixelMapMethod("Integrated Gradients", integrated, ig_steps + 1, True),
+        PixelMapMethod("SmoothGrad", smooth, smoothgrad_samples, True),
+        PixelMapMethod(f"Occlusion ({patch} px)", occlusion, positions + 1, False),
+        PixelMapMethod("LIME", functools.partial(_lime_map, samples=lime_samples, seed=seed), lime_samples + 1, False),
+        # Expected gradients runs nsamples gradient evaluations per class down to the explained one's rank
+        # (one class for a predicted class).
+        PixelMapMethod(
+            f"SHAP ({shap_layer})",
+            _ShapMap(shap_layer, backdrop, shap_nsamples, batch_size, seed),
+            shap_nsamples + 1,
+            True,
+        ),
+        PixelMapMethod("Random", lambda m, x, c: metrics.random_map(m, x, c, seed=seed), 0, False),
+        PixelMapMethod("Centre prior", metrics.center_prior_map, 0, False),
+    ]
+    return methods
+
+
+def _occlusion_geometry(image_size: int, occlusion_patch: int | None, occlusion_stride: int | None) -> tuple[int, int]:
+    """Occlusion's patch and stride: default ``image_size // 8`` (at least 2) and half of it; checked."""
     patch = max(2, image_size // 8) if occlusion_patch is None else positive_int("occlusion_patch", occlusion_patch, 1)
     stride = max(1, patch // 2) if occlusion_stride is None else positive_int("occlusion_stride", occlusion_stride, 1)
     if patch > image_size:
         raise ValueError(f"occlusion_patch must be at most image_size ({image_size}), got {patch}")
+    return patch, stride
 
-    def grad_cam_at(layer: str) -> Callable[[keras.Model, Any, Any], np.ndarray]:
-        return lambda model, images, class_index: attributions.grad_cam(
-            _target(model), images, class_index=class_index, layer=layer, batch_size=batch_size
-        )
 
-    def integrated(model: keras.Model, images: Any, class_index: Any) -> np.ndarray:
-        values = attributions.integrated_gradients(
-            _target(model), images, class_index=class_index, baseline="black", steps=ig_steps, batch_size=batch_size
-        )
-        return values.sum(axis=-1)
+def _grad_cam_map(model: keras.Model, images: Any, class_index: Any, *, layer: str, batch_size: int) -> np.ndarray:
+    return attributions.grad_cam(_target(model), images, class_index=class_index, layer=layer, batch_size=batch_size)
 
-    def smooth(model: keras.Model, images: Any, class_index: Any) -> np.ndarray:
-        values = attributions.smoothgrad(
+
+def _integrated_map(model: keras.Model, images: Any, class_index: Any, *, steps: int, batch_size: int) -> np.ndarray:
+    values = attributions.integrated_gradients(
+        _target(model), images, class_index=class_index, baseline="black", steps=steps, batch_size=batch_size
+    )
+    return values.sum(axis=-1)
+
+
+def _smoothgrad_map(
+    model: keras.Model, images: Any, class_index: Any, *, samples: int, noise: float, batch_size: int, seed: int
+) -> np.ndarray:
+    values = attributions.smoothgrad(
+        _target(model), images, class_index, samples=samples, noise=noise, batch_size=batch_size, seed=seed
+    )
+    return np.abs(values).sum(axis=-1)
+
+
+def _occlusion_map(
+    model: keras.Model, images: Any, class_index: Any, *, patch: int, stride: int, batch_size: int
+) -> np.ndarray:
+    return attributions.occlusion_sensitivity(
+        _target(model), images, class_index, patch=patch, stride=stride, batch_size=batch_size
+    )
+
+
+def _lime_map(model: keras.Model, images: Any, class_index: Any, *, samples: int, seed: int) -> np.ndarray:
+    batch = as_image_batch(images)
+    classes = top_classes(model, batch, class_index)
+    params = lime_segmentation_params(batch.shape[1])
+    maps = []
+    for image, label in zip(batch, classes):
+        explanation = explainers.lime_explanation(
             _target(model),
-            images,
-            class_index,
-            samples=smoothgrad_samples,
-            noise=smoothgrad_noise,
-            batch_size=batch_size,
+            image,
+            top_labels=1,
+            labels=[int(label)],
+            num_samples=samples,
+            batch_size=min(64, samples),
+            segmentation="slic",
+            segmentation_params=params,
+            hide_color=None,
             seed=seed,
+            class_names=[str(i) for i in range(model.outputs[0].shape[-1])],
         )
-        return np.abs(values).sum(axis=-1)
+        maps.append(explanation.weight_map(int(label)))
+    return np.asarray(maps, dtype=np.float32)
 
-    def occlusion(model: keras.Model, images: Any, class_index: Any) -> np.ndarray:
-        return attributions.occlusion_sensitivity(
-            _target(model), images, class_index, patch=patch, stride=stride, batch_size=max(batch_size, 64)
-        )
 
-    def lime(model: keras.Model, images: Any, class_index: Any) -> np.ndarray:
-        batch = as_image_batch(images)
-        classes = top_classes(model, batch, class_index)
-        params = lime_segmentation_params(batch.shape[1])
-        maps = []
-        for image, label in zip(batch, classes):
-            explanation = explainers.lime_explanation(
-                _target(model),
-                image,
-                top_labels=1,
-                labels=[int(label)],
-                num_samples=lime_samples,
-                batch_size=min(64, lime_samples),
-                segmentation="slic",
-                segmentation_params=params,
-                hide_color=None,
-                seed=seed,
-                class_names=[str(i) for i in range(model.outputs[0].shape[-1])],
+class _ShapMap:
+    """SHAP's expected gradients at ``layer``, summed over channels and upsampled; one explainer kept per model."""
+
+    def __init__(self, layer: str, background: np.ndarray, nsamples: int, batch_size: int, seed: int) -> None:
+        self.layer = layer
+        self.background = background
+        self.nsamples = nsamples
+        self.batch_size = batch_size
+        self.seed = seed
+        self._explainers: dict[int, explainers.GradientLayerExplainer] = {}
+
+    def _explainer(self, model: keras.Model) -> explainers.GradientLayerExplainer:
+        target = _target(model)
+        explainer = self._explainers.get(id(target))
+        if explainer is None or explainer.model is not target:
+            names = [str(i) for i in range(int(model.outputs[0].shape[-1]))]
+            explainer = self._explainers[id(target)] = explainers.GradientLayerExplainer(
+                target, self.layer, self.background, batch_size=self.batch_size, class_names=names
             )
-            maps.append(explanation.weight_map(int(label)))
-        return np.asarray(maps, dtype=np.float32)
+        return explainer
 
-    shap_explainers: dict[int, explainers.GradientLayerExplainer] = {}
-
-    def shap_values(model: keras.Model, images: Any, class_index: Any) -> np.ndarray:
+    def __call__(self, model: keras.Model, images: Any, class_index: Any) -> np.ndarray:
         batch = as_image_batch(images)
         num_classes = int(model.outputs[0].shape[-1])
         # SHAP explains the top-k outputs of each image; k only as deep as the deepest requested class ranks,
         # so the predicted class of a 1000-class model costs one class's expected gradients, not 1000.
         # One forward pass gives both the ranks and, for class_index=None, the predicted classes.
-        scores = predict(model, batch, batch_size)
+        scores = predict(model, batch, self.batch_size)
         classes = class_indices(model, batch, class_index)
         classes = np.where(classes < 0, np.argmax(scores, axis=1), classes).astype(np.int32)
         ranks = np.sum(scores > scores[np.arange(len(batch)), classes][:, None], axis=1)
-        target = _target(model)
-        explainer = shap_explainers.get(id(target))
-        if explainer is None or explainer.model is not target:
-            explainer = shap_explainers[id(target)] = explainers.GradientLayerExplainer(
-                target, shap_layer, backdrop, batch_size=batch_size, class_names=[str(i) for i in range(num_classes)]
-            )
         ranked = min(int(ranks.max()) + 1, num_classes)
-        explanation = explainer.explain(batch, ranked_outputs=ranked, nsamples=shap_nsamples, seed=seed)
+        explanation = self._explainer(model).explain(
+            batch, ranked_outputs=ranked, nsamples=self.nsamples, seed=self.seed
+        )
         picked = np.argmax(explanation.class_indices == classes[:, None], axis=1)
         spatial = explanation.spatial[np.arange(len(batch)), :, :, picked]
         return _upsample(spatial, batch.shape[1], batch.shape[2])
-
-    positions = len(attributions.patch_starts(image_size, patch, stride)) ** 2
-    methods = [PixelMapMethod(f"Grad-CAM ({layer})", grad_cam_at(layer), 1, True) for layer in gradcam_layers]
-    methods += [
-        PixelMapMethod("Integrated Gradients", integrated, ig_steps + 1, True),
-        PixelMapMethod("SmoothGrad", smooth, smoothgrad_samples, True),
-        PixelMapMethod(f"Occlusion ({patch} px)", occlusion, positions + 1, False),
-        PixelMapMethod("LIME", lime, lime_samples + 1, False),
-        # Expected gradients runs nsamples gradient evaluations per class down to the explained one's rank
-        # (one class for a predicted class).
-        PixelMapMethod(f"SHAP ({shap_layer})", shap_values, shap_nsamples + 1, True),
-        PixelMapMethod("Random", lambda m, x, c: metrics.random_map(m, x, c, seed=seed), 0, False),
-        PixelMapMethod("Centre prior", metrics.center_prior_map, 0, False),
-    ]
-    return methods

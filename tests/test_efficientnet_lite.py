@@ -120,9 +120,9 @@ def test_every_method_of_the_course_runs_on_lite0(lite0, photos):
     assert lime.top_labels[0] == 967
     shap = explainers.GradientLayerExplainer(lite0, "block5c_out", both).explain(cat, ranked_outputs=1, nsamples=3)
     assert np.all(np.isfinite(shap.spatial))
-    images = features.maximize_filters(lite0, "block3b_out", [0, 1], steps=2, progress=False)
+    images = features.maximize_filters(lite0, "block3b_out", [0, 1], steps=2, progress=False).images
     assert images.shape[0] == 2 and np.all(np.isfinite(images))
-    classes, _frames = features.maximize_class(lite0, [1], steps=2, progress=False)
+    classes = features.maximize_class(lite0, [1], steps=2, progress=False).images
     assert np.all(np.isfinite(classes))
     fractions, scores = metrics.deletion_curve(lite0, cat, cam[:1], class_index=285, fractions=[0.0, 0.5, 1.0])
     assert scores.shape == (1, 3) and scores[0, 0] > scores[0, -1]

@@ -33,7 +33,7 @@ def nested() -> keras.Model:
 # --------------------------------------------------------------------------- filters
 def test_each_image_excites_its_own_filter_most(tiny):
     filters = list(range(12))
-    images = features.maximize_filters(tiny, "conv2", filters, steps=15, crop=False, progress=False)
+    images = features.maximize_filters(tiny, "conv2", filters, steps=15, crop=False, progress=False).images
     assert images.shape == (12, SIZE, SIZE, 3) and images.dtype == np.uint8
     responses = features.filter_responses(tiny, "conv2", images, filters)
     # Column j: how strongly each image excites filter j; its own image must win.
@@ -48,27 +48,27 @@ def test_regularised_ascent_still_excites_its_own_filter(tiny):
     images = features.maximize_filters(
         tiny, "conv2", filters, steps=15, l2=0.05, tv=0.05, jitter=1, scale=0.05, rotate=5,
         crop=False, progress=False,
-    )
+    ).images
     responses = features.filter_responses(tiny, "conv2", images, filters)
     assert list(responses.argmax(axis=0)) == [0, 1, 2]
 
 
 def test_filters_inside_a_nested_model(nested):
-    images = features.maximize_filters(nested, "conv2", [2, 5], steps=10, crop=False, progress=False)
+    images = features.maximize_filters(nested, "conv2", [2, 5], steps=10, crop=False, progress=False).images
     responses = features.filter_responses(nested, "conv2", images, [2, 5])
     assert list(responses.argmax(axis=0)) == [0, 1]
 
 
 def test_batched_equals_one_at_a_time_for_the_same_seed(tiny):
     options = dict(steps=8, jitter=2, scale=0.1, rotate=10, l2=0.02, tv=0.02, seed=3, progress=False)
-    together = features.maximize_filters(tiny, "conv2", [3, 7], **options)
-    alone = np.concatenate([features.maximize_filters(tiny, "conv2", [f], **options) for f in (3, 7)])
-    chunked = features.maximize_filters(tiny, "conv2", [3, 7], batch_size=1, **options)
+    together = features.maximize_filters(tiny, "conv2", [3, 7], **options).images
+    alone = np.concatenate([features.maximize_filters(tiny, "conv2", [f], **options).images for f in (3, 7)])
+    chunked = features.maximize_filters(tiny, "conv2", [3, 7], batch_size=1, **options).images
     # Conv kernels may sum in another order for another batch size: allow one grey level.
     assert np.abs(together.astype(int) - alone).max() <= 1
     assert np.abs(together.astype(int) - chunked).max() <= 1
     # ... and the equality is not trivial: another seed or another filter gives another image.
-    other_seed = features.maximize_filters(tiny, "conv2", [3], **{**options, "seed": 4})
+    other_seed = features.maximize_filters(tiny, "conv2", [3], **{**options, "seed": 4}).images
     assert np.abs(other_seed[0].astype(int) - together[0]).mean() > 5
     assert np.abs(together[0].astype(int) - together[1]).mean() > 5
 
@@ -87,9 +87,8 @@ def test_ascent_step_is_traced_once_however_many_filters(tiny):
 
 
 def test_frames_record_the_optimisation(tiny):
-    images, frames = features.maximize_filters(
-        tiny, "conv2", [1, 2], steps=7, return_frames=True, frame_every=3, progress=False
-    )
+    result = features.maximize_filters(tiny, "conv2", [1, 2], steps=7, return_frames=True, frame_every=3, progress=False)
+    images, frames = result.images, result.frames
     side = SIZE - 2 * features.crop_margin(SIZE)
     assert images.shape == (2, side, side, 3)
     # start, after steps 3 and 6, and the last step 7
@@ -101,8 +100,8 @@ def test_frames_record_the_optimisation(tiny):
 def test_seed_image_keeps_the_photo_visible(tiny):
     rows, cols = np.mgrid[0:SIZE, 0:SIZE]
     photo = np.stack([rows * 8, cols * 8, (rows + cols) * 4], axis=-1).clip(0, 255).astype(np.uint8)
-    from_photo = features.maximize_filters(tiny, "conv2", [0], steps=3, learning_rate=1.0, seed_image=photo, crop=False, progress=False)
-    from_noise = features.maximize_filters(tiny, "conv2", [0], steps=3, learning_rate=1.0, crop=False, progress=False)
+    from_photo = features.maximize_filters(tiny, "conv2", [0], steps=3, learning_rate=1.0, seed_image=photo, crop=False, progress=False).images
+    from_noise = features.maximize_filters(tiny, "conv2", [0], steps=3, learning_rate=1.0, crop=False, progress=False).images
     reference = features.deprocess(photo.astype(np.float32), crop=False).astype(float).ravel()
 
     def correlation(image):
@@ -152,7 +151,8 @@ def test_layer_head_runs_at_another_image_size(tiny):
 # --------------------------------------------------------------------------- classes
 def test_class_images_raise_their_class_above_other_class_images(tiny):
     classes = list(range(CLASSES))
-    images, frames = features.maximize_class(tiny, classes, steps=15, crop=False, progress=False)
+    result = features.maximize_class(tiny, classes, steps=15, crop=False, progress=False)
+    images, frames = result.images, result.frames
     assert images.shape == (CLASSES, SIZE, SIZE, 3) and frames.shape == (CLASSES, 16, SIZE, SIZE, 3)
     logits = features.class_scores(tiny, images)
     # Column c: the logit of class c on every image; the image made for c must win.
@@ -160,7 +160,8 @@ def test_class_images_raise_their_class_above_other_class_images(tiny):
 
 
 def test_probability_objective_also_raises_its_class(tiny):
-    image, frames = features.maximize_class(tiny, 3, steps=15, objective="probability", crop=False, progress=False)
+    result = features.maximize_class(tiny, 3, steps=15, objective="probability", crop=False, progress=False)
+    image, frames = result.images, result.frames
     assert image.shape == (SIZE, SIZE, 3) and frames.shape == (16, SIZE, SIZE, 3)
     start = features.class_scores(tiny, frames[0], objective="probability")[0, 3]
     assert features.class_scores(tiny, image, objective="probability")[0, 3] > start
@@ -193,7 +194,7 @@ def test_gif_has_every_frame_at_the_right_size(tmp_path):
 def test_gif_of_a_class_optimisation_goes_under_the_output_dir(tiny):
     from course_utils import config
 
-    _image, frames = features.maximize_class(tiny, 1, steps=4, frame_every=1, progress=False)
+    frames = features.maximize_class(tiny, 1, steps=4, frame_every=1, progress=False).frames
     path = image_io.save_gif(frames, "class_1.gif", fps=5)
     assert path.parent == config.output_dir("gifs")
     with Image.open(path) as gif:
@@ -367,7 +368,7 @@ def test_callbacks_see_every_step_of_every_batch():
     assert calls == {"start": 1, "batches": 2, "steps": 8, "end": 1}
     with pytest.raises(TypeError, match="callbacks must be Callback objects"):
         features.visualize(model, features.channel("conv2"), [0], steps=1, callbacks=[print])
-    with pytest.raises(TypeError, match="objective must be an Objective"):
+    with pytest.raises(TypeError, match="objective must be an Objective or a Term"):
         features.visualize(model, "conv2", [0], steps=1)
 
 
@@ -446,3 +447,101 @@ def test_fourier_steps_put_more_of_the_change_into_low_frequencies_than_pixel_st
         frames = recorder.frames  # (targets, frames, S, S, 3)
         shares[name] = _low_frequency_share(frames[:, -1] - frames[:, 0])
     assert shares["fourier"] > shares["pixels"] + 0.1, shares
+
+
+# --------------------------------------------------------------------------- a term of one's own
+class _CentreRow(features.Term):
+    """A new term in a few lines: minus the row of the target channel's spatial centre of mass (0 top, 1 bottom)."""
+
+    reads = "activations"
+
+    def __init__(self, layer):
+        self.layer = layer
+
+    def score(self, values, targets):
+        own = tf.gather(values, targets, axis=3, batch_dims=1)  # (N, h, w)
+        mass = tf.nn.softmax(tf.reshape(own, [tf.shape(own)[0], -1]))  # a spatial softmax: weights summing to 1
+        rows = tf.repeat(tf.linspace(0.0, 1.0, own.shape[1]), own.shape[2])  # each position's row, row-major
+        return -tf.reduce_sum(mass * rows[None], axis=1)
+
+
+def _centre_rows(model, images, targets):
+    """The same centre of mass in numpy, on the model's own feature map: an independent measurement."""
+    activations = features.layer_head(model, "conv2", SIZE)(tf.constant(images, tf.float32)).numpy()
+    own = activations[np.arange(len(targets)), :, :, targets]  # (N, h, w)
+    mass = np.exp(own - own.max(axis=(1, 2), keepdims=True))
+    mass /= mass.sum(axis=(1, 2), keepdims=True)
+    return (mass * np.linspace(0.0, 1.0, own.shape[1])[None, :, None]).sum(axis=(1, 2))
+
+
+def test_a_new_term_moves_its_score_through_the_same_compiled_step_and_new_weights_do_not_retrace():
+    model = _tiny_cnn("own_term")
+    targets = [2, 5]
+    before = _centre_rows(model, features._initial_images(targets, SIZE, 0, None), targets)
+    key = f"ascent:{_CentreRow('conv2').key}+channel(conv2)+total_variation@{SIZE}"
+    moved = {}
+    for weight in (0.0, 0.2):
+        objective = _CentreRow("conv2") + weight * features.channel("conv2") - weight * features.total_variation()
+        moved[weight] = features.visualize(model, objective, targets, steps=12)
+        assert features.tracing_counts(model)[key] == 1, "only the weights changed: the same compiled step"
+    after = _centre_rows(model, moved[0.0], targets)
+    assert np.all(after < before - 0.05), (before, after)  # the mass climbed towards the top rows
+    assert not np.allclose(moved[0.0], moved[0.2]), "the weights reached the compiled step"
+    # A term alone is an objective of weight 1, and runs through the same machinery.
+    alone = features.visualize(model, _CentreRow("conv2"), targets, steps=2)
+    assert alone.shape == (2, SIZE, SIZE, 3) and features.tracing_counts(model)[f"ascent:{_CentreRow('conv2').key}@{SIZE}"] == 1
+
+
+def test_terms_add_scale_and_compare_by_class_and_attributes():
+    term = _CentreRow("conv2")
+    assert term == _CentreRow("conv2") and term != _CentreRow("conv1")
+    objective = 2 * term - 0.5 * features.total_variation() + (-term)
+    assert [t.key for t, _ in objective.terms] == [term.key, "total_variation"]
+    np.testing.assert_array_equal(objective.weights, [1.0, -0.5])
+    assert term.key.startswith("_CentreRow(") and "layer='conv2'" in term.key
+
+    def defined_again():
+        class _CentreRow(features.Term):  # the same name with another score, as when a notebook cell is rerun
+            reads = "activations"
+            layer = "conv2"
+
+            def score(self, values, targets):
+                return tf.reduce_mean(values, axis=[1, 2, 3])
+
+        return _CentreRow()
+
+    first, second = defined_again(), defined_again()
+    assert len({term.key, first.key, second.key}) == 3, "a redefined class never reuses another's compiled step"
+
+
+def test_a_term_that_breaks_the_contract_is_refused_with_the_reason(tiny):
+    class Total(features.Term):
+        reads = "pixels"
+
+        def score(self, values, targets):
+            return tf.reduce_sum(values)  # one number for the batch, not one per image
+
+    with pytest.raises(ValueError, match=r"score must return one score per image, shape \(N,\)"):
+        features.visualize(tiny, Total(), [0], steps=1)
+
+    class Nowhere(features.Term):
+        reads = "activations"  # but no layer
+
+    with pytest.raises(TypeError, match="its layer must be a layer name"):
+        features.visualize(tiny, Nowhere(), [0], steps=1)
+
+    class Elsewhere(features.Term):
+        reads = "gradients"
+
+    with pytest.raises(ValueError, match="a term reads 'pixels', 'logits' or 'activations'"):
+        features.visualize(tiny, Elsewhere(), [0], steps=1)
+
+
+def test_both_wrappers_return_the_same_kind_of_result(tiny):
+    filters = features.maximize_filters(tiny, "conv2", [0], steps=1, progress=False)
+    classes = features.maximize_class(tiny, [0], steps=1, progress=False)
+    assert type(filters) is type(classes) is features.MaximizedImages
+    assert filters.images.shape[0] == classes.images.shape[0] == 1 and classes.frames.shape[:2] == (1, 2)
+    with pytest.raises(RuntimeError, match="return_frames=True"):
+        _ = filters.frames
+    assert features.CLASS_SCORES["logit"] == features.ClassLogit()

@@ -97,7 +97,7 @@ def test_center_square_crops_the_middle_then_resizes():
         (np.zeros((0, 10, 3), np.uint8), 5, ValueError),        # empty
         (np.full((10, 10, 3), 300.0), 5, ValueError),          # out of range
         (np.zeros((10, 10, 3), np.uint8), 0, ValueError),       # bad size
-        (np.zeros((10, 10, 3), np.uint8), 2.5, ValueError),
+        (np.zeros((10, 10, 3), np.uint8), 2.5, TypeError),       # a float side is a wrong type
         (np.full((10, 10, 3), "a"), 5, TypeError),
     ],
 )
