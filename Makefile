@@ -7,20 +7,25 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with nbval.ini
 
-.PHONY: setup run test test-fast test-compat test-browser test-pages chromium lint benchmarks clean
+.PHONY: setup run student test test-fast test-compat test-browser test-pages chromium lint benchmarks clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev,site]"
 	touch $(STAMP)
 
 setup: $(STAMP)
 
-## Execute every notebook in order; build/index.html, executed notebooks, HTML, figures and GIFs go to build/.
+## Execute every notebook in order; executed notebooks, HTML, figures and GIFs go to build/, and the course site
+## (Jupyter Book, from the executed notebooks) to build/site/, which build/index.html opens.
 RUN_OUT ?= build
 run: $(STAMP)
 	$(PY) -m course_utils run-notebooks notebooks --out $(RUN_OUT)
+
+## The student edition: the notebooks without their worked solutions (cells tagged "solution"), in build/student/.
+student: $(STAMP)
+	$(PY) -m course_utils student-edition notebooks --out build/student
 
 ## Lint (ruff: the library, tests, benchmarks and CI scripts), format check and types (mypy: course_utils),
 ## configured in pyproject.toml.
@@ -50,7 +55,7 @@ APT := $(shell [ "$$(id -u)" = 0 ] || echo sudo) env DEBIAN_FRONTEND=noninteract
 BROWSER_ARGS ?=
 
 $(BROWSER_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet -e ".[dev,browser]"
+	$(PY) -m pip install --quiet -e ".[dev,site,browser]"
 	touch $(BROWSER_STAMP)
 
 chromium:
@@ -70,7 +75,7 @@ test-pages: chromium $(BROWSER_STAMP)
 
 ## The performance comparisons of the benchmarks/ folder (minutes; not part of the tests).
 benchmarks: $(STAMP)
-	for script in benchmarks/*.py; do $(PY) $$script || exit 1; done
+	for script in benchmarks/[!_]*.py; do $(PY) $$script || exit 1; done
 
 clean:
 	rm -rf build .pytest_cache

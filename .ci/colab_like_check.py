@@ -15,6 +15,7 @@ promises in Colab:
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -24,7 +25,9 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "04_integrated_gradients.ipynb"
-GITHUB = "course_utils @ git+https://github.com/seeing-what-cnns-see/course"
+# The install line of the setup cells, made from pyproject's [tool.course] repository (course_utils.course_site).
+_REPOSITORY = re.search(r'^repository = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), flags=re.M).group(1)
+GITHUB = f"course_utils @ git+https://github.com/{_REPOSITORY}"
 
 COLAB_STAND_IN = '''"""A stand-in for Colab's google.colab.output: records that the custom widget manager was turned on."""
 import os

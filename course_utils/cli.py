@@ -1,4 +1,4 @@
-"""The command line: ``python -m course_utils {train, fetch-weights, run-notebooks, freeze-notebook}``.
+"""The command line: ``python -m course_utils {train, fetch-weights, run-notebooks, freeze-notebook, build-site, sync-repository}``.
 
 Imports are made inside each command, so ``run-notebooks`` (``make run``)
 never loads TensorFlow in the runner process: the kernels do that, and their
@@ -11,6 +11,7 @@ import argparse
 import os
 import re
 import sys
+import time
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -48,7 +49,27 @@ def _run_notebooks(folder: str, out: str | None, timeout: int) -> int:
             "hour on two cores). COURSE_MODE=full runs the full sizes.",
             flush=True,
         )
-    return notebook_runner.run_all(Path(folder), Path(out) if out else config.output_dir(), timeout=timeout)
+    from course_utils import course_site
+
+    out_dir = Path(out) if out else config.output_dir()
+    return notebook_runner.run_all(Path(folder), out_dir, timeout=timeout, build_site=course_site.build_after_run)
+
+
+def _site_command(args: argparse.Namespace) -> int:
+    from course_utils import config, course_site
+
+    if args.command == "build-site":
+        started = time.perf_counter()
+        index = course_site.build_site(Path(args.out) if args.out else config.output_dir())
+        print(f"course site built in {time.perf_counter() - started:.0f} s; open {index}")
+        return 0
+    root = Path(__file__).resolve().parents[1]
+    changed = course_site.sync_repository(root)
+    print(
+        f"{course_site.course_settings(root).repository}: "
+        + (", ".join(str(p) for p in changed) or "nothing to change")
+    )
+    return 0
 
 
 def _whole_number(least: int, example: str) -> Callable[[str], int]:
@@ -66,16 +87,10 @@ def _whole_number(least: int, example: str) -> Callable[[str], int]:
     return parse
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m course_utils", description="Tools of the 'Seeing what CNNs see' course."
-    )
-    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
-    # Also after the command (course-train --debug); SUPPRESS keeps the parser's value when it is not given there.
-    debug_too = argparse.ArgumentParser(add_help=False)
-    debug_too.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    commands = parser.add_subparsers(dest="command", required=True)
-
+def _add_train_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], debug_too: argparse.ArgumentParser
+) -> None:
+    """Add ``train``: its data, image size, epochs, batch size, seed, output and accuracy-floor options."""
     train_cmd = commands.add_parser(
         "train", help="train the horses-vs-humans CNN and save it as .keras", parents=[debug_too]
     )
@@ -100,6 +115,11 @@ def _parser() -> argparse.ArgumentParser:
         help="exit 0 even when validation accuracy stays below the floor (by default exit 3)",
     )
 
+
+def _add_notebook_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], debug_too: argparse.ArgumentParser
+) -> None:
+    """Add ``fetch-weights``, ``freeze-notebook`` and ``student-edition``: the commands that prepare notebooks."""
     fetch = commands.add_parser(
         "fetch-weights", help="download ImageNet weights into the Keras cache (run online)", parents=[debug_too]
     )
@@ -112,6 +132,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     freeze.add_argument("notebooks", nargs="+", help="notebook files to clean in place")
 
+    student = commands.add_parser(
+        "student-edition",
+        help="write the notebooks without their worked solutions (cells tagged 'solution') to build/student",
+        parents=[debug_too],
+    )
+    student.add_argument("folder", nargs="?", default="notebooks", help="folder of NN_*.ipynb notebooks")
+    student.add_argument("--out", default="build/student", help="output folder (default build/student)")
+
+
+def _add_publishing_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], debug_too: argparse.ArgumentParser
+) -> None:
+    """Add ``run-notebooks``, ``build-site`` and ``sync-repository``: the commands that execute and publish."""
     run = commands.add_parser(
         "run-notebooks",
         help="execute every notebook and write notebooks, HTML and figures under build/",
@@ -125,6 +158,32 @@ def _parser() -> argparse.ArgumentParser:
         default=1800,
         help="seconds per cell before giving up (default 1800)",
     )
+    site = commands.add_parser(
+        "build-site",
+        help="build the course site (build/site/) from the notebooks a finished run executed, without running them",
+        parents=[debug_too],
+    )
+    site.add_argument("--out", default=None, help="the output folder of `make run` (default build/)")
+    commands.add_parser(
+        "sync-repository",
+        help="write pyproject's [tool.course] repository into the notebooks' install lines and the README's Colab links",
+        parents=[debug_too],
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The argument parser: global ``--debug`` (also accepted after the command) and one subparser per command."""
+    parser = argparse.ArgumentParser(
+        prog="python -m course_utils", description="Tools of the 'Seeing what CNNs see' course."
+    )
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    # Also after the command (course-train --debug); SUPPRESS keeps the parser's value when it is not given there.
+    debug_too = argparse.ArgumentParser(add_help=False)
+    debug_too.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_train_command(commands, debug_too)
+    _add_notebook_commands(commands, debug_too)
+    _add_publishing_commands(commands, debug_too)
     return parser
 
 
@@ -175,6 +234,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "run-notebooks":
         return _run_notebooks(args.folder, args.out, args.timeout)
+    if args.command == "student-edition":
+        from course_utils import notebook_runner
+
+        written = notebook_runner.write_student_edition(Path(args.folder), Path(args.out))
+        print(f"wrote the student edition of {len(written)} notebooks (no worked solutions) to {args.out}")
+        return 0
+    if args.command in ("build-site", "sync-repository"):
+        return _site_command(args)
     return _train(args)
 
 

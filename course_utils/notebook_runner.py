@@ -8,8 +8,8 @@ student would run it. What lands in the output folder:
 - ``figures/NN_name/cellCC_K.png``: every figure the notebook drew;
 - ``logs/NN_name.kernel.log``: what the kernel process wrote to its stderr
   (TensorFlow's start-up lines, kernel warnings), kept out of the terminal;
-- ``index.html``: the course's front page (titles, what each notebook
-  teaches, run times, links, one key figure each).
+- ``site/``: the course's web site, built by Jupyter Book from the executed
+  notebooks (:mod:`course_utils.course_site`), and ``index.html``, a link to it.
 
 Progress is printed per notebook (cell k of N, elapsed time), a summary table
 at the end; the exit status is 1 when any notebook failed. A kernel that dies
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import html
 import logging
 import os
 import re
@@ -29,9 +28,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from course_utils import files
+from course_utils import exercises, files
+
+if TYPE_CHECKING:
+    from nbclient import NotebookClient
+    from nbformat import NotebookNode
 
 __all__ = [
     "NotebookRun",
@@ -40,9 +43,11 @@ __all__ = [
     "choose_mode",
     "run_all",
     "run_one",
-    "write_index",
     "strip_outputs",
     "freeze_checked_outputs",
+    "SOLUTION_TAG",
+    "student_notebook",
+    "write_student_edition",
 ]
 
 
@@ -94,7 +99,9 @@ class NotebookRun:
         return self.path.stem
 
 
-def _client(notebook, path: Path, timeout: int, on_cell_start: Callable[..., Any] | None = None):
+def _client(
+    notebook: NotebookNode, path: Path, timeout: int, on_cell_start: Callable[..., Any] | None = None
+) -> NotebookClient:
     """An nbclient client whose shell-reply wait cannot miss a wake-up.
 
     nbclient waits for each cell's reply with one blocking ``get_msg(timeout)``;
@@ -108,12 +115,12 @@ def _client(notebook, path: Path, timeout: int, on_cell_start: Callable[..., Any
     from nbclient import NotebookClient
 
     class _PollingClient(NotebookClient):
-        async def async_start_new_kernel_client(self, **kwargs):
+        async def async_start_new_kernel_client(self, **kwargs: Any) -> Any:
             kernel_client = await super().async_start_new_kernel_client(**kwargs)
             channel = kernel_client.shell_channel
             blocking_get = channel.get_msg
 
-            async def get_msg(timeout=None):
+            async def get_msg(timeout: float | None = None) -> Any:
                 deadline = None if timeout is None else time.monotonic() + timeout
                 while True:
                     remaining = 0.2 if deadline is None else min(0.2, max(0.0, deadline - time.monotonic()))
@@ -126,7 +133,14 @@ def _client(notebook, path: Path, timeout: int, on_cell_start: Callable[..., Any
             channel.get_msg = get_msg
             return kernel_client
 
-        async def _async_poll_for_reply(self, msg_id, cell, timeout, task_poll_output_msg, task_poll_kernel_alive):
+        async def _async_poll_for_reply(
+            self,
+            msg_id: str,
+            cell: NotebookNode,
+            timeout: int | None,
+            task_poll_output_msg: Any,
+            task_poll_kernel_alive: Any,
+        ) -> Any:
             # nbclient cancels its kernel-alive poll only on a normal reply or a timeout. Any
             # other error here (a channel failure) left the poll running after the client was
             # torn down, where it died on `assert self.kc is not None`: a bare AssertionError
@@ -172,19 +186,25 @@ def _tail(path: Path, lines: int = 15) -> str:
 #: them collapsed, the rendered page leaves them out, the run still executes them.
 CHECK_TAG = "course-check"
 
-#: Lines that are log noise, not course content, in a cell's output.
+#: Lines that are log noise, not course content, in a cell's output: native start-up and kernel warnings,
+#: network errors, Keras epoch logs ("Epoch 3/15", "17/17 - 5s - 30ms/step - loss: ..."), progress bars
+#: (tqdm's "45%|████▌  | 9/20", a widget bar's text fallback) and test counters ("widget redraws: 2").
 _NOISE = re.compile(
     r"absl::|oneDNN custom operations|cudart_stub|cuInit|cpu_feature_guard|Kernel is running over TCP"
-    r"|Got events for closed stream|\bConnectionError\b|^\s*0%\|"
+    r"|Got events for closed stream|\bConnectionError\b"
+    r"|^\s*Epoch \d+/\d+\b|\bstep - \w*loss: |^\s*\d+/\d+ .*- loss: "
+    r"|\b\d{1,3}%\||\|[█▏▎▍▌▋▊▉]|\b(?:Int|Float)Progress\(value="
+    r"|widget redraws\b"
 )
 
 
-def output_noise(notebook) -> list[str]:
+def output_noise(notebook: NotebookNode) -> list[str]:
     """Log lines in the executed notebook's outputs: ``"cell K: line"`` for each, empty when clean.
 
     TensorFlow's native start-up lines, kernel and tornado warnings, network
-    errors printed while offline and progress bars frozen at 0 % tell a student
-    nothing about the course; an absolute path of the machine (its checkout,
+    errors printed while offline, Keras' per-epoch log lines, progress bars
+    left in the saved outputs and the counters of scripted widget checks tell a
+    student nothing about the course; an absolute path of the machine (its checkout,
     home or output folder) tells a reader of the page nothing either.
     """
     from course_utils import config
@@ -211,7 +231,7 @@ def output_noise(notebook) -> list[str]:
 _RANDOM_WEIGHTS_NOTICE = re.compile(r"has RANDOM weights")
 
 
-def random_weights_notices(notebook) -> list[str]:
+def random_weights_notices(notebook: NotebookNode) -> list[str]:
     """Lines of the executed notebook saying that a model it explains has random weights: ``"cell K: line"``."""
     found = []
     for index, cell in enumerate(notebook.cells):
@@ -306,7 +326,7 @@ def _page_exporter() -> Any:
 _PAGE_PNG_LIMIT = 150_000
 
 
-def _compact_for_page(notebook):
+def _compact_for_page(notebook: NotebookNode) -> NotebookNode:
     """A copy of the executed notebook for its HTML page: no check cells, widgets as their figures, JPEG for large PNGs.
 
     Figures of photos and heatmaps compress badly as PNG (about 1 MB each at
@@ -357,7 +377,7 @@ def _write_notebook(notebook: Any, path: Path) -> None:
     files.write_text_atomically(path, text if text.endswith("\n") else text + "\n")
 
 
-def _save_figures(notebook, folder: Path) -> list[Path]:
+def _save_figures(notebook: NotebookNode, folder: Path) -> list[Path]:
     """Write every PNG output of the executed notebook to ``folder`` (cellCC_K.png), replacing an earlier run's."""
     for stale in folder.glob("cell*.png") if folder.is_dir() else ():
         stale.unlink()
@@ -374,6 +394,66 @@ def _save_figures(notebook, folder: Path) -> list[Path]:
             files.write_bytes_atomically(target, base64.b64decode(data["image/png"]))
             saved.append(target)
     return saved
+
+
+def _execute(
+    client: NotebookClient, path: Path, kernel_log: Path, timeout: int, current: dict[str, int]
+) -> NotebookFailed | None:
+    """Run ``client``'s kernel in strict exercise mode, its stderr to ``kernel_log``; the failure, or None.
+
+    ``current["cell"]`` is the index of the cell that was running, kept up to date by the client's hook.
+    """
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    # Strict exercise checks: a worked solution that does not pass its own check fails the run (a student's
+    # unanswered `...` never does).
+    kernel_env = {**os.environ, exercises.STRICT_ENV: "1"}
+    try:
+        with kernel_log.open("wb") as kernel_stderr:
+            client.execute(stderr=kernel_stderr, env=kernel_env)
+    except DeadKernelError as failure:
+        tail = _tail(kernel_log)
+        return NotebookFailed(
+            f"{path.name}: the kernel died while cell {current['cell']} ran ({failure}). "
+            f"Last lines of its stderr ({kernel_log}):\n{tail or '(nothing)'}"
+        )
+    except CellTimeoutError as failure:
+        return NotebookFailed(f"{path.name}: cell {current['cell']} ran longer than {timeout} s ({failure})")
+    except CellExecutionError as failure:
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", str(failure)).strip()  # drop the traceback's terminal colours
+        first_line = plain.splitlines()[-1] if plain else type(failure).__name__
+        return NotebookFailed(f"{path.name}: cell {current['cell']} raised: {first_line}")
+    except Exception as failure:  # nbclient's own state errors: report them, with the kernel's stderr
+        return NotebookFailed(
+            f"{path.name}: the run stopped in cell {current['cell']} ({type(failure).__name__}: {failure}). "
+            f"Last lines of the kernel's stderr ({kernel_log}):\n{_tail(kernel_log) or '(nothing)'}"
+        )
+    return None
+
+
+def _content_problem(notebook: NotebookNode, path: Path) -> NotebookFailed | None:
+    """The failure for outputs that are not course content (log noise, a random-weights notice), or None."""
+    noise = output_noise(notebook)
+    if noise:
+        return NotebookFailed(f"{path.name}: log noise in the outputs, not course content:\n  " + "\n  ".join(noise))
+    random_models = random_weights_notices(notebook)
+    if random_models:
+        return NotebookFailed(
+            f"{path.name}: explains a model with random weights outside a randomization lesson (those use "
+            "weights=None):\n  " + "\n  ".join(random_models)
+        )
+    return None
+
+
+def _write_outputs(notebook: NotebookNode, path: Path, out_dir: Path) -> list[Path]:
+    """Write the executed notebook and its HTML page to ``out_dir/notebooks``; return its figures' paths."""
+    target = out_dir / "notebooks"
+    target.mkdir(parents=True, exist_ok=True)
+    _write_notebook(notebook, target / path.name)
+    install_page_assets(out_dir)
+    page, _ = _page_exporter().from_notebook_node(_compact_for_page(notebook))
+    files.write_text_atomically(target / path.with_suffix(".html").name, page)
+    return _save_figures(notebook, out_dir / "figures" / path.stem)
 
 
 def run_one(
@@ -399,7 +479,9 @@ def run_one(
     Raises
     ------
     NotebookFailed
-        When a cell raised, timed out, or the kernel died, or an output holds
+        When a cell raised (a worked exercise solution that fails its check
+        included: the kernels run :mod:`course_utils.exercises` in strict
+        mode), timed out, or the kernel died, or an output holds
         log noise (:func:`output_noise`) or a random-weights notice
         (:func:`random_weights_notices`); the message names
         the notebook and the cell, and for a dead kernel ends with the last
@@ -407,7 +489,6 @@ def run_one(
         written first, so the failure can be read.
     """
     import nbformat
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     _quiet_client_logs()
     path = Path(path)
@@ -426,44 +507,11 @@ def run_one(
     logs.mkdir(parents=True, exist_ok=True)
     kernel_log = logs / f"{path.stem}.kernel.log"
     client = _client(notebook, path, timeout, on_cell_start)
-    error: NotebookFailed | None = None
-    try:
-        with kernel_log.open("wb") as kernel_stderr:
-            client.execute(stderr=kernel_stderr)
-    except DeadKernelError as failure:
-        tail = _tail(kernel_log)
-        error = NotebookFailed(
-            f"{path.name}: the kernel died while cell {current['cell']} ran ({failure}). "
-            f"Last lines of its stderr ({kernel_log}):\n{tail or '(nothing)'}"
-        )
-    except CellTimeoutError as failure:
-        error = NotebookFailed(f"{path.name}: cell {current['cell']} ran longer than {timeout} s ({failure})")
-    except CellExecutionError as failure:
-        plain = re.sub(r"\x1b\[[0-9;]*m", "", str(failure)).strip()  # drop the traceback's terminal colours
-        first_line = plain.splitlines()[-1] if plain else type(failure).__name__
-        error = NotebookFailed(f"{path.name}: cell {current['cell']} raised: {first_line}")
-    except Exception as failure:  # nbclient's own state errors: report them, with the kernel's stderr
-        error = NotebookFailed(
-            f"{path.name}: the run stopped in cell {current['cell']} ({type(failure).__name__}: {failure}). "
-            f"Last lines of the kernel's stderr ({kernel_log}):\n{_tail(kernel_log) or '(nothing)'}"
-        )
+    error = _execute(client, path, kernel_log, timeout, current)
     seconds = time.perf_counter() - started
-    noise = output_noise(notebook) if error is None else []
-    if noise:
-        error = NotebookFailed(f"{path.name}: log noise in the outputs, not course content:\n  " + "\n  ".join(noise))
-    random_models = random_weights_notices(notebook) if error is None else []
-    if random_models:
-        error = NotebookFailed(
-            f"{path.name}: explains a model with random weights outside a randomization lesson (those use "
-            "weights=None):\n  " + "\n  ".join(random_models)
-        )
-    target = out_dir / "notebooks"
-    target.mkdir(parents=True, exist_ok=True)
-    _write_notebook(notebook, target / path.name)
-    install_page_assets(out_dir)
-    page, _ = _page_exporter().from_notebook_node(_compact_for_page(notebook))
-    files.write_text_atomically(target / path.with_suffix(".html").name, page)
-    figures = _save_figures(notebook, out_dir / "figures" / path.stem)
+    if error is None:
+        error = _content_problem(notebook, path)
+    figures = _write_outputs(notebook, path, out_dir)
     if error is not None:
         raise error
     return NotebookRun(path, seconds, len(code_indices), figures)
@@ -485,10 +533,17 @@ def _printer(number: int, total: int, name: str) -> Callable[[int, int, float], 
     return show
 
 
-def run_all(folder: Path, out_dir: Path, timeout: int = 1800) -> int:
-    """Execute every ``NN_*.ipynb`` of ``folder`` in order, then write the summary and ``index.html``.
+#: Builds the course site from a finished run: ``(runs, notebooks folder, output folder) -> index.html or None``
+#: (None: it failed and said why). :func:`course_utils.course_site.build_after_run` is the course's; the runner
+#: takes it as an argument because the site sits on the runner's floor, not below it (docs/architecture.md).
+SiteBuilder = Callable[[list["NotebookRun"], Path, Path], "Path | None"]
 
-    Returns 0 when all ran, 1 when one failed (the remaining notebooks still run), 2 when
+
+def run_all(folder: Path, out_dir: Path, timeout: int = 1800, build_site: SiteBuilder | None = None) -> int:
+    """Execute every ``NN_*.ipynb`` of ``folder`` in order, then build the site (``build_site``) and print a summary.
+
+    Returns 0 when all ran (and the site was built, when ``build_site`` is given), 1 when a notebook failed (the
+    remaining notebooks still run) or the site could not be built, 2 when
     ``folder`` holds no notebooks. Every file is written whole or not at all (:mod:`course_utils.files`),
     and the source notebooks are only read, so a run interrupted anywhere is finished by running it again.
     """
@@ -505,7 +560,7 @@ def run_all(folder: Path, out_dir: Path, timeout: int = 1800) -> int:
     runs: list[NotebookRun] = []
     for number, path in enumerate(notebooks, start=1):
         runs.append(_run_numbered(path, number, len(notebooks), out_dir, timeout))
-    return _summarise(runs, out_dir)
+    return _summarise(runs, out_dir, Path(folder), build_site)
 
 
 def _run_numbered(path: Path, number: int, count: int, out_dir: Path, timeout: int) -> NotebookRun:
@@ -523,8 +578,8 @@ def _run_numbered(path: Path, number: int, count: int, out_dir: Path, timeout: i
     return run
 
 
-def _summarise(runs: list[NotebookRun], out_dir: Path) -> int:
-    index = write_index(runs, out_dir)
+def _summarise(runs: list[NotebookRun], out_dir: Path, folder: Path, build_site: SiteBuilder | None) -> int:
+    index = build_site(runs, folder, out_dir) if build_site is not None else None
     width = max(len(run.path.name) for run in runs)
     print(f"\n{'notebook':{width}s}  {'result':>7s}  {'seconds':>8s}  figures")
     for run in runs:
@@ -536,93 +591,23 @@ def _summarise(runs: list[NotebookRun], out_dir: Path) -> int:
     if failures:
         print(f"{len(failures)} notebook(s) failed: {', '.join(r.path.name for r in failures)}", file=sys.stderr)
         return 1
+    if build_site is None:
+        print(f"all {len(runs)} notebooks ran; the executed notebooks are in {out_dir / 'notebooks'}")
+        return 0
+    if index is None:
+        return 1
     print(f"all {len(runs)} notebooks ran; the course is in {index}")
     return 0
-
-
-def _title_and_summary(notebook_path: Path) -> tuple[str, str]:
-    import nbformat
-
-    notebook = nbformat.read(notebook_path, as_version=4)
-    for cell in notebook.cells:
-        if cell.get("cell_type") != "markdown":
-            continue
-        text = "".join(cell.get("source", ""))
-        lines = text.strip().splitlines()
-        if not lines or not lines[0].startswith("# "):
-            continue
-        title = lines[0][2:].strip()
-        paragraph: list[str] = []
-        for line in lines[1:]:
-            if line.startswith("#"):
-                if paragraph:
-                    break
-                continue
-            if not line.strip():
-                if paragraph:
-                    break
-                continue
-            paragraph.append(line.strip())
-        summary = re.sub(r"[*`]", "", " ".join(paragraph))  # markdown emphasis and code marks
-        if len(summary) > 320:
-            summary = summary[:320].rsplit(" ", 1)[0] + " ..."
-        return title, summary
-    return notebook_path.stem, ""
-
-
-def write_index(runs: list[NotebookRun], out_dir: Path) -> Path:
-    """Write ``out_dir/index.html``: every notebook with its title, summary, run time, link and one figure."""
-    out_dir = Path(out_dir)
-    entries = []
-    for run in runs:
-        executed = out_dir / "notebooks" / run.path.name
-        title, summary = _title_and_summary(executed if executed.is_file() else run.path)
-        page = f"notebooks/{run.path.stem}.html"
-        status = f"failed: {html.escape(run.error.splitlines()[0])}" if run.error else f"ran in {run.seconds:.0f} s"
-        figure = ""
-        if run.figures:
-            key = max(run.figures, key=lambda p: p.stat().st_size)  # the richest figure as the thumbnail
-            figure = (
-                f'<a href="{page}"><img src="{key.relative_to(out_dir).as_posix()}" alt="{html.escape(title)}"></a>'
-            )
-        entries.append(
-            f'<section><h2><a href="{page}">{html.escape(title)}</a></h2><p>{html.escape(summary)}</p>'
-            f'<p class="meta">{status} · {len(run.figures)} figures in '
-            f"<code>figures/{html.escape(run.path.stem)}/</code></p>{figure}</section>"
-        )
-    # A hidden ".name.partial-*.gif" is a GIF a killed run was writing: never show it.
-    gifs = sorted(p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*.gif") if not p.name.startswith("."))
-    gif_block = "".join(
-        f'<figure><img src="{g}" alt="{html.escape(g)}"><figcaption>{html.escape(g)}</figcaption></figure>'
-        for g in gifs
-    )
-    document = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Seeing what CNNs see</title>
-<style>
-body {{ font-family: system-ui, sans-serif; max-width: 980px; margin: 2em auto; padding: 0 1em; color: #222; }}
-section {{ border-top: 1px solid #ddd; padding: 0.5em 0 1em; }}
-img {{ max-width: 100%; max-height: 260px; border: 1px solid #eee; }}
-.meta {{ color: #666; font-size: 0.9em; }}
-</style></head><body>
-<h1>Seeing what CNNs see</h1>
-<p>The executed notebooks of the course, in teaching order. Each links to its rendered page.</p>
-{"".join(entries)}
-{"<h2>Feature-visualization GIFs</h2>" + gif_block if gifs else ""}
-</body></html>
-"""
-    index = out_dir / "index.html"
-    files.write_text_atomically(index, document)
-    return index
 
 
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
 
 
-def _is_checked(cell) -> bool:
+def _is_checked(cell: NotebookNode) -> bool:
     return cell.get("cell_type") == "code" and CHECK_MARK in "".join(cell.get("source", ""))
 
 
-def strip_outputs(notebook, keep_checked_from=None):
+def strip_outputs(notebook: NotebookNode, keep_checked_from: NotebookNode | None = None) -> NotebookNode:
     """Remove outputs and execution counts, as notebooks are committed (docs/architecture.md, "Notebooks").
 
     Cells marked ``# NBVAL_CHECK_OUTPUT`` keep their outputs (and an
@@ -677,3 +662,59 @@ def freeze_checked_outputs(path: Path, timeout: int = 1800) -> None:
     _quiet_client_logs()
     _client(executed, path, timeout).execute()
     _write_notebook(strip_outputs(source, keep_checked_from=executed), path)
+
+
+#: Cells with this tag hold an exercise's worked solution (code or prose); the student edition leaves them out.
+SOLUTION_TAG = "solution"
+
+
+def student_notebook(notebook: Any) -> Any:
+    """A copy of ``notebook`` without the cells tagged :data:`SOLUTION_TAG`: the student edition of it.
+
+    Every exercise keeps its task, its answer cell with the ``...`` stub and its check, so a student
+    runs the notebook up to the exercises and each check says "not answered yet" until it is answered.
+    """
+    import copy
+
+    edition = copy.deepcopy(notebook)
+    edition.cells = [cell for cell in edition.cells if SOLUTION_TAG not in cell.get("metadata", {}).get("tags", [])]
+    return edition
+
+
+def write_student_edition(folder: Path, out_dir: Path) -> list[Path]:
+    """Write the student edition of every ``NN_*.ipynb`` of ``folder`` to ``out_dir`` (``make student``).
+
+    Generated from the solution tags of the source notebooks, so the two editions never drift.
+
+    Parameters
+    ----------
+    folder
+        The course's ``notebooks/`` folder (only read).
+    out_dir
+        Where the student notebooks go, e.g. ``build/student``; created when missing.
+
+    Returns
+    -------
+    list of Path
+        The notebooks written, in teaching order.
+
+    Raises
+    ------
+    ValueError
+        When ``folder`` is not a folder or holds no ``NN_*.ipynb`` notebooks.
+    """
+    import nbformat
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{str(folder)!r} is not a folder; pass the folder of NN_*.ipynb notebooks")
+    notebooks = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+    if not notebooks:
+        raise ValueError(f"no NN_*.ipynb notebooks in {str(folder)!r}; pass the course's notebooks/ folder")
+    out_dir = files.check_writable_folder(out_dir)
+    written = []
+    for path in notebooks:
+        target = out_dir / path.name
+        _write_notebook(student_notebook(nbformat.read(path, as_version=4)), target)
+        written.append(target)
+    return written

@@ -4,7 +4,7 @@ import re
 
 import nbformat
 
-from course_utils import notebook_runner
+from course_utils import course_site, notebook_runner
 
 
 def _notebook():
@@ -169,13 +169,15 @@ def test_figures_index_and_summary_are_written(tmp_path, capsys):
     plot = "import matplotlib\nmatplotlib.use('module://matplotlib_inline.backend_inline')\nimport matplotlib.pyplot as plt\n"
     _write_notebook(folder, "01_plots", [plot + "plt.plot([1, 2]); plt.title('one'); plt.show()", "plt.imshow([[0, 1]]); plt.show()"])
     out = tmp_path / "build"
-    assert notebook_runner.run_all(folder, out, timeout=120) == 0
+    assert notebook_runner.run_all(folder, out, timeout=120, build_site=course_site.build_after_run) == 0
     figures = sorted((out / "figures" / "01_plots").glob("*.png"))
     assert [p.name for p in figures] == ["cell01_1.png", "cell02_2.png"]
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in figures)
-    index = (out / "index.html").read_text()
-    assert "01_plots title" in index and "What 01_plots teaches." in index
-    assert 'href="notebooks/01_plots.html"' in index and "figures/01_plots/cell" in index
+    assert 'url=site/index.html' in (out / "index.html").read_text(), "build/index.html opens the course site"
+    front = (out / "site" / "index.html").read_text()
+    assert "01_plots title" in front and 'href="notebooks/01_plots.html"' in front
+    page = (out / "site" / "notebooks" / "01_plots.html").read_text()
+    assert page.count("<img") >= 2, "the site's page shows both figures"
     summary = capsys.readouterr().out
     assert "01_plots.ipynb" in summary and "total" in summary and "2 figures" in summary
 
@@ -375,9 +377,68 @@ def test_make_run_killed_part_way_is_finished_by_the_next_run(tmp_path):
     environment = dict(os.environ, FAST="1")
     again = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stdout + again.stderr
-    index = (out / "index.html").read_text()
+    front = (out / "site" / "index.html").read_text()
     for stem in ("01_first", "02_slow", "03_third"):
-        assert f'href="notebooks/{stem}.html"' in index and (out / "notebooks" / f"{stem}.html").is_file(), stem
+        assert f'href="notebooks/{stem}.html"' in front and (out / "site" / "notebooks" / f"{stem}.html").is_file(), stem
+        assert (out / "notebooks" / f"{stem}.html").is_file(), stem
     assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()} == sources, (
         "the source notebooks are never written"
     )
+
+
+def _executed(outputs_by_cell):
+    nb = nbformat.v4.new_notebook()
+    for outputs in outputs_by_cell:
+        cell = nbformat.v4.new_code_cell("...")
+        cell.outputs = outputs
+        nb.cells.append(cell)
+    return nb
+
+
+def test_output_noise_flags_epoch_logs_progress_bars_and_widget_counters_but_not_results():
+    stream = nbformat.v4.new_output
+    bad = [
+        "Epoch 3/15",
+        "17/17 - 5s - 298ms/step - accuracy: 0.5278 - loss: 0.6934 - val_accuracy: 0.5000",
+        "17/17 ━━━━━━━━━━━━━━━━━━━━ 5s 298ms/step - accuracy: 0.9 - loss: 0.2",
+        "  0%|          | 0/40 [00:00<?, ?it/s]",
+        "2 classes:  45%|████▌     | 18/40 [00:03<00:04, 5.1it/s]",
+        "widget redraws: 2",
+        "SmoothGrad widget redraws: 1",
+    ]
+    good = [
+        "held-out accuracy: 0.931 on 128 images",
+        "epoch   loss  accuracy  val_loss  val_accuracy",
+        "    3  0.412     0.861     0.377         0.917  <- kept",
+        "deletion AUC 0.21 (95% interval 0.18-0.25, 16 rendered models)",
+        "the figure redraws from the cache",
+    ]
+    nb = _executed(
+        [[stream("stream", name="stdout", text=line + "\n")] for line in bad]
+        + [[stream("display_data", data={"text/plain": "IntProgress(value=0, max=40)"})]]
+        + [[stream("stream", name="stdout", text="\n".join(good) + "\n")]]
+    )
+    found = notebook_runner.output_noise(nb)
+    assert [f.split(":")[0] for f in found] == [f"cell {i}" for i in range(len(bad) + 1)], found
+
+
+def test_a_feature_visualization_progress_bar_leaves_nothing_in_the_saved_outputs():
+    import nbclient
+
+    code = (
+        "from course_utils import features\n"
+        "bar = features.ProgressBar('2 classes')\n"
+        "bar.on_start([0, 1], 5, 2)\n"
+        "for step in range(5):\n"
+        "    bar.on_step(step, None, None)\n"
+        "bar.on_end()\n"
+        "print('done')"
+    )
+    nb = _executed([[]])
+    nb.cells[0].source = code
+    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    nbclient.NotebookClient(nb, timeout=150, kernel_name="python3").execute()
+    outputs = nb.cells[0].outputs
+    assert notebook_runner.output_noise(nb) == [], outputs
+    assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs), outputs
+    assert any(o.get("text") == "done\n" for o in outputs), "the cell ran to its end"
