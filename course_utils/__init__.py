@@ -15,7 +15,8 @@ Submodules (imported on first use, so ``import course_utils`` stays fast):
 - :mod:`course_utils.widgets`       the interactive-figure helper the notebooks use
 - :mod:`course_utils.training`      the tf.data pipeline and training of the course CNN
 - :mod:`course_utils.cli`           the command line (``python -m course_utils train | run-notebooks | ...``)
-- :mod:`course_utils.notebook_runner` executes the notebooks into ``build/`` (``make run``)
+- :mod:`course_utils.notebook_runner` executes the notebooks into ``build/`` (``make run``), writes the student edition
+- :mod:`course_utils.exercises`     the self-checking exercises: ``check``, ``hint``, ``solution``
 """
 
 from __future__ import annotations
@@ -42,13 +43,14 @@ _SUBMODULES = (
     "training",
     "cli",
     "notebook_runner",
+    "exercises",
 )
 
 __all__ = [*_SUBMODULES, "__version__"]
 
 
 #: Submodules that do not import TensorFlow.
-_WITHOUT_TENSORFLOW = frozenset({"config", "image_io", "cli", "notebook_runner"})
+_WITHOUT_TENSORFLOW = frozenset({"config", "image_io", "cli", "notebook_runner", "exercises"})
 
 
 def _import_tensorflow_quietly() -> None:

@@ -5,7 +5,8 @@ and ``InteractiveFigure`` all render through): after each figure is rendered, it
 on the renderer and an overlap raises ``OverlappingTitlesError``. Inside a notebook the display
 machinery reports that as an error output, so nbval and the browser test fail on the cell that drew
 the figure. Students never load this module: ``kernel_startup_dir()`` writes an IPython startup file
-that the test kernels (and only they) run, through ``IPYTHONDIR``.
+that the test kernels (and only they) run, through ``IPYTHONDIR``. The same file turns on the
+strict mode of ``course_utils.exercises`` (a worked solution that fails its check fails its cell).
 """
 
 from __future__ import annotations
@@ -89,7 +90,9 @@ def install() -> None:
 
 
 STARTUP = """\
+import os
 import sys
+os.environ["COURSE_EXERCISES_STRICT"] = "1"  # course_utils.exercises.check raises on a wrong answer
 sys.path.insert(0, {folder!r})
 import figure_checks
 figure_checks.install()
