@@ -150,7 +150,10 @@ class Settings:
     faithfulness_images: int  # held-out images every method explains and the curves score
     faithfulness_fractions: int  # points of each deletion / insertion curve, 0 to 1
     randomization_images: int
-    bootstrap_resamples: int
+    bootstrap_resamples: int  # enough for Holm-corrected p-values of some thirty comparisons
+    faithfulness_seeds: int  # training runs of the CNN (seeds 0, 1, ...) whose verdicts 08 compares
+    faithfulness_lime_samples: int  # LIME's samples per image on the CNN in 08 (some 40 superpixels, not ~100)
+    faithfulness_occlusion_stride: int | None  # occlusion stride on the CNN in 08; None: half the patch (size // 16)
     # Forward-only methods (LIME, deletion / insertion curves): "float32" or "bfloat16" (models.with_precision);
     # benchmarks/precision.py measures where their results agree (forward_precision() says how it is chosen).
     forward_precision: str = "float32"
@@ -199,7 +202,10 @@ _FULL: dict[str, Any] = dict(
     faithfulness_images=64,
     faithfulness_fractions=21,
     randomization_images=16,
-    bootstrap_resamples=2000,
+    bootstrap_resamples=10000,
+    faithfulness_seeds=3,
+    faithfulness_lime_samples=1000,
+    faithfulness_occlusion_stride=None,
 )
 
 _QUICK: dict[str, Any] = dict(
@@ -233,8 +239,12 @@ _QUICK: dict[str, Any] = dict(
     class_steps=4,
     faithfulness_images=16,
     faithfulness_fractions=11,
-    randomization_images=6,
-    bootstrap_resamples=1000,
+    randomization_images=4,
+    # One CNN: two more training runs would double the notebook's minute; full mode trains three.
+    faithfulness_seeds=1,
+    faithfulness_lime_samples=40,
+    # Non-overlapping 8 px patches of the 64 px images: 64 forward passes per map instead of 225.
+    faithfulness_occlusion_stride=8,
 )
 
 
@@ -259,6 +269,10 @@ _CPU: dict[str, Any] = dict(
     class_steps=40,
     faithfulness_images=32,
     randomization_images=8,
+    # Each further training run costs about 100 s of training and 200 s of explaining on two cores; 3 runs
+    # measured once are in the README. LIME: 300 samples for the CNN's superpixels (1000 cost 79 s of 08).
+    faithfulness_seeds=1,
+    faithfulness_lime_samples=300,
 )
 
 _PRESETS: dict[str, dict[str, Any]] = {"quick": _QUICK, "cpu": _CPU, "full": _FULL}

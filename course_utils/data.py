@@ -25,11 +25,15 @@ import socket
 import sys
 from importlib import resources
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from course_utils import config, image_io
+from course_utils._core import positive_int
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 __all__ = [
     "CLASS_NAMES",
@@ -40,6 +44,7 @@ __all__ = [
     "list_image_files",
     "validation_model_numbers",
     "model_number",
+    "held_out_models",
     "sample_images",
     "sample_image_credits",
     "PHOTO_CLASSES",
@@ -126,6 +131,15 @@ def list_image_files(data_dir: str | os.PathLike, split: str = "train") -> tuple
     return paths, labels
 
 
+def _listed_in_dataset_order(data_dir: str | os.PathLike, split: str) -> tuple[list[str], list[int]]:
+    """:func:`list_image_files` in the order :func:`load_horses_or_humans` yields the images."""
+    paths, labels = list_image_files(data_dir, split)
+    # Files are listed class by class; a fixed interleaving keeps classes mixed
+    # when a caller takes only the first few examples (quick mode).
+    order = np.random.default_rng(0).permutation(len(paths))
+    return [paths[i] for i in order], [labels[i] for i in order]
+
+
 def _check_split(split: str) -> str:
     aliases = {"train": "train", "validation": "validation", "val": "validation", "test": "validation", "all": "all"}
     if split not in aliases:
@@ -183,18 +197,13 @@ def load_horses_or_humans(
     import tensorflow as tf
 
     split = _check_split(split)
-    if not isinstance(image_size, (int, np.integer)) or image_size < 8:
-        raise ValueError(f"image_size must be an integer >= 8, got {image_size!r}")
-    size = int(image_size)
+    size = positive_int("image_size", image_size, minimum=8)
     data_dir = data_dir or os.environ.get("HORSES_OR_HUMANS_DIR") or None
     if data_dir:
-        paths, labels = list_image_files(data_dir, split)
-        # Files are listed class by class; a fixed interleaving keeps classes mixed
-        # when a caller takes only the first few examples (quick mode).
-        order = np.random.default_rng(0).permutation(len(paths))
-        files = tf.data.Dataset.from_tensor_slices((np.asarray(paths)[order], np.asarray(labels, np.int64)[order]))
+        paths, labels = _listed_in_dataset_order(data_dir, split)
+        files = tf.data.Dataset.from_tensor_slices((np.asarray(paths), np.asarray(labels, np.int64)))
 
-        def decode(path, label):
+        def decode(path: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
             image = tf.numpy_function(_decode_for_dataset, [path, size], tf.float32)
             image.set_shape((size, size, 3))
             return image, label
@@ -298,8 +307,7 @@ def held_out_images(
         float32 ``(N, image_size, image_size, 3)`` pixels in [0, 255] and int64
         ``(N,)`` labels (0 horses, 1 humans), in a fixed order.
     """
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1):
-        raise ValueError(f"limit must be a positive integer or None, got {limit!r}")
+    limit = None if limit is None else positive_int("limit (None: all)", limit)
     dataset = load_horses_or_humans("validation", image_size=image_size, data_dir=data_dir)
     if limit is not None:
         dataset = dataset.take(int(limit))
@@ -307,6 +315,40 @@ def held_out_images(
     images = np.concatenate([x for x, _ in pairs]).astype(np.float32)
     labels = np.concatenate([y for _, y in pairs]).astype(np.int64)
     return images, labels
+
+
+def held_out_models(data_dir: str | os.PathLike | None = None, limit: int | None = None) -> np.ndarray | None:
+    """The rendered model of each image :func:`held_out_images` returns, in the same order, or None.
+
+    The held-out images are renders of a few 3D models in many poses; images of
+    one model are near duplicates, so statistics over these images should
+    resample models, not images (:mod:`course_utils.statistics`).
+
+    Parameters
+    ----------
+    data_dir, limit
+        As in :func:`held_out_images` (same source rule, same order).
+
+    Returns
+    -------
+    np.ndarray or None
+        ``(N,)`` strings such as ``"horse05"`` or ``"human10"``; an image whose
+        file name carries no model number is its own model (its file name).
+        None when the images come from TensorFlow Datasets, whose records carry
+        no file names.
+    """
+    limit = None if limit is None else positive_int("limit (None: all)", limit)
+    folder = data_dir or os.environ.get("HORSES_OR_HUMANS_DIR") or None
+    if not folder and not _tfds_available():
+        folder = embedded_sample_dir()
+    if not folder:
+        return None
+    paths, labels = _listed_in_dataset_order(folder, "validation")
+    names = []
+    for path, label in zip(paths[:limit], labels[:limit]):
+        number = model_number(path)
+        names.append(Path(path).stem if number is None else f"{CLASS_NAMES[label][:-1]}{number:02d}")
+    return np.asarray(names)
 
 
 def choose_cases(labels: Any, probabilities: Any, wrong: int = 1) -> list[tuple[int, str]]:
@@ -337,8 +379,7 @@ def choose_cases(labels: Any, probabilities: Any, wrong: int = 1) -> list[tuple[
         raise ValueError(
             f"probabilities must be (N, {len(CLASS_NAMES)}) for N = {truth.shape[0]} labels, got shape {scores.shape}"
         )
-    if isinstance(wrong, bool) or not isinstance(wrong, (int, np.integer)) or wrong < 0:
-        raise ValueError(f"wrong must be a non-negative integer, got {wrong!r}")
+    wrong = positive_int("wrong", wrong, minimum=0)
     predicted = scores.argmax(axis=1)
     confidence = scores.max(axis=1)
     singular = {"horses": "horse", "humans": "human"}
@@ -361,13 +402,13 @@ def choose_cases(labels: Any, probabilities: Any, wrong: int = 1) -> list[tuple[
     return cases
 
 
-def _load_from_tfds(split: str, size: int, available: bool):
+def _load_from_tfds(split: str, size: int, available: bool) -> tf.data.Dataset:
     """TFDS's images when ``available`` (prepared or online, probed once by the caller), else an error."""
     import tensorflow as tf
 
     tfds_split = {"train": "train", "validation": "test", "all": "train+test"}[split]
 
-    def resize(image, label):
+    def resize(image: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         image = tf.image.resize(tf.cast(image, tf.float32), (size, size))
         return tf.clip_by_value(image, 0.0, 255.0), label
 
@@ -497,9 +538,7 @@ def course_photos(size: int, count: int | None = None, names: Sequence[str] | No
     samples = sample_images()
     chosen = [name for name in (PHOTO_CLASSES if names is None else names) if name in samples]
     if count is not None:
-        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
-            raise ValueError(f"count must be a positive integer (how many photos), got {count!r}")
-        chosen = chosen[: int(count)]
+        chosen = chosen[: positive_int("count (how many photos)", count)]
     return {name: image_io.center_square(samples[name], size).astype(np.float32) for name in chosen}
 
 

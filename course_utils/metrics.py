@@ -38,11 +38,13 @@ Adebayo, Gilmer, Muelly, Goodfellow, Hardt & Kim (2018). Sanity Checks for
 Hooker, Erhan, Kindermans & Kim (2019). A Benchmark for Interpretability
     Methods in Deep Neural Networks. NeurIPS.
 Efron & Tibshirani (1993). An Introduction to the Bootstrap. Chapman & Hall.
+
+The bootstrap intervals, p-values and Holm's correction that compare methods live in
+:mod:`course_utils.statistics`; ``bootstrap_interval`` is re-exported here.
 """
 
 from __future__ import annotations
 
-import numbers
 import weakref
 from typing import Any, Callable, Sequence
 
@@ -53,16 +55,20 @@ from scipy import stats
 
 from course_utils import models
 from course_utils._core import (
+    CompiledFunction,
     as_image_batch,
     check_classifier,
     chunks,
     compiled,
-    logits_getter,
+    live_model,
     positive_int,
     quiet_retracing,
+    real_array,
+    real_number,
     shape_key,
     top_classes,
 )
+from course_utils.statistics import bootstrap_interval
 
 __all__ = [
     "FILLS",
@@ -92,12 +98,7 @@ Explain = Callable[[keras.Model, np.ndarray, np.ndarray], Any]
 # --------------------------------------------------------------------------- checks
 def _check_maps(attributions: Any, batch: np.ndarray, what: str = "attributions") -> np.ndarray:
     """Maps as float64 ``(N, H, W)``, summed over channels, checked against the images."""
-    if isinstance(attributions, (tf.Tensor, tf.Variable)):
-        attributions = attributions.numpy()
-    values = np.asarray(attributions)
-    if values.dtype.kind not in "biuf":
-        raise TypeError(f"{what} must hold real numbers, got dtype {values.dtype}")
-    values = values.astype(np.float64)
+    values = real_array(what, attributions)
     n, height, width = batch.shape[:3]
     if values.ndim == 2 and n == 1:
         values = values[None]
@@ -117,7 +118,7 @@ def _check_maps(attributions: Any, batch: np.ndarray, what: str = "attributions"
 def _check_fractions(fractions: Any) -> np.ndarray:
     if fractions is None:
         return np.linspace(0.0, 1.0, 11)
-    values = np.asarray(fractions, dtype=np.float64)
+    values = real_array("fractions", fractions)
     if values.ndim != 1 or values.size < 2:
         raise ValueError(f"fractions must be a 1-D sequence of at least 2 numbers in [0, 1], got {fractions!r}")
     if not np.all(np.isfinite(values)) or values.min() < 0.0 or values.max() > 1.0:
@@ -154,7 +155,7 @@ def pixel_ranks(attributions: Any, seed: int = 0) -> np.ndarray:
         int32 ``(N, H, W)``, a permutation of ``0 .. H*W-1`` per image; the
         same for the same maps and seed.
     """
-    values = np.asarray(attributions, dtype=np.float64)
+    values = real_array("attributions", attributions)
     if values.ndim == 4:
         values = values.sum(axis=-1)
     if values.ndim != 3:
@@ -195,16 +196,17 @@ def fill_images(images: Any, fill: Any = "blur", blur_sigma: float | None = None
     batch = as_image_batch(images)
     if isinstance(fill, str):
         if fill == "blur":
-            sigma = max(batch.shape[1:3]) / 16.0 if blur_sigma is None else blur_sigma
-            if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real) or not float(sigma) > 0:
-                raise ValueError(f"blur_sigma must be a positive number of pixels, got {blur_sigma!r}")
-            return make_baseline(batch, "blurred", sigma=float(sigma))
+            if blur_sigma is None:
+                sigma = max(batch.shape[1:3]) / 16.0
+            else:
+                sigma = real_number("blur_sigma (pixels)", blur_sigma, minimum=0.0, strict=True)
+            return make_baseline(batch, "blurred", sigma=sigma)
         if fill == "mean":
             return np.broadcast_to(batch.mean(axis=(1, 2), keepdims=True), batch.shape).astype(np.float32)
         if fill == "black":
             return np.zeros_like(batch)
         raise ValueError(f"fill must be one of {', '.join(repr(f) for f in FILLS)} or an array of pixels, got {fill!r}")
-    values = np.asarray(fill, dtype=np.float64)
+    values = real_array("fill", fill)
     try:
         values = np.broadcast_to(values, batch.shape)
     except ValueError:
@@ -217,14 +219,14 @@ def fill_images(images: Any, fill: Any = "blur", blur_sigma: float | None = None
     return values.astype(np.float32)
 
 
-def _curve_fn(model: keras.Model, shape: tuple[int, int, int], score: str):
+def _curve_fn(model: keras.Model, shape: tuple[int, int, int], score: str) -> CompiledFunction:
     batch_spec = tf.TensorSpec((None, *shape), tf.float32)
     index_spec = tf.TensorSpec((None,), tf.int32)
 
-    def build():
+    def build() -> CompiledFunction:
         # The logit and the margin read the logits; the probability reads the model's own output.
         model_ref = weakref.ref(model)
-        network = (lambda: model_ref()) if score == "probability" else logits_getter(model)
+        network = (lambda: live_model(model_ref)) if score == "probability" else models.logits_getter(model)
 
         @tf.function(
             input_signature=[
@@ -235,7 +237,9 @@ def _curve_fn(model: keras.Model, shape: tuple[int, int, int], score: str):
                 index_spec,
             ]
         )
-        def mixed_scores(top, rest, ranks, counts, class_indices):
+        def mixed_scores(
+            top: tf.Tensor, rest: tf.Tensor, ranks: tf.Tensor, counts: tf.Tensor, class_indices: tf.Tensor
+        ) -> tf.Tensor:
             # Pixels ranked below the count come from `top`, the others from `rest`.
             chosen = tf.cast(ranks < counts[:, None, None], tf.float32)[..., None]
             outputs = tf.cast(network()(chosen * top + (1.0 - chosen) * rest, training=False), tf.float32)
@@ -385,50 +389,12 @@ def curve_auc(fractions: Any, scores: Any) -> np.ndarray:
         raise ValueError(
             f"fractions must run from exactly 0 to exactly 1 for an area over [0, 1], got {steps[0]} to {steps[-1]}"
         )
-    values = np.asarray(scores, dtype=np.float64)
+    values = real_array("scores", scores)
     if values.ndim == 1:
         values = values[None]
     if values.ndim != 2 or values.shape[1] != steps.size:
         raise ValueError(f"scores must be (N, {steps.size}) for {steps.size} fractions, got shape {values.shape}")
     return ((values[:, 1:] + values[:, :-1]) / 2.0 * np.diff(steps)[None]).sum(axis=1)
-
-
-def bootstrap_interval(
-    values: Any, confidence: float = 0.95, resamples: int = 2000, seed: int = 0
-) -> tuple[float, float, float]:
-    """Mean of per-image values with a percentile bootstrap interval (Efron & Tibshirani, 1993).
-
-    The images are resampled with replacement; the interval says how much
-    the mean AUC would move with another draw of images from the same
-    distribution. For a paired comparison of two methods, pass the per-image
-    differences: an interval that excludes 0 separates them.
-
-    Parameters
-    ----------
-    values
-        ``(N,)`` finite numbers, one per image, ``N >= 2``.
-    confidence
-        Coverage of the interval, in (0, 1).
-    resamples
-        Bootstrap resamples.
-    seed
-        Seeds the resampling.
-
-    Returns
-    -------
-    mean, low, high
-    """
-    array = np.asarray(values, dtype=np.float64)
-    if array.ndim != 1 or array.size < 2 or not np.all(np.isfinite(array)):
-        raise ValueError(f"values must be a 1-D array of at least 2 finite numbers, got shape {array.shape}")
-    if isinstance(confidence, bool) or not isinstance(confidence, numbers.Real) or not 0 < confidence < 1:
-        raise ValueError(f"confidence must lie strictly between 0 and 1 (e.g. 0.95), got {confidence!r}")
-    resamples = positive_int("resamples", resamples)
-    rng = np.random.default_rng(positive_int("seed", seed, 0))
-    means = array[rng.integers(0, array.size, (resamples, array.size))].mean(axis=1)
-    tail = (1.0 - float(confidence)) / 2.0 * 100.0
-    low, high = np.percentile(means, [tail, 100.0 - tail])
-    return float(array.mean()), float(low), float(high)
 
 
 # --------------------------------------------------------------------------- baseline maps
@@ -467,8 +433,7 @@ def center_prior_map(model: Any, images: Any, class_index: Any = None, width: fl
         float32 ``(N, H, W)`` in (0, 1], 1 at the centre.
     """
     batch = as_image_batch(images)
-    if isinstance(width, bool) or not isinstance(width, numbers.Real) or not width > 0:
-        raise ValueError(f"width must be a positive fraction of the image side, got {width!r}")
+    width = real_number("width (a fraction of the image side)", width, minimum=0.0, strict=True)
     n, height, wide = batch.shape[:3]
     rows = (np.arange(height) - (height - 1) / 2.0) / (width * height)
     cols = (np.arange(wide) - (wide - 1) / 2.0) / (width * wide)
@@ -493,8 +458,8 @@ def rank_correlation(maps_a: Any, maps_b: Any, absolute: bool = False) -> np.nda
     np.ndarray
         float64 ``(N,)`` in [-1, 1]; 0 where either map is constant (it ranks nothing).
     """
-    a = np.asarray(maps_a, dtype=np.float64)
-    b = np.asarray(maps_b, dtype=np.float64)
+    a = real_array("maps_a", maps_a)
+    b = real_array("maps_b", maps_b)
     if a.ndim == 4:
         a = a.sum(axis=-1)
     if b.ndim == 4:
@@ -652,7 +617,7 @@ def data_randomization(
     """
     batch = as_image_batch(images)
     check_classifier(model, batch)
-    check_classifier(shuffled_label_model, batch)
+    check_classifier(shuffled_label_model, batch, "shuffled_label_model")
     classes = top_classes(model, batch, class_index)
     original = _explained(explain, model, batch, classes, "the trained model")
     with quiet_retracing():

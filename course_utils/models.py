@@ -20,6 +20,7 @@ import functools
 import os
 import socket
 import sys
+import weakref
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -27,10 +28,12 @@ import keras
 import numpy as np
 
 from course_utils import config
+from course_utils._core import as_image_batch, check_classifier, compiled, positive_int, predict, validate_class_index
 from course_utils.checkpoints import read_torch_checkpoint
 
 __all__ = [
     "ImageNetPreprocessing",
+    "predict_scores",
     "IMAGENET_MODELS",
     "OFFLINE_IMAGENET_MODEL",
     "MODEL_TITLES",
@@ -46,6 +49,7 @@ __all__ = [
     "layer_output_model",
     "split_model",
     "logits_model",
+    "logits_getter",
     "guided_relu_model",
     "contrast_logits_model",
     "validate_class_index",
@@ -83,7 +87,7 @@ class ImageNetPreprocessing(keras.layers.Layer):
             raise ValueError(f"mode must be one of {', '.join(map(repr, self.MODES))}, got {mode!r}")
         self.mode = mode
 
-    def call(self, inputs):
+    def call(self, inputs: Any) -> Any:
         x = keras.ops.cast(inputs, "float32")
         if self.mode == "tf":
             return x / 127.5 - 1.0
@@ -92,7 +96,7 @@ class ImageNetPreprocessing(keras.layers.Layer):
         bgr = keras.ops.flip(x, axis=-1)
         return bgr - keras.ops.convert_to_tensor(self._CAFFE_MEAN_BGR, dtype="float32")
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return input_shape
 
     def get_config(self) -> dict:
@@ -120,10 +124,8 @@ def horses_humans_cnn(image_size: int = 300, num_classes: int = 2) -> keras.Mode
     num_classes
         Number of output classes (2: horses, humans).
     """
-    if not isinstance(image_size, (int, np.integer)) or image_size < 8:
-        raise ValueError(f"image_size must be an integer >= 8 (three 2x2 pools), got {image_size!r}")
-    if not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    image_size = positive_int("image_size (three 2x2 pools halve it)", image_size, minimum=8)
+    num_classes = positive_int("num_classes", num_classes, minimum=2)
     inputs = keras.Input((image_size, image_size, 3), name="pixels")
     x = keras.layers.Rescaling(1.0 / 255, name="rescale")(inputs)
     for block, filters in enumerate((32, 64, 128), start=1):
@@ -363,8 +365,9 @@ def decode_predictions(scores: Any, top: int = 5) -> list[list[tuple[int, str, f
             f"decode_predictions expects scores of shape (N, 1000), got {array.shape}; "
             "pass the output of an ImageNet model."
         )
-    if not isinstance(top, (int, np.integer)) or not 1 <= top <= 1000:
-        raise ValueError(f"top must be an integer in [1, 1000], got {top!r}")
+    top = positive_int("top", top)
+    if top > 1000:
+        raise ValueError(f"top must be an integer in [1, 1000] (ImageNet has 1000 classes), got {top}")
     names = imagenet_class_names()
     order = np.argsort(-array, axis=1, kind="stable")[:, :top]
     return [[(int(i), names[i], float(row[i])) for i in idx] for row, idx in zip(array, order)]
@@ -382,7 +385,7 @@ def _is_graph_model(layer: Any) -> bool:
     )
 
 
-def _graph_of(model: keras.Model):
+def _graph_of(model: keras.Model) -> keras.Model:
     return model._functional if isinstance(model, keras.Sequential) else model
 
 
@@ -484,7 +487,7 @@ def _inline_call(
     flat graph.
     """
 
-    def operation_fn(operation):
+    def operation_fn(operation: Any) -> Any:
         if _is_graph_model(operation):
             return lambda *args, **kwargs: _inline_call(operation, args[0] if len(args) == 1 else list(args), visit)
         return visit(operation)
@@ -515,10 +518,10 @@ def layer_output_model(model: keras.Model, layer: str | keras.layers.Layer) -> k
         )
     captured: list[Any] = []
 
-    def visit(operation):
+    def visit(operation: Any) -> Any:
         if operation is target:
 
-            def capture(*args, **kwargs):
+            def capture(*args: Any, **kwargs: Any) -> Any:
                 out = operation(*args, **kwargs)
                 captured.append(out)
                 return out
@@ -596,6 +599,33 @@ def load_saved_model(path: str | os.PathLike) -> keras.Model | None:
         return None
 
 
+def predict_scores(model: keras.Model, images: Any, batch_size: int = 32) -> np.ndarray:
+    """The model's class scores for raw-pixel images, through the course's compiled forward pass.
+
+    Like ``model.predict(images)``, but compiled once per model and image
+    shape in the course's cache: a notebook that compares several trained
+    networks (other seeds, a shuffled-label control) gets no Keras
+    "triggered tf.function retracing" warnings.
+
+    Parameters
+    ----------
+    model
+        Raw RGB pixels ``(N, H, W, 3)`` in [0, 255] to ``(N, classes)`` scores.
+    images
+        ``(N, H, W, 3)`` or ``(H, W, 3)`` pixels in [0, 255].
+    batch_size
+        Images per forward pass.
+
+    Returns
+    -------
+    np.ndarray
+        float32 ``(N, classes)``.
+    """
+    batch = as_image_batch(images)
+    check_classifier(model, batch)
+    return predict(model, batch, positive_int("batch_size", batch_size))
+
+
 def with_precision(model: keras.Model, precision: str = "bfloat16") -> keras.Model:
     """The same network computing in ``precision``: a copy with the same weights.
 
@@ -650,13 +680,13 @@ class _LinearDense(keras.layers.Layer):
         super().__init__(**kwargs)
         self.dense = dense
 
-    def call(self, inputs):
+    def call(self, inputs: Any) -> Any:
         outputs = keras.ops.matmul(inputs, self.dense.kernel)
         if self.dense.use_bias:
             outputs = outputs + self.dense.bias
         return outputs
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return (*input_shape[:-1], self.dense.units)
 
 
@@ -682,12 +712,30 @@ def logits_model(model: keras.Model) -> keras.Model:
         )
     linear = _LinearDense(last, name=f"{last.name}_logits")
 
-    def visit(operation):
+    def visit(operation: Any) -> Any:
         return linear if operation is last else operation
 
     inputs = [keras.Input(batch_shape=tuple(t.shape), dtype=t.dtype) for t in model.inputs]
     single = inputs[0] if len(inputs) == 1 else inputs
     return keras.Model(single, _inline_call(model, single, visit), name=f"{model.name}_logits")
+
+
+def logits_getter(model: keras.Model) -> Callable[[], keras.Model]:
+    """A getter of ``model`` with its softmax removed (:func:`logits_model`), built once per model.
+
+    The getter is kept in the core's per-model cache (:func:`course_utils._core.compiled`).
+    A model without a softmax is its own logits model; the cache then keeps
+    only a weak reference, so that caching never keeps a model alive.
+    """
+
+    def build() -> Callable[[], keras.Model]:
+        logits = logits_model(model)
+        if logits is model:
+            reference = weakref.ref(model)
+            return lambda: reference()
+        return lambda: logits
+
+    return compiled(model, "logits", build)
 
 
 def _guided_relu(max_value: float | None) -> Callable[[Any], Any]:
@@ -700,11 +748,11 @@ def _guided_relu(max_value: float | None) -> Callable[[Any], Any]:
     import tensorflow as tf
 
     @tf.custom_gradient
-    def guided(x):
+    def guided(x: Any) -> Any:
         upper = None if max_value is None else tf.cast(max_value, x.dtype)
         y = tf.nn.relu(x) if upper is None else tf.minimum(tf.nn.relu(x), upper)
 
-        def backward(dy):
+        def backward(dy: Any) -> Any:
             active = x > 0 if upper is None else tf.logical_and(x > 0, x < upper)
             return dy * tf.cast(tf.logical_and(active, dy > 0), dy.dtype)
 
@@ -732,10 +780,10 @@ class _GuidedReLU(keras.layers.Layer):
         self.max_value = max_value
         self._guided = _guided_relu(max_value)
 
-    def call(self, inputs):
+    def call(self, inputs: Any) -> Any:
         return self._guided(inputs)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return input_shape
 
 
@@ -747,7 +795,7 @@ class _GuidedActivationOf(keras.layers.Layer):
         self.inner = layer
         self._guided = _guided_relu(max_value)
 
-    def call(self, inputs):
+    def call(self, inputs: Any) -> Any:
         activation = self.inner.activation
         self.inner.activation = keras.activations.linear
         try:
@@ -756,7 +804,7 @@ class _GuidedActivationOf(keras.layers.Layer):
             self.inner.activation = activation
         return self._guided(outputs)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return self.inner.compute_output_shape(input_shape)
 
 
@@ -790,7 +838,7 @@ def guided_relu_model(model: keras.Model) -> keras.Model:
         )
     replaced: list[str] = []
 
-    def visit(operation):
+    def visit(operation: Any) -> Any:
         is_relu, cap = _relu_cap(operation)
         if is_relu and isinstance(operation, (keras.layers.ReLU, keras.layers.Activation)):
             replaced.append(operation.name)
@@ -814,12 +862,12 @@ def guided_relu_model(model: keras.Model) -> keras.Model:
 class _ContrastLogits(keras.layers.Layer):
     """``z_c - mean_{j != c} z_j`` for every class ``c`` (the margin ``z_c - z_other`` for two classes)."""
 
-    def call(self, logits):
+    def call(self, logits: Any) -> Any:
         classes = keras.ops.shape(logits)[-1]
         others = (keras.ops.sum(logits, axis=-1, keepdims=True) - logits) / keras.ops.cast(classes - 1, logits.dtype)
         return logits - others
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return input_shape
 
 
@@ -878,38 +926,3 @@ def split_model(model: keras.Model, layer: str | keras.layers.Layer) -> tuple[ke
             f"layer at a block boundary. ({error})"
         ) from error
     return head, tail
-
-
-def validate_class_index(class_index: Any, num_classes: int, batch: int) -> np.ndarray | None:
-    """Check a ``class_index`` argument and broadcast it to one index per image.
-
-    Parameters
-    ----------
-    class_index
-        ``None`` (top class of each image), an int, or one int per image.
-    num_classes
-        Number of model outputs.
-    batch
-        Number of images.
-
-    Returns
-    -------
-    None or an int array of shape ``(batch,)``.
-    """
-    if class_index is None:
-        return None
-    indices = np.asarray(class_index)
-    if indices.dtype.kind not in "iu" and not (indices.dtype.kind == "f" and np.all(np.mod(indices, 1) == 0)):
-        raise TypeError(f"class_index must be an integer or integers, got {class_index!r}")
-    indices = indices.astype(np.int64)
-    if indices.ndim == 0:
-        indices = np.full((batch,), int(indices))
-    if indices.shape != (batch,):
-        raise ValueError(f"class_index must be one int or {batch} ints (one per image), got shape {indices.shape}")
-    bad = indices[(indices < 0) | (indices >= num_classes)]
-    if bad.size:
-        raise ValueError(
-            f"class_index {int(bad[0])} is out of range: this model has {num_classes} classes, "
-            f"so use 0 to {num_classes - 1}."
-        )
-    return indices

@@ -26,6 +26,7 @@ from course_utils._core import positive_int
 
 if TYPE_CHECKING:
     import keras
+    import tensorflow as tf
 
 __all__ = [
     "ACCURACY_FLOOR",
@@ -52,7 +53,7 @@ class LowAccuracyWarning(UserWarning):
     """A trained CNN's validation accuracy on held-out models stayed below :data:`ACCURACY_FLOOR`."""
 
 
-def augmentation(seed: int = 0):
+def augmentation(seed: int = 0) -> keras.Sequential:
     """Random flips, small rotations, zooms and shifts, applied to training batches only.
 
     The renders show every model in a handful of poses against a plain
@@ -103,7 +104,7 @@ def make_pipeline(
     augment: bool = False,
     seed: int = 0,
     max_images: int | None = None,
-):
+) -> tf.data.Dataset:
     """Batch, cache, shuffle and prefetch an ``(image, label)`` dataset.
 
     The order matters: decoding and resizing happen once (``cache`` after
@@ -131,8 +132,7 @@ def make_pipeline(
     """
     import tensorflow as tf
 
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    batch_size = positive_int("batch_size", batch_size)
     if augment and not training:
         raise ValueError("augment=True only makes sense with training=True (never augment validation data)")
     if max_images is not None:
@@ -143,7 +143,11 @@ def make_pipeline(
     dataset = dataset.batch(batch_size)
     if augment:
         layers = augmentation(seed)
-        dataset = dataset.map(lambda x, y: (layers(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+
+        def augmented(images: Any, labels: Any) -> Any:  # named: see _with_permuted_labels
+            return layers(images, training=True), labels
+
+        dataset = dataset.map(augmented, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
@@ -230,8 +234,7 @@ def train(
         When that accuracy is below :data:`ACCURACY_FLOOR` (except for
         ``shuffle_labels``, whose model should be at chance).
     """
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    epochs = positive_int("epochs", epochs)
     path = Path(out).expanduser() if out is not None else None
     if path is not None:
         if path.suffix != ".keras":
@@ -311,22 +314,34 @@ def _with_permuted_labels(dataset: Any, seed: int) -> Any:
     """The same images with their labels permuted once (fixed across epochs)."""
     import tensorflow as tf
 
-    labels = np.fromiter((int(y) for y in dataset.map(lambda x, y: y).as_numpy_iterator()), dtype=np.int64)
+    # Named functions, not lambdas: AutoGraph cannot find a lambda's source when several share a file's lines,
+    # and says so in a warning a student would see.
+    def label_of(image: Any, label: Any) -> Any:
+        return label
+
+    labels = np.fromiter((int(y) for y in dataset.map(label_of).as_numpy_iterator()), dtype=np.int64)
     permuted = tf.constant(np.random.default_rng(seed).permutation(labels))
-    return dataset.enumerate().map(lambda i, pair: (pair[0], tf.gather(permuted, i)))
+
+    def relabel(index: Any, pair: Any) -> Any:
+        return pair[0], tf.gather(permuted, index)
+
+    return dataset.enumerate().map(relabel)
 
 
 # --------------------------------------------------------------------------- the course's CNN
-def course_cnn_path(image_size: int, shuffled_labels: bool = False) -> Path:
+def course_cnn_path(image_size: int, shuffled_labels: bool = False, seed: int = 0) -> Path:
     """Where notebook 01 and :func:`course_cnn` keep the trained CNN for one image size.
 
     ``<output dir>/models/horses_humans_<size>.keras`` (see
     :func:`course_utils.config.output_dir`); the control model of the
     data-randomization test, trained on shuffled labels, sits beside it as
-    ``horses_humans_<size>_shuffled_labels.keras``.
+    ``horses_humans_<size>_shuffled_labels.keras``, and a CNN trained with
+    another seed (to see how much a result depends on the training run) as
+    ``horses_humans_<size>_seed<seed>.keras``.
     """
     size = positive_int("image_size", image_size, 8)
-    suffix = "_shuffled_labels" if shuffled_labels else ""
+    seed = positive_int("seed", seed, 0)
+    suffix = ("_shuffled_labels" if shuffled_labels else "") + (f"_seed{seed}" if seed else "")
     return config.output_dir("models") / f"horses_humans_{size}{suffix}.keras"
 
 
@@ -339,6 +354,7 @@ def course_cnn(
     verbose: int = 0,
     min_steps: int = 0,
     precision: str = "float32",
+    seed: int = 0,
 ) -> keras.Model:
     """The course's trained horses-vs-humans CNN, ready to explain.
 
@@ -372,6 +388,12 @@ def course_cnn(
     precision
         ``"float32"`` or ``"bfloat16"`` (see :func:`course_utils.models.with_precision`):
         the trained float32 weights, computing in that precision. Training is float32.
+    seed
+        Seeds the training (initial weights, augmentation, order). Seed 0 is the
+        course's CNN (notebook 01's, or ``HORSES_HUMANS_MODEL``); other seeds
+        are further training runs of the same recipe, each saved under its own
+        name (:func:`course_cnn_path`), to measure how much a result depends on
+        the run.
 
     Returns
     -------
@@ -383,7 +405,7 @@ def course_cnn(
 
     models.check_precision(precision)  # before a model is loaded or trained
     return models.with_precision(
-        _trained_cnn(image_size, epochs, data_dir, max_images, shuffled_labels, verbose, min_steps), precision
+        _trained_cnn(image_size, epochs, data_dir, max_images, shuffled_labels, verbose, min_steps, seed), precision
     )
 
 
@@ -395,11 +417,12 @@ def _trained_cnn(
     shuffled_labels: bool,
     verbose: int,
     min_steps: int,
+    seed: int = 0,
 ) -> Any:
     import keras
 
-    path = course_cnn_path(image_size, shuffled_labels)
-    pretrained = None if shuffled_labels else os.environ.get("HORSES_HUMANS_MODEL")
+    path = course_cnn_path(image_size, shuffled_labels, seed)
+    pretrained = None if shuffled_labels or seed else os.environ.get("HORSES_HUMANS_MODEL")
     if pretrained:
         model = keras.models.load_model(pretrained)
         if tuple(model.inputs[0].shape[1:]) == (image_size, image_size, 3):
@@ -414,7 +437,8 @@ def _trained_cnn(
     if saved is not None:
         return saved
     kind = "on SHUFFLED labels (data-randomization control)" if shuffled_labels else "on horses-or-humans"
-    print(f"Training the course CNN {kind} at {image_size}x{image_size} ...", flush=True)
+    run = f", seed {seed}" if seed else ""
+    print(f"Training the course CNN {kind} at {image_size}x{image_size}{run} ...", flush=True)
     result = train(
         data_dir=data_dir,
         image_size=image_size,
@@ -425,6 +449,7 @@ def _trained_cnn(
         out=path,
         overwrite=True,
         verbose=verbose,
+        seed=seed,
     )
     print(
         f"... {len(result.history['loss'])} epochs in {result.seconds:.0f} s: validation accuracy "

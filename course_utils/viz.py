@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.colors import LinearSegmentedColormap
+from matplotlib.colors import Colormap, LinearSegmentedColormap
 
 from course_utils._core import positive_int
 
@@ -23,6 +23,10 @@ if TYPE_CHECKING:  # for the type hints only: viz draws what the method modules 
 
 __all__ = [
     "red_transparent_blue",
+    "red_transparent",
+    "FOR_CLASS_RGB",
+    "AGAINST_CLASS_RGB",
+    "colormap",
     "to_uint8_image",
     "normalize_heatmap",
     "overlay_heatmap",
@@ -43,19 +47,76 @@ __all__ = [
 ]
 
 
+# The course's one colour convention (stated in notebook 01, kept by every helper below): red is evidence FOR the
+# explained class, blue evidence AGAINST it, and zero is transparent so the image underneath stays readable.
+# These are the SHAP image plot's colours; no rainbow map (jet), whose bright bands read as edges the map lacks.
+
+#: RGB in [0, 1] of evidence for the explained class (red).
+FOR_CLASS_RGB: tuple[float, float, float] = (255 / 255, 13 / 255, 87 / 255)
+#: RGB in [0, 1] of evidence against the explained class (blue).
+AGAINST_CLASS_RGB: tuple[float, float, float] = (30 / 255, 136 / 255, 229 / 255)
+
+#: Rainbow colormaps the helpers refuse: their lightness is not monotonic, so they invent edges and hide order.
+_RAINBOW_CMAPS = frozenset({"jet", "jet_r", "rainbow", "rainbow_r", "gist_rainbow", "gist_rainbow_r", "hsv", "hsv_r"})
+
+
 def _make_red_transparent_blue() -> LinearSegmentedColormap:
-    # Blue for negative, red for positive evidence, fully transparent at zero so
-    # the faint image underneath stays readable (the SHAP image-plot colors).
-    blue = (30 / 255, 136 / 255, 229 / 255)
-    red = (255 / 255, 13 / 255, 87 / 255)
-    colors = [(*blue, a) for a in np.linspace(1, 0, 100)] + [(*red, a) for a in np.linspace(0, 1, 100)]
+    colors = [(*AGAINST_CLASS_RGB, a) for a in np.linspace(1, 0, 100)]
+    colors += [(*FOR_CLASS_RGB, a) for a in np.linspace(0, 1, 100)]
     return LinearSegmentedColormap.from_list("red_transparent_blue", colors)
 
 
-#: Diverging colormap: blue (negative) -> transparent (zero) -> red (positive).
+def _make_red_transparent() -> LinearSegmentedColormap:
+    return LinearSegmentedColormap.from_list("red_transparent", [(*FOR_CLASS_RGB, a) for a in np.linspace(0, 1, 100)])
+
+
+#: The course's diverging colormap for signed maps: blue (against the class) -> transparent (zero) -> red (for it).
 red_transparent_blue: LinearSegmentedColormap = _make_red_transparent_blue()
-if "red_transparent_blue" not in matplotlib.colormaps:
-    matplotlib.colormaps.register(red_transparent_blue)
+#: Its positive half, for maps that hold no sign (Grad-CAM after its ReLU, relative importance, pixel rankings):
+#: transparent (0) -> red (1), the same red as :data:`red_transparent_blue` at its top.
+red_transparent: LinearSegmentedColormap = _make_red_transparent()
+for _course_map in (red_transparent_blue, red_transparent):
+    if _course_map.name not in matplotlib.colormaps:
+        matplotlib.colormaps.register(_course_map)
+
+
+def colormap(cmap: str | Colormap | None = None, signed: bool = False) -> Colormap:
+    """The colormap a helper draws an attribution with: the course's, unless another one is asked for.
+
+    Parameters
+    ----------
+    cmap
+        ``None`` for the course's map (:data:`red_transparent_blue` when ``signed``,
+        else its positive half :data:`red_transparent`), or a matplotlib colormap or
+        its registered name.
+    signed
+        Whether the map holds both signs (evidence for and against the class).
+
+    Raises
+    ------
+    TypeError
+        If ``cmap`` is neither None, a name nor a colormap.
+    ValueError
+        If ``cmap`` is a rainbow map such as ``"jet"``, or an unknown name.
+    """
+    if cmap is None:
+        return red_transparent_blue if signed else red_transparent
+    if isinstance(cmap, Colormap):
+        name = cmap.name
+    elif isinstance(cmap, str):
+        name = cmap
+    else:
+        raise TypeError(f"cmap must be None, a colormap name or a matplotlib Colormap, got {type(cmap).__name__}")
+    if name.lower() in _RAINBOW_CMAPS:
+        raise ValueError(
+            f"cmap={name!r} is a rainbow map: its bright bands look like edges the map does not have. "
+            "Use the course's map (cmap=None: red for the class, blue against) or a perceptual one such as 'magma'."
+        )
+    if isinstance(cmap, str):
+        if cmap not in matplotlib.colormaps:
+            raise ValueError(f"cmap={cmap!r} is not a registered matplotlib colormap")
+        return matplotlib.colormaps[cmap]
+    return cmap
 
 
 def to_uint8_image(image: Any, value_range: tuple[float, float] = (0.0, 255.0)) -> np.ndarray:
@@ -117,8 +178,8 @@ def _resize_map(heatmap: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.asarray(resized, dtype=np.float64)
 
 
-def overlay_heatmap(image: Any, heatmap: Any, alpha: float = 0.4, cmap: str = "jet") -> np.ndarray:
-    """Blend a heatmap over an image.
+def overlay_heatmap(image: Any, heatmap: Any, alpha: float = 0.4, cmap: str | Colormap | None = None) -> np.ndarray:
+    """Blend a heatmap over an image: red where the map is high, the image itself where it is zero.
 
     Parameters
     ----------
@@ -128,9 +189,10 @@ def overlay_heatmap(image: Any, heatmap: Any, alpha: float = 0.4, cmap: str = "j
         ``(h, w)`` map; resized to the image and scaled to [0, 1] by its
         min and max (a constant map overlays as all-zero).
     alpha
-        Heatmap opacity in [0, 1].
+        Heatmap opacity in [0, 1] (times the colormap's own opacity).
     cmap
-        A matplotlib colormap name.
+        ``None`` for the course's :data:`red_transparent` (see :func:`colormap`), or
+        another colormap or its name; rainbow maps such as ``"jet"`` are refused.
 
     Returns
     -------
@@ -146,8 +208,9 @@ def overlay_heatmap(image: Any, heatmap: Any, alpha: float = 0.4, cmap: str = "j
     if heat.ndim != 2:
         raise ValueError(f"heatmap must be 2-D (H, W), got shape {heat.shape}")
     heat = normalize_heatmap(_resize_map(heat, *rgb.shape[:2]))
-    colored = matplotlib.colormaps[cmap](heat)[..., :3] * 255.0
-    blended = (1.0 - alpha) * rgb.astype(np.float64) + alpha * colored
+    colored = colormap(cmap)(heat)
+    opacity = float(alpha) * colored[..., 3:]  # a transparent colour (the course map at 0) leaves the image as it is
+    blended = (1.0 - opacity) * rgb.astype(np.float64) + opacity * colored[..., :3] * 255.0
     return np.clip(blended, 0, 255).astype(np.uint8)
 
 
@@ -166,7 +229,7 @@ def plot_overlay(
     image: Any,
     heatmap: Any,
     alpha: float = 0.4,
-    cmap: str = "jet",
+    cmap: str | Colormap | None = None,
     title: str | None = None,
     colorbar: bool = True,
     label: str = "relative importance",
@@ -174,7 +237,9 @@ def plot_overlay(
     """Draw an image with a heatmap on top, and a colorbar for the heatmap.
 
     The heatmap is scaled to [0, 1] (see :func:`overlay_heatmap`), so the
-    colorbar reads as relative importance.
+    colorbar reads as relative importance; by default it is drawn in the
+    course's :data:`red_transparent` (red: strongest evidence for the class,
+    transparent: none). ``cmap`` as in :func:`colormap`.
     """
     rgb = to_uint8_image(image)
     heat = np.asarray(heatmap, dtype=np.float64)
@@ -182,7 +247,7 @@ def plot_overlay(
         heat = heat[0]
     heat = normalize_heatmap(_resize_map(heat, *rgb.shape[:2]))
     ax.imshow(rgb)
-    shown = ax.imshow(heat, cmap=cmap, alpha=alpha, vmin=0.0, vmax=1.0)
+    shown = ax.imshow(heat, cmap=colormap(cmap), alpha=alpha, vmin=0.0, vmax=1.0)
     return _finish_axes(ax, shown, title, colorbar, label)
 
 
@@ -241,10 +306,10 @@ def show_images(
 
 # --------------------------------------------------------------------------- attribution maps
 _POLARITY_COLORS = {
-    # The keras.io Integrated Gradients visualizer's colors: green for evidence
-    # for the class, red for evidence against it; gold for both signs at once.
-    "positive": (0.0, 1.0, 0.0),
-    "negative": (1.0, 0.0, 0.0),
+    # The course's convention (not the keras.io visualizer's green and red): red for evidence for the class, blue
+    # for evidence against it, as in red_transparent_blue; gold, neither of the two, for the size whatever the sign.
+    "positive": FOR_CLASS_RGB,
+    "negative": AGAINST_CLASS_RGB,
     "both": (1.0, 0.78, 0.0),
 }
 
@@ -364,8 +429,9 @@ def plot_attribution(
 ) -> plt.Axes:
     """Draw an image with an attribution mask (see :func:`attribution_to_mask`) on top.
 
-    The mask is one color (green positive, red negative, gold both) whose
-    opacity is the mask value, so unimportant pixels show the image.
+    The mask is one color (red positive, blue negative, as in the course's
+    :data:`red_transparent_blue`; gold for both signs) whose opacity is the mask
+    value, so unimportant pixels show the image.
     """
     rgb = to_uint8_image(image)
     mask = attribution_to_mask(attributions, polarity=polarity, clip=clip, outlines=outlines, morphology=morphology)
@@ -626,13 +692,15 @@ def plot_pixel_ranking(
     attribution: Any,
     title: str | None = None,
     colorbar: bool = True,
-    alpha: float = 0.6,
+    alpha: float = 0.8,
 ) -> plt.Axes:
     """Draw a map the way deletion and insertion curves read it: as a ranking of the pixels.
 
     Each pixel shows its percentile in the map's ranking (1 = the first pixel
     deleted), so maps of different units and signs (a probability drop, a
-    gradient, a LIME weight) become comparable at a glance.
+    gradient, a LIME weight) become comparable at a glance. Drawn in the
+    course's :data:`red_transparent`: the pixels ranked most important for the
+    class are red, the last ones leave the image visible.
 
     Parameters
     ----------
@@ -647,7 +715,7 @@ def plot_pixel_ranking(
     ranks = pixel_ranks(values[None])[0]
     percentile = 1.0 - ranks / max(ranks.size - 1, 1)
     ax.imshow(to_uint8_image(image))
-    shown = ax.imshow(percentile, cmap="inferno", alpha=alpha, vmin=0.0, vmax=1.0)
+    shown = ax.imshow(percentile, cmap=red_transparent, alpha=alpha, vmin=0.0, vmax=1.0)
     return _finish_axes(ax, shown, title, colorbar, "rank (1 = first deleted)")
 
 
@@ -658,8 +726,9 @@ def plot_curves(
     title: str | None = None,
     ylabel: str | None = "score",
     band: bool = True,
+    intervals: dict[str, tuple[Any, Any]] | None = None,
 ) -> plt.Axes:
-    """Mean deletion or insertion curve of each method, with a band of +-1 standard error.
+    """Mean deletion or insertion curve of each method, with a band around it.
 
     Parameters
     ----------
@@ -668,7 +737,11 @@ def plot_curves(
     curves
         Method name -> ``(N, F)`` scores (one row per image), drawn in order.
     band
-        Shade the standard error of the mean over images.
+        Shade a band around each mean curve.
+    intervals
+        Method name -> ``(low, high)``, each ``(F,)``: the band to shade, e.g. the bootstrap interval of
+        :func:`course_utils.statistics.curve_interval`, so the plot and a table of intervals agree.
+        None: +-1 standard error of the mean over images.
     """
     steps = np.asarray(fractions, dtype=np.float64)
     style = {"random": ("--", "grey"), "centre": (":", "black"), "center": (":", "black")}  # the baselines
@@ -677,9 +750,18 @@ def plot_curves(
         mean = values.mean(axis=0)
         dash, color = next((v for k, v in style.items() if name.lower().startswith(k)), ("-", None))
         line = ax.plot(steps, mean, dash, lw=2.0 if dash == "-" else 1.8, label=name, color=color, zorder=3)[0]
-        if band and len(values) > 1:
+        if not band:
+            continue
+        if intervals is not None:
+            if name not in intervals:
+                raise ValueError(f"intervals has no band for {name!r}; give one (low, high) per curve")
+            low, high = (np.asarray(bound, dtype=np.float64).reshape(steps.shape) for bound in intervals[name])
+        elif len(values) > 1:
             error = values.std(axis=0, ddof=1) / np.sqrt(len(values))
-            ax.fill_between(steps, mean - error, mean + error, color=line.get_color(), alpha=0.15, lw=0)
+            low, high = mean - error, mean + error
+        else:
+            continue
+        ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.15, lw=0)
     ax.axhline(0.0, color="black", lw=0.8)
     ax.set(xlabel="fraction of pixels replaced", xlim=(0, 1))
     if ylabel:
@@ -730,6 +812,10 @@ def _lime_label(explanation: LimeExplanation, label: int | None) -> int:
     return explanation.top_labels[0] if label is None else int(label)
 
 
+#: How strongly plot_lime tints a chosen superpixel with its sign's colour: enough to read, little enough to see through.
+_LIME_TINT = 0.45
+
+
 def plot_lime(
     explanation: LimeExplanation,
     ax: plt.Axes | None = None,
@@ -739,12 +825,12 @@ def plot_lime(
     hide_rest: bool = False,
     title: str | None = None,
 ) -> plt.Axes:
-    """Draw a LIME explanation with the chosen superpixels' boundaries in yellow.
+    """Draw a LIME explanation: the chosen superpixels tinted and outlined in yellow.
 
-    With ``positive_only=False`` supporting superpixels are tinted green and
-    opposing ones red (LIME's convention). The mask comes from the cached
-    weights (:meth:`~course_utils.explainers.LimeExplanation.image_and_mask`):
-    no LIME run.
+    Supporting superpixels are tinted red and, with ``positive_only=False``,
+    opposing ones blue: the course's colours (:data:`red_transparent_blue`), not
+    LIME's own green and red. The mask comes from the cached weights
+    (:meth:`~course_utils.explainers.LimeExplanation.image_and_mask`): no LIME run.
 
     Parameters
     ----------
@@ -766,13 +852,19 @@ def plot_lime(
 
     shown_label = _lime_label(explanation, label)
     count = explanation.num_features if num_features is None else num_features
-    image, mask = explanation.image_and_mask(shown_label, count, positive_only, hide_rest)
+    _, mask = explanation.image_and_mask(shown_label, count, positive_only, hide_rest)
+    # LIME's own image tints with its colours; tint the untouched image with the course's instead.
+    shown = to_uint8_image(explanation.image).astype(np.float64) / 255.0
+    if hide_rest:
+        shown[mask == 0] = 0.0
+    for sign, color in ((1, FOR_CLASS_RGB), (-1, AGAINST_CLASS_RGB)):
+        shown[mask == sign] = (1.0 - _LIME_TINT) * shown[mask == sign] + _LIME_TINT * np.asarray(color)
     if ax is None:
         _, ax = plt.subplots(figsize=(4, 4))
-    ax.imshow(mark_boundaries(np.clip(image / 255.0, 0, 1), mask, color=(1, 1, 0)))
+    ax.imshow(mark_boundaries(shown, mask, color=(1, 1, 0)))
     ax.set_axis_off()
     if title is None:
-        kind = "supporting superpixels" if positive_only else "superpixels (green for, red against)"
+        kind = "supporting superpixels" if positive_only else "superpixels (red for, blue against)"
         title = f"LIME: {explanation.class_names[shown_label]}\n{count} strongest {kind}"
     ax.set_title(title, fontsize=10)
     return ax

@@ -71,6 +71,27 @@ def test_load_horses_or_humans_from_a_folder(tmp_path, monkeypatch):
     assert sorted(label for _, label in examples) == [0, 0, 0, 0, 1, 1, 1]
 
 
+def test_held_out_models_name_the_rendered_model_of_each_held_out_image_in_order(tmp_path, monkeypatch):
+    root = _fake_dataset(tmp_path / "hoh")
+    monkeypatch.setenv("HORSES_OR_HUMANS_DIR", str(root))
+    names = data.held_out_models()
+    _, labels = data.held_out_images(8)
+    assert sorted(names) == ["horse05", "horse05", "horse10", "horse10", "human05", "human05", "human05"]
+    assert [name.startswith("human") for name in names] == [bool(label) for label in labels], "same order"
+    assert list(data.held_out_models(limit=3)) == list(names[:3])
+    monkeypatch.delenv("HORSES_OR_HUMANS_DIR")
+    monkeypatch.setattr(data, "_tfds_available", lambda: True)
+    assert data.held_out_models() is None, "TFDS records carry no file names"
+
+
+def test_held_out_models_of_the_embedded_sample_are_whole_models(monkeypatch):
+    monkeypatch.delenv("HORSES_OR_HUMANS_DIR", raising=False)
+    monkeypatch.setattr(data, "_tfds_available", lambda: False)
+    names = data.held_out_models()
+    assert len(names) == 36 and len(set(names)) == 12
+    assert {int(name[-2:]) for name in names} <= set(data.validation_model_numbers("horses"))
+
+
 def test_bad_folders_say_what_layout_is_expected(tmp_path):
     (tmp_path / "horses").mkdir()
     with pytest.raises(ValueError, match="humans/"):

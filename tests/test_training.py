@@ -128,6 +128,14 @@ def test_course_cnn_prefers_an_instructors_model_of_the_right_size(monkeypatch, 
         training.course_cnn_path(4)
 
 
+def test_each_training_seed_has_its_own_saved_model():
+    assert training.course_cnn_path(16, seed=0) == training.course_cnn_path(16)
+    assert training.course_cnn_path(16, seed=2).name == "horses_humans_16_seed2.keras"
+    assert training.course_cnn_path(16, shuffled_labels=True, seed=1).name == "horses_humans_16_shuffled_labels_seed1.keras"
+    with pytest.raises(ValueError, match="seed"):
+        training.course_cnn_path(16, seed=-1)
+
+
 def test_course_train_only_trains(capsys):
     """The course-train command is the train subcommand; the other tools live under course-utils."""
     import pytest

@@ -169,17 +169,20 @@ def test_plot_lime_draws_the_chosen_superpixels():
     assert ax.get_title() == "LIME: human\n1 strongest supporting superpixels"
     drawn = ax.get_images()[0].get_array()
     assert drawn.shape == (32, 32, 3)
-    np.testing.assert_allclose(drawn[4, 4], 100 / 255, rtol=1e-6)  # inside quadrant 0, the one kept
+    tint = viz._LIME_TINT
+    red, blue = np.array(viz.FOR_CLASS_RGB), np.array(viz.AGAINST_CLASS_RGB)
+    # inside quadrant 0, the one kept: the image tinted with the course's red
+    np.testing.assert_allclose(drawn[4, 4], (1 - tint) * 100 / 255 + tint * red, rtol=1e-6)
     assert np.all(drawn[20:, 20:] == 0)  # the rest hidden
     np.testing.assert_allclose(drawn[16, 4], (1, 1, 0))  # a yellow boundary around the kept quadrant
     assert len(ax.figure.axes) == 1
 
     fig, ax = plt.subplots()
     assert viz.plot_lime(explanation, ax, label=0, num_features=2, positive_only=False) is ax
-    assert ax.get_title() == "LIME: horse\n2 strongest superpixels (green for, red against)"
+    assert ax.get_title() == "LIME: horse\n2 strongest superpixels (red for, blue against)"
     drawn = ax.get_images()[0].get_array()
-    np.testing.assert_allclose(drawn[4, 4], (250 / 255, 100 / 255, 100 / 255), rtol=1e-6)  # against "horse": red
-    np.testing.assert_allclose(drawn[4, 20], (100 / 255, 250 / 255, 100 / 255), rtol=1e-6)  # for it: green
+    np.testing.assert_allclose(drawn[4, 4], (1 - tint) * 100 / 255 + tint * blue, rtol=1e-6)  # against "horse"
+    np.testing.assert_allclose(drawn[4, 20], (1 - tint) * 100 / 255 + tint * red, rtol=1e-6)  # for it
     np.testing.assert_allclose(drawn[24, 24], 100 / 255, rtol=1e-6)  # not among the 2 strongest
     viz.plot_lime(explanation, ax, title="custom")
     assert ax.get_title() == "custom"
@@ -265,3 +268,16 @@ def test_plot_shap_layers_rejects_bad_arguments():
         viz.plot_shap_layers(explanation, percentile=0)
     with pytest.raises(ValueError, match="got 1 input_titles for 2 drawn images"):
         viz.plot_shap_layers(explanation, rows=[0, 1], input_titles=["only one"])
+
+
+def test_curve_bands_are_the_intervals_given():
+    fractions = np.linspace(0, 1, 5)
+    curves = {"Grad-CAM": np.random.default_rng(0).normal(size=(6, 5)), "Random": np.zeros((6, 5))}
+    low, high = np.full(5, -3.0), np.full(5, 4.0)
+    fig, ax = plt.subplots()
+    viz.plot_curves(ax, fractions, curves, intervals={"Grad-CAM": (low, high), "Random": (low + 1, high - 1)})
+    shaded = [collection.get_paths()[0].vertices[:, 1] for collection in ax.collections]
+    assert [(round(ys.min(), 6), round(ys.max(), 6)) for ys in shaded] == [(-3.0, 4.0), (-2.0, 3.0)]
+    with pytest.raises(ValueError, match="no band for 'Random'"):
+        viz.plot_curves(ax, fractions, curves, intervals={"Grad-CAM": (low, high)})
+    plt.close(fig)

@@ -1,0 +1,196 @@
+"""Bootstrap intervals and tests clustered by rendered model, and Holm's correction (course_utils.statistics)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from course_utils import metrics, statistics
+
+
+def _naive_bootstrap(values, resamples, seed):
+    """The textbook bootstrap, written as a loop: resample images one by one."""
+    rng = np.random.default_rng(seed)
+    means = []
+    for _ in range(resamples):
+        draw = rng.integers(0, len(values), len(values))
+        means.append(np.mean([values[i] for i in draw]))
+    return np.asarray(means)
+
+
+def _clustered_sample(rng, clusters, per_cluster, spread=1.0, noise=0.1):
+    """Images of a few clusters: a random effect per cluster, little noise within it (renders of one model)."""
+    effects = rng.normal(0.0, spread, clusters)
+    groups = np.repeat(np.arange(clusters), per_cluster)
+    return effects[groups] + rng.normal(0.0, noise, groups.size), groups
+
+
+def test_without_groups_it_is_the_ordinary_bootstrap():
+    values = np.random.default_rng(3).normal(size=17)
+    means = statistics.bootstrap_means(values, resamples=300, seed=5)
+    np.testing.assert_allclose(means, _naive_bootstrap(values, 300, 5), rtol=1e-12)
+    mean, low, high = statistics.bootstrap_interval(values, resamples=300, seed=5)
+    assert mean == pytest.approx(values.mean())
+    assert (low, high) == pytest.approx(tuple(np.percentile(_naive_bootstrap(values, 300, 5), [2.5, 97.5])))
+
+
+def test_one_image_per_cluster_equals_resampling_images():
+    values = np.random.default_rng(0).normal(size=12)
+    groups = [f"model{i}" for i in range(12)]
+    assert statistics.bootstrap_interval(values, groups=groups, seed=1) == pytest.approx(
+        statistics.bootstrap_interval(values, seed=1)
+    )
+
+
+def test_copies_of_an_image_in_its_cluster_do_not_narrow_the_cluster_interval():
+    values = np.random.default_rng(1).normal(size=8)
+    groups = np.arange(8)
+    copies, copy_groups = np.repeat(values, 6), np.repeat(groups, 6)
+    clustered = statistics.bootstrap_interval(copies, groups=copy_groups, seed=2)
+    assert clustered == pytest.approx(statistics.bootstrap_interval(values, groups=groups, seed=2))
+    # Treating the 48 copies as independent images makes the interval about sqrt(6) times too narrow.
+    naive = statistics.bootstrap_interval(copies, seed=2)
+    assert (naive[2] - naive[1]) < 0.6 * (clustered[2] - clustered[1])
+
+
+def test_cluster_intervals_cover_the_true_mean_where_image_intervals_do_not():
+    rng = np.random.default_rng(7)
+    covered = {"clusters": 0, "images": 0}
+    trials = 150
+    for trial in range(trials):
+        values, groups = _clustered_sample(rng, clusters=10, per_cluster=6)
+        _, low, high = statistics.bootstrap_interval(values, groups=groups, resamples=400, seed=trial)
+        covered["clusters"] += low <= 0.0 <= high
+        _, low, high = statistics.bootstrap_interval(values, resamples=400, seed=trial)
+        covered["images"] += low <= 0.0 <= high
+    # Ten clusters make the percentile interval somewhat narrow (coverage near 0.9); resampling the
+    # 60 images as if independent covers the true mean far less often.
+    assert covered["clusters"] / trials > 0.82
+    assert covered["images"] / trials < 0.65
+
+
+def test_strata_keep_the_design_in_every_resample():
+    labels = np.repeat([0, 1], 6)
+    groups = np.repeat(np.arange(4), 3)  # two models per class, three images each
+    means = statistics.bootstrap_means(labels.astype(float), groups=groups, strata=labels, resamples=200)
+    np.testing.assert_allclose(means, 0.5)  # always as many horses as humans
+    free = statistics.bootstrap_means(labels.astype(float), groups=groups, resamples=200)
+    assert free.std() > 0.1
+
+
+def test_stratum_with_one_cluster_and_cluster_across_strata_are_refused():
+    values = np.arange(6.0)
+    with pytest.raises(ValueError, match="single cluster"):
+        statistics.bootstrap_means(values, groups=[0, 0, 0, 1, 2, 3], strata=[0, 0, 0, 1, 1, 1])
+    with pytest.raises(ValueError, match="two strata"):
+        statistics.bootstrap_means(values, groups=[0, 0, 1, 1, 2, 2], strata=[0, 0, 0, 1, 1, 1])
+
+
+def test_p_value_agrees_with_the_interval_and_the_data():
+    rng = np.random.default_rng(11)
+    shifted = rng.normal(3.0, 1.0, 20)
+    assert statistics.bootstrap_p_value(shifted, resamples=999) == pytest.approx(2 / 1000)
+    centred = rng.normal(0.0, 1.0, 20)
+    centred -= centred.mean()
+    assert statistics.bootstrap_p_value(centred, resamples=999) > 0.8
+    for seed in range(20):
+        values = rng.normal(rng.uniform(-1, 1), 1.0, 15)
+        p = statistics.bootstrap_p_value(values, resamples=2000, seed=seed)
+        _, low, high = statistics.bootstrap_interval(values, resamples=2000, seed=seed)
+        if abs(p - 0.05) > 0.01:  # away from the boundary both must decide alike
+            assert (p < 0.05) == (low > 0 or high < 0)
+
+
+def test_paired_comparison_reports_what_is_behind_it():
+    rng = np.random.default_rng(2)
+    reference, groups = _clustered_sample(rng, clusters=5, per_cluster=4)
+    better = reference - 1.0 + rng.normal(0, 0.05, reference.size)
+    result = statistics.paired_comparison(better, reference, groups=groups, resamples=999)
+    assert (result.images, result.clusters) == (20, 5)
+    assert result.mean == pytest.approx(-1.0, abs=0.05)
+    assert result.high < 0 and result.p_value == pytest.approx(2 / 1000)
+    with pytest.raises(ValueError, match="same images"):
+        statistics.paired_comparison(better, reference[:-1])
+
+
+def _holm_by_definition(p_values):
+    """Holm (1979) as a rejection rule, for every alpha on a grid: the smallest alpha that rejects each test."""
+    m = len(p_values)
+    order = np.argsort(p_values)
+    adjusted = np.empty(m)
+    for rank, index in enumerate(order):
+        adjusted[index] = min(1.0, max((m - k) * p_values[order[k]] for k in range(rank + 1)))
+    return adjusted
+
+
+def test_holm_matches_its_definition_and_a_hand_example():
+    np.testing.assert_allclose(statistics.holm_adjust([0.01, 0.04, 0.03, 0.005]), [0.03, 0.06, 0.06, 0.02])
+    rng = np.random.default_rng(4)
+    for _ in range(50):
+        p = rng.uniform(0, 0.2, rng.integers(1, 12))
+        adjusted = statistics.holm_adjust(p)
+        np.testing.assert_allclose(adjusted, _holm_by_definition(p))
+        assert np.all(adjusted >= p)
+        assert np.all(adjusted <= np.minimum(p * len(p), 1.0) + 1e-12)  # never more conservative than Bonferroni
+
+
+def test_holm_controls_the_family_wise_error_under_the_null():
+    rng = np.random.default_rng(5)
+    families = rng.uniform(size=(4000, 20))  # twenty true null hypotheses per family
+    uncorrected = np.mean((families < 0.05).any(axis=1))
+    corrected = np.mean([(statistics.holm_adjust(p) < 0.05).any() for p in families])
+    assert uncorrected > 0.5
+    assert corrected < 0.065
+
+
+def test_curve_band_is_the_interval_of_each_fraction():
+    curves = np.random.default_rng(6).normal(size=(9, 4))
+    groups = [0, 0, 1, 1, 2, 2, 3, 3, 4]
+    mean, low, high = statistics.curve_interval(curves, groups=groups, resamples=500, seed=3)
+    for column in range(4):
+        one = statistics.bootstrap_interval(curves[:, column], groups=groups, resamples=500, seed=3)
+        assert (mean[column], low[column], high[column]) == pytest.approx(one)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: statistics.bootstrap_interval("0.1 0.2"),
+        lambda: statistics.bootstrap_interval([0.1, 0.2], confidence="95%"),
+        lambda: statistics.holm_adjust(0.04),
+        lambda: statistics.bootstrap_means([0.1, 0.2], groups=3),
+    ],
+)
+def test_wrong_types_raise_type_error(call):
+    with pytest.raises(TypeError):
+        call()
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: statistics.bootstrap_interval([1.0]), "at least 2"),
+        (lambda: statistics.bootstrap_interval([1.0, np.nan]), "finite"),
+        (lambda: statistics.bootstrap_interval([1.0, 2.0], confidence=1.5), "between 0 and 1"),
+        (lambda: statistics.bootstrap_means([1.0, 2.0, 3.0], groups=[0, 1]), "one label per image"),
+        (lambda: statistics.holm_adjust([0.2, 1.2]), r"\[0, 1\]"),
+        (lambda: statistics.curve_interval([1.0, 2.0]), r"\(N, F\)"),
+    ],
+)
+def test_wrong_values_raise_value_error_saying_what_is_expected(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_metrics_keeps_its_bootstrap_interval():
+    values = np.linspace(-1, 2, 10)
+    assert metrics.bootstrap_interval(values, resamples=200) == statistics.bootstrap_interval(values, resamples=200)
+
+
+def test_group_labels_may_be_any_hashable_kind():
+    values = np.arange(8.0)
+    names = list(itertools.chain.from_iterable([f"horse{i:02d}"] * 2 for i in range(4)))
+    numbers = np.repeat(np.arange(4), 2)
+    assert statistics.bootstrap_interval(values, groups=names) == statistics.bootstrap_interval(values, groups=numbers)
