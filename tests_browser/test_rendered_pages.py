@@ -22,7 +22,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils import notebook_runner
+from course_utils import course_site, notebook_runner
 
 PAGE_NOTEBOOK_CELLS = [
     ("markdown", "# A page with math\n\nInline $\\frac{\\partial y_c}{\\partial x}$ and display\n\n"
@@ -69,7 +69,7 @@ def rendered_pages(request, tmp_path_factory) -> list[Path]:
         ]
         notebook.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
         nbformat.write(notebook, folder / "01_page_check.ipynb")
-        assert notebook_runner.run_all(folder, out, timeout=300) == 0
+        assert notebook_runner.run_all(folder, out, timeout=300, build_site=course_site.build_after_run) == 0
     site = out / "site"
     site_pages = [p for p in sorted(site.rglob("*.html")) if not p.relative_to(site).parts[0].startswith("_")]
     # The run's index.html only forwards to the site (test_the_site_... follows it).
