@@ -47,7 +47,8 @@ _MATHJAX_DONE = """() => {
 }"""
 
 _PAGE_STATE = """() => ({
-  rawText: [...document.querySelectorAll('.jp-RenderedMarkdown, .jp-RenderedHTMLCommon, .bd-article')]
+  rawText: [...document.querySelectorAll('.jp-RenderedMarkdown, .jp-RenderedHTMLCommon, '
+    + '.bd-article p, .bd-article li, .bd-article td, .bd-article h1, .bd-article h2, .bd-article h3')]
     .map(e => e.innerText).join('\\n'),
   links: [...document.querySelectorAll('a[href]')].map(a => a.href),
   typeset: document.querySelectorAll('.MathJax, .MathJax_Display, .MathJax_Preview + .MathJax').length,
