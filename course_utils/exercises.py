@@ -1032,6 +1032,22 @@ def _deletion_auc(
     )
 
 
+def _check_rescored_aucs(
+    answer: Any, curve: tuple[Any, ...], unchanged: Mapping[str, Any], unchanged_message: str, why: str = ""
+) -> None:
+    """Deletion AUCs per method under one changed setting: not the ``unchanged`` ones, and those of ``curve``.
+
+    ``curve`` is ``(model, images, maps, classes, fractions, fill, score)``; the first method is recomputed.
+    """
+    model, images, maps, classes, fractions, fill, score = curve
+    found = _mapping(answer, list(maps), "the AUCs")
+    name = next(iter(maps))
+    if _same(found[name], unchanged[name]):
+        raise _Wrong(unchanged_message)
+    expected = _deletion_auc(model, images, maps[name], classes, fractions, fill, score)
+    _close(found[name], expected, f"the AUCs of {name}", rtol=1e-3, atol=1e-3, why=why)
+
+
 @_exercise(
     "08.1",
     "Another fill",
@@ -1048,12 +1064,13 @@ def _black_deletion(
     score: str,
     blur_auc: Mapping[str, Any],
 ) -> str:
-    found = _mapping(answer, list(maps), "the AUCs")
-    name = next(iter(maps))
-    if _same(found[name], blur_auc[name]):
-        raise _Wrong('these are the blur fill\'s AUCs: pass "black" as the fill.')
-    expected = _deletion_auc(model, images, maps[name], classes, fractions, "black", score)
-    _close(found[name], expected, f"the AUCs of {name}", rtol=1e-3, atol=1e-3, why="black fill, the same score?")
+    _check_rescored_aucs(
+        answer,
+        (model, images, maps, classes, fractions, "black", score),
+        blur_auc,
+        'these are the blur fill\'s AUCs: pass "black" as the fill.',
+        why="black fill, the same score?",
+    )
     return "compare the two rankings: each fill asks its own question about 'absent'."
 
 
@@ -1157,12 +1174,12 @@ def _margin_deletion(
     fill: Any,
     probability_auc: Mapping[str, Any],
 ) -> str:
-    found = _mapping(answer, list(maps), "the AUCs")
-    name = next(iter(maps))
-    if _same(found[name], probability_auc[name]):
-        raise _Wrong('these are the probability\'s AUCs: pass "margin" as the score.')
-    expected = _deletion_auc(model, images, maps[name], classes, fractions, fill, "margin")
-    _close(found[name], expected, f"the AUCs of {name}", rtol=1e-3, atol=1e-3)
+    _check_rescored_aucs(
+        answer,
+        (model, images, maps, classes, fractions, fill, "margin"),
+        probability_auc,
+        'these are the probability\'s AUCs: pass "margin" as the score.',
+    )
     return "compare the two orders: a report must name its score."
 
 

@@ -272,6 +272,11 @@ def bootstrap_p_value(
     means = bootstrap_means(values, groups, strata, resamples, seed)
     if means.ndim != 1:
         raise ValueError("values must be a 1-D array, one number per image")
+    return _p_value(means)
+
+
+def _p_value(means: np.ndarray) -> float:
+    """Two-sided p-value of "the mean is 0" from resampled means (see :func:`bootstrap_p_value`)."""
     below = (np.count_nonzero(means <= 0.0) + 1) / (means.size + 1)
     above = (np.count_nonzero(means >= 0.0) + 1) / (means.size + 1)
     return float(min(1.0, 2.0 * min(below, above)))
@@ -307,10 +312,14 @@ def paired_comparison(
     if a.shape != b.shape or a.ndim != 1:
         raise ValueError(f"method and reference must be (N,) values of the same images, got {a.shape} and {b.shape}")
     difference = a - b
-    mean, low, high = bootstrap_interval(difference, confidence, resamples, seed, groups, strata)
-    p_value = bootstrap_p_value(difference, resamples, seed, groups, strata)
+    # One set of resamples for both the interval and the p-value: the same draws bootstrap_interval and
+    # bootstrap_p_value would make with this seed, computed once.
+    means = bootstrap_means(difference, groups, strata, resamples, seed)
+    low, high = _percentiles(means, _check_confidence(confidence))
     _, clusters = _cluster_ids(a.size, _check_labels(groups, a.size, "groups"))
-    return Comparison(mean, low, high, p_value, images=int(a.size), clusters=clusters)
+    return Comparison(
+        float(difference.mean()), float(low), float(high), _p_value(means), images=int(a.size), clusters=clusters
+    )
 
 
 def holm_adjust(p_values: Any) -> np.ndarray:

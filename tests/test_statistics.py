@@ -194,3 +194,13 @@ def test_group_labels_may_be_any_hashable_kind():
     names = list(itertools.chain.from_iterable([f"horse{i:02d}"] * 2 for i in range(4)))
     numbers = np.repeat(np.arange(4), 2)
     assert statistics.bootstrap_interval(values, groups=names) == statistics.bootstrap_interval(values, groups=numbers)
+
+
+def test_paired_comparison_is_the_interval_and_p_value_of_the_differences():
+    rng = np.random.default_rng(9)
+    a, b = rng.normal(0.3, 1.0, 14), rng.normal(0.0, 1.0, 14)
+    groups, strata = np.repeat(np.arange(7), 2), np.repeat([0, 1], [6, 8])
+    found = statistics.paired_comparison(a, b, resamples=700, seed=4, groups=groups, strata=strata)
+    interval = statistics.bootstrap_interval(a - b, resamples=700, seed=4, groups=groups, strata=strata)
+    p_value = statistics.bootstrap_p_value(a - b, resamples=700, seed=4, groups=groups, strata=strata)
+    assert (found.mean, found.low, found.high) == pytest.approx(interval) and found.p_value == p_value
