@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import sys
 import time
 from pathlib import Path
@@ -197,9 +198,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return _dispatch(args)
-    except KeyboardInterrupt:
-        print("interrupted: nothing half-written was kept; run the command again to finish.", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interruption:
+        detail = f" ({interruption})" if str(interruption) else ""
+        print(
+            f"interrupted{detail}: the run stopped there and nothing half-written was kept; "
+            "run the command again to finish.",
+            file=sys.stderr,
+        )
+        return 128 + int(getattr(interruption, "signal_number", signal.SIGINT))
     except Exception as error:
         if args.debug:
             raise

@@ -18,12 +18,15 @@ is reported as such: the notebook, the cell, and the end of its stderr.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import dataclasses
 import logging
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -115,6 +118,25 @@ def _client(
     from nbclient import NotebookClient
 
     class _PollingClient(NotebookClient):
+        #: SIGINT or SIGTERM, when one arrived while this notebook ran: the whole run must stop.
+        stop_signal: int | None = None
+
+        async def async_start_new_kernel(self, **kwargs: Any) -> None:
+            await super().async_start_new_kernel(**kwargs)
+            # nbclient has just installed its own handlers, which shut the kernel down and let the caller go on
+            # with the next notebook: Ctrl-C would only fail the running notebook. Ours do the same shutdown and
+            # remember the signal, so the runner stops the whole run (nbclient removes them when the notebook ends).
+            loop = asyncio.get_running_loop()
+            for number in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(
+                    RuntimeError, NotImplementedError, ValueError
+                ):  # no signals off the main thread
+                    loop.add_signal_handler(number, self._stop_run, number)
+
+        def _stop_run(self, number: int) -> None:
+            self.stop_signal = number
+            self._async_cleanup_kernel_future = asyncio.ensure_future(self._async_cleanup_kernel())
+
         async def async_start_new_kernel_client(self, **kwargs: Any) -> Any:
             kernel_client = await super().async_start_new_kernel_client(**kwargs)
             channel = kernel_client.shell_channel
@@ -428,7 +450,29 @@ def _execute(
             f"{path.name}: the run stopped in cell {current['cell']} ({type(failure).__name__}: {failure}). "
             f"Last lines of the kernel's stderr ({kernel_log}):\n{_tail(kernel_log) or '(nothing)'}"
         )
+    finally:
+        # A stop overrides whatever the shut-down kernel made of the cell: the run ends here.
+        _raise_if_stopped(client, path, current)
     return None
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) or SIGTERM arrived while a notebook ran: the whole run stops, that notebook unwritten.
+
+    A ``KeyboardInterrupt``, so that code which stops on Ctrl-C stops on it; ``signal_number`` says which signal
+    (the command line exits with 128 + it, as a shell does).
+    """
+
+    def __init__(self, message: str, signal_number: int) -> None:
+        super().__init__(message)
+        self.signal_number = signal_number
+
+
+def _raise_if_stopped(client: NotebookClient, path: Path, current: dict[str, int]) -> None:
+    number = getattr(client, "stop_signal", None)
+    if number is not None:
+        name = "Ctrl-C" if number == signal.SIGINT else signal.Signals(number).name
+        raise RunInterrupted(f"{name} while {path.name} ran cell {current['cell']}", number)
 
 
 def _content_problem(notebook: NotebookNode, path: Path) -> NotebookFailed | None:

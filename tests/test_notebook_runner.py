@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 
 import nbformat
+import pytest
 
 from course_utils import course_site, notebook_runner
 
@@ -384,6 +385,60 @@ def test_make_run_killed_part_way_is_finished_by_the_next_run(tmp_path):
     assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()} == sources, (
         "the source notebooks are never written"
     )
+
+
+@pytest.mark.parametrize(
+    ("stop", "whole_group"),
+    [("SIGINT", True), ("SIGINT", False), ("SIGTERM", False)],
+    ids=["ctrl-c in a terminal", "sigint to the runner", "kill"],
+)
+def test_ctrl_c_or_sigterm_stops_the_whole_run_not_only_the_running_notebook(tmp_path, stop, whole_group):
+    """Ctrl-C (SIGINT to the terminal's process group) or `kill` during the second of three notebooks ends the run
+    there: exit 128 + signal, no page of the interrupted or a later notebook, no index, and the next run finishes
+    everything."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder = tmp_path / "notebooks"
+    marker = tmp_path / "second-started"
+    _write_notebook(folder, "01_first", ["print('first')"])
+    _write_notebook(
+        folder,
+        "02_slow",
+        [f"import os, time\nopen({str(marker)!r}, 'w').close()\ntime.sleep(0 if os.environ.get('FAST') else 120)"],
+    )
+    _write_notebook(folder, "03_third", ["print('third')"])
+    out = tmp_path / "build"
+    command = [sys.executable, "-m", "course_utils", "run-notebooks", str(folder), "--out", str(out)]
+    run = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert time.monotonic() < deadline and run.poll() is None, run.stdout.read() if run.stdout else ""
+            time.sleep(0.1)
+        time.sleep(0.5)
+        if whole_group:  # what a terminal does on Ctrl-C: the runner and every process it started
+            os.killpg(run.pid, getattr(signal, stop))
+        else:
+            run.send_signal(getattr(signal, stop))
+        printed, _ = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+    assert run.returncode == 128 + getattr(signal, stop), printed
+    assert "03_third" not in printed, "the run went on after the interruption:\n" + printed
+    assert "interrupted" in printed and "02_slow.ipynb" in printed, printed
+    assert (out / "notebooks" / "01_first.html").is_file()
+    assert not (out / "notebooks" / "02_slow.html").exists() and not (out / "notebooks" / "03_third.html").exists()
+    assert not (out / "index.html").exists()
+
+    again = subprocess.run(command, env=dict(os.environ, FAST="1"), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert all((out / "notebooks" / f"{stem}.html").is_file() for stem in ("01_first", "02_slow", "03_third"))
 
 
 def _executed(outputs_by_cell):
