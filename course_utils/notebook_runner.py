@@ -113,8 +113,6 @@ def _client(
     is idle (jupyter/nbclient#312). Polling in short slices costs at most
     0.2 s per miss instead.
     """
-    from queue import Empty
-
     from nbclient import NotebookClient
 
     class _PollingClient(NotebookClient):
@@ -123,36 +121,11 @@ def _client(
 
         async def async_start_new_kernel(self, **kwargs: Any) -> None:
             await super().async_start_new_kernel(**kwargs)
-            # nbclient has just installed its own handlers, which shut the kernel down and let the caller go on
-            # with the next notebook: Ctrl-C would only fail the running notebook. Ours do the same shutdown and
-            # remember the signal, so the runner stops the whole run (nbclient removes them when the notebook ends).
-            loop = asyncio.get_running_loop()
-            for number in (signal.SIGINT, signal.SIGTERM):
-                with contextlib.suppress(
-                    RuntimeError, NotImplementedError, ValueError
-                ):  # no signals off the main thread
-                    loop.add_signal_handler(number, self._stop_run, number)
-
-        def _stop_run(self, number: int) -> None:
-            self.stop_signal = number
-            self._async_cleanup_kernel_future = asyncio.ensure_future(self._async_cleanup_kernel())
+            _stop_the_run_on_signals(self)
 
         async def async_start_new_kernel_client(self, **kwargs: Any) -> Any:
             kernel_client = await super().async_start_new_kernel_client(**kwargs)
-            channel = kernel_client.shell_channel
-            blocking_get = channel.get_msg
-
-            async def get_msg(timeout: float | None = None) -> Any:
-                deadline = None if timeout is None else time.monotonic() + timeout
-                while True:
-                    remaining = 0.2 if deadline is None else min(0.2, max(0.0, deadline - time.monotonic()))
-                    try:
-                        return await blocking_get(timeout=remaining)
-                    except Empty:
-                        if deadline is not None and time.monotonic() >= deadline:
-                            raise
-
-            channel.get_msg = get_msg
+            _wait_in_short_slices(kernel_client.shell_channel)
             return kernel_client
 
         async def _async_poll_for_reply(
@@ -187,6 +160,45 @@ def _client(
     if on_cell_start is not None:
         client.on_cell_start = on_cell_start
     return client
+
+
+def _wait_in_short_slices(channel: Any) -> None:
+    """Replace ``channel.get_msg(timeout)`` by a wait in 0.2 s slices up to the same deadline (see :func:`_client`)."""
+    from queue import Empty
+
+    blocking_get = channel.get_msg
+
+    async def get_msg(timeout: float | None = None) -> Any:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            remaining = 0.2 if deadline is None else min(0.2, max(0.0, deadline - time.monotonic()))
+            try:
+                return await blocking_get(timeout=remaining)
+            except Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+
+    channel.get_msg = get_msg
+
+
+def _stop_the_run_on_signals(client: Any) -> None:
+    """Make SIGINT and SIGTERM stop the whole run, not only ``client``'s notebook.
+
+    nbclient has just installed its own handlers, which shut the kernel down and let the caller go on with the
+    next notebook: Ctrl-C would only fail the running notebook. These do the same shutdown and remember the
+    signal in ``client.stop_signal``, which the runner turns into :class:`RunInterrupted`. nbclient removes them
+    when the notebook ends.
+    """
+
+    def stop(number: int) -> None:
+        client.stop_signal = number
+        client._async_cleanup_kernel_future = asyncio.ensure_future(client._async_cleanup_kernel())
+
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        # RuntimeError, NotImplementedError, ValueError: no signal handlers off the main thread or on Windows.
+        with contextlib.suppress(RuntimeError, NotImplementedError, ValueError):
+            loop.add_signal_handler(number, stop, number)
 
 
 def _quiet_client_logs() -> None:
