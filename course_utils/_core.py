@@ -19,13 +19,14 @@ import.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import numbers
 import sys
 import warnings
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol, Sequence, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, Protocol, Sequence, TypeVar, cast
 
 import numpy as np
 
@@ -40,12 +41,15 @@ __all__ = [
     "real_array",
     "int_or_ints",
     "check_classifier",
+    "MethodInputs",
+    "method_inputs",
     "validate_class_index",
     "num_classes",
     "class_indices",
     "top_classes",
     "chunks",
     "compiled",
+    "compiled_function",
     "CompiledFunction",
     "tracing_counts",
     "shape_key",
@@ -58,7 +62,7 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- input checks
-def as_image_batch(images: Any, what: str = "images") -> np.ndarray:
+def as_image_batch(images: Any, what: str = "images", stacklevel: int = 3) -> np.ndarray:
     """Images as a float32 ``(N, H, W, 3)`` batch, checked: the one pixel policy of the course.
 
     Parameters
@@ -67,6 +71,12 @@ def as_image_batch(images: Any, what: str = "images") -> np.ndarray:
         One ``(H, W, 3)`` image or ``(N, H, W, 3)`` images: a numpy array, a
         tensor or nested lists, of any real dtype (uint8 is typical), with
         pixel values in [0, 255].
+
+    what
+        How error messages name the argument.
+    stacklevel
+        Where the [0, 1] warning points: 3 is the caller's caller (a method
+        called from a student's cell).
 
     Returns
     -------
@@ -124,7 +134,7 @@ def as_image_batch(images: Any, what: str = "images") -> np.ndarray:
         warnings.warn(
             f"{what} are floats in [0, 1], but the course's models take raw pixels in [0, 255]; "
             "multiply by 255 unless this is intended.",
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
     return array
 
@@ -349,6 +359,59 @@ def live_model(model_ref: weakref.ReferenceType[keras.Model]) -> keras.Model:
     return model
 
 
+#: Every function :func:`compiled_function` builds carries this in its name, which TensorFlow's
+#: retracing warning prints; the course's filter recognises its own functions by it.
+_COMPILED_MARK = "course_compiled["
+
+Network = Callable[[], "keras.Model"]
+
+
+def compiled_function(
+    model: keras.Model,
+    key: str,
+    signature: Sequence[tf.TensorSpec],
+    make: Callable[[Network], Callable[..., Any]],
+    autograph: bool = True,
+) -> CompiledFunction:
+    """A ``tf.function`` for ``model``, compiled once per ``key`` and cached with the model.
+
+    The one way the course caches a compiled per-model function.
+
+    Parameters
+    ----------
+    model
+        The model the function belongs to; the cache entry dies with it.
+    key
+        Names the method, its layer if any and the input shape (see
+        :func:`shape_key`), e.g. ``"smoothgrad@224x224x3"``; it is what
+        :func:`tracing_counts` reports.
+    signature
+        The ``tf.TensorSpec`` of each argument. A fixed signature with ``None``
+        batch axes means one trace, whatever the batch size or Python values.
+    make
+        Called once with ``network``, a function returning the live model
+        (the cache holds the model only weakly, so the compiled function must
+        not hold it either); returns the Python function to compile. Helper
+        models (a layer head, a logits model) can be built inside ``make``.
+    autograph
+        ``tf.function``'s option: False for functions without Python control
+        flow on tensors, which then trace faster.
+    """
+    import tensorflow as tf
+
+    model_ref = weakref.ref(model)
+
+    def network() -> keras.Model:
+        return live_model(model_ref)
+
+    def build() -> CompiledFunction:
+        function = make(network)
+        function.__qualname__ = f"{_COMPILED_MARK}{key}]"
+        return cast(CompiledFunction, tf.function(function, input_signature=list(signature), autograph=autograph))
+
+    return compiled(model, key, build)
+
+
 def tracing_counts(model: keras.Model) -> dict[str, int]:
     """How many times each compiled function of ``model`` has been traced, across every module.
 
@@ -395,17 +458,13 @@ def predict_fn(model: keras.Model, shape: tuple[int, ...]) -> CompiledFunction:
     """``model``'s forward pass on ``(N, *shape)`` float32 pixels, compiled once per model and shape."""
     import tensorflow as tf
 
-    model_ref = weakref.ref(model)
-    batch_spec, _ = image_specs(shape)
-
-    def build() -> CompiledFunction:
-        @tf.function(input_signature=[batch_spec])
+    def make(network: Network) -> Callable[[tf.Tensor], tf.Tensor]:
         def predict(images: tf.Tensor) -> tf.Tensor:
-            return tf.cast(live_model(model_ref)(images, training=False), tf.float32)
+            return tf.cast(network()(images, training=False), tf.float32)
 
-        return cast(CompiledFunction, predict)
+        return predict
 
-    return compiled(model, f"predict@{shape_key(shape)}", build)
+    return compiled_function(model, f"predict@{shape_key(shape)}", image_specs(shape)[:1], make)
 
 
 def predict(model: keras.Model, batch: np.ndarray, batch_size: int = 32) -> np.ndarray:
@@ -426,18 +485,113 @@ def top_classes(model: keras.Model, batch: np.ndarray, class_index: Any) -> np.n
     return classes
 
 
+# --------------------------------------------------------------------------- the one opening
+#: How :func:`method_inputs` turns ``class_index`` into one class per image.
+Targets = Literal["resolved", "deferred", "none"]
+
+
+@dataclasses.dataclass(frozen=True)
+class MethodInputs:
+    """The checked arguments every method starts from (see :func:`method_inputs`).
+
+    Attributes
+    ----------
+    batch
+        float32 ``(N, H, W, 3)`` pixels in [0, 255].
+    classes
+        int32 ``(N,)``: one class per image. With ``targets="deferred"`` a -1
+        stands for "the top class", resolved inside the compiled function;
+        with ``targets="none"`` it is empty.
+    batch_size
+        Images per model call, at least 1.
+    """
+
+    batch: np.ndarray
+    classes: np.ndarray
+    batch_size: int
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """``(H, W, 3)`` of every image: the shape compiled functions are keyed by."""
+        height, width, channels = self.batch.shape[1:]
+        return int(height), int(width), int(channels)
+
+
+def method_inputs(
+    model: Any,
+    images: Any,
+    class_index: Any = None,
+    batch_size: Any = 32,
+    *,
+    targets: Targets = "resolved",
+    what: str = "images",
+    model_what: str = "model",
+) -> MethodInputs:
+    """The one opening of every method: images, model, batch size and class targets, checked once.
+
+    Parameters
+    ----------
+    model
+        Must be a ``keras.Model`` mapping ``(N, H, W, 3)`` pixels to ``(N, classes)``
+        scores and accept the images' size (:func:`check_classifier`).
+    images
+        One ``(H, W, 3)`` image or an ``(N, H, W, 3)`` batch, pixels in [0, 255]
+        (:func:`as_image_batch`).
+    class_index
+        None (the top class of each image), an int, or one int per image.
+    batch_size
+        Images per model call, an integer >= 1.
+    targets
+        ``"resolved"``: None becomes each image's top class now, on the images
+        themselves (methods that evaluate the model away from the image, such as
+        IG and SmoothGrad, need the image's class). ``"deferred"``:
+        None stays -1, resolved inside the compiled function at no extra
+        forward pass. ``"none"``: the method has no class (``class_index`` must
+        be None).
+    what, model_what
+        How error messages name the images and the model argument.
+
+    Returns
+    -------
+    MethodInputs
+
+    Raises
+    ------
+    TypeError
+        For a wrong type: a model that is not a ``keras.Model``, non-numeric
+        images, a non-integer batch size or class index.
+    ValueError
+        For a wrong value: a shape the model does not take, pixels outside
+        [0, 255], a batch size below 1, a class outside the model's range.
+    """
+    batch = as_image_batch(images, what=what, stacklevel=4)  # the warning points at the student's call of the method
+    check_classifier(model, batch, model_what)
+    size = positive_int("batch_size", batch_size)
+    if targets == "none":
+        if class_index is not None:
+            raise ValueError(f"this method explains no class, so class_index must be None, got {class_index!r}")
+        return MethodInputs(batch, np.empty((0,), np.int32), size)
+    if targets == "deferred":
+        classes = class_indices(model, batch, class_index)
+    elif targets == "resolved":
+        classes = top_classes(model, batch, class_index)
+    else:
+        raise ValueError(f"targets must be 'resolved', 'deferred' or 'none', got {targets!r}")
+    return MethodInputs(batch, classes.astype(np.int32, copy=False), size)
+
+
 class _CourseRetracingFilter(logging.Filter):
     """Drop TensorFlow's retracing warning for the course's own per-model compiled functions.
 
-    Every compiled function here is built by a ``build()`` closure once per
-    model and input shape (see :func:`compiled`); TensorFlow counts the
-    functions of a second model as retraces of the first and warns, although
-    nothing is traced twice. Warnings about a student's own functions pass.
+    Every compiled function here is built by :func:`compiled_function` once per
+    model and input shape and named ``course_compiled[key]``; TensorFlow counts
+    the functions of a second model as retraces of the first and warns,
+    although nothing is traced twice. Warnings about a student's own functions pass.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        return not ("triggered tf.function retracing" in message and ".build.<locals>." in message)
+        return not ("triggered tf.function retracing" in message and _COMPILED_MARK in message)
 
 
 # TensorFlow logs through the standard logger named "tensorflow" (what tf.get_logger() returns), so the

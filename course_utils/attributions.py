@@ -57,33 +57,31 @@ Sturmfels, Lundberg & Lee (2020). Visualizing the Impact of Feature Attribution
 
 from __future__ import annotations
 
-import weakref
 from typing import Any, Iterator
 
 import keras
 import numpy as np
 import tensorflow as tf
-from scipy import ndimage
 
-from course_utils import models
+from course_utils import image_io, models
 from course_utils._core import (
     CompiledFunction,
+    MethodInputs,
+    Network,
     as_image_batch,
     tracing_counts,
 )
-from course_utils._core import check_classifier as _check_model
 from course_utils._core import chunks as _chunks
-from course_utils._core import class_indices as _class_indices
 from course_utils._core import compiled as _compiled
+from course_utils._core import compiled_function as _compiled_function
 from course_utils._core import image_specs as _image_specs
-from course_utils._core import live_model as _live_model
+from course_utils._core import method_inputs as _method_inputs
 from course_utils._core import positive_int as _positive_int
 from course_utils._core import predict as _predict
 from course_utils._core import real_array as _real_array
 from course_utils._core import real_number as _real_number
 from course_utils._core import select_scores as _select_scores
 from course_utils._core import shape_key as _shape_key
-from course_utils._core import top_classes as _top_classes
 
 __all__ = [
     "BASELINE_KINDS",
@@ -110,21 +108,21 @@ BASELINE_KINDS: tuple[str, ...] = ("black", "white", "random", "blurred")
 _ZERO = tf.UnconnectedGradients.ZERO
 
 
-def _gradients_fn(model: keras.Model, shape: tuple[int, int, int]) -> CompiledFunction:
-    model_ref = weakref.ref(model)
-    batch_spec, _ = _image_specs(shape)
+_CLASS_ROWS = tf.TensorSpec((None,), tf.int32)
 
-    def build() -> CompiledFunction:
-        @tf.function(input_signature=[batch_spec, tf.TensorSpec((None,), tf.int32)])
+
+def _gradients_fn(model: keras.Model, shape: tuple[int, int, int]) -> CompiledFunction:
+    def make(network: Network) -> Any:
         def gradients(images: tf.Tensor, class_indices: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
             with tf.GradientTape() as tape:
                 tape.watch(images)
-                selected = _select_scores(_live_model(model_ref)(images, training=False), class_indices)
+                selected = _select_scores(network()(images, training=False), class_indices)
             return selected, tape.gradient(selected, images, unconnected_gradients=_ZERO)
 
         return gradients
 
-    return _compiled(model, f"gradients@{_shape_key(shape)}", build)
+    signature = [_image_specs(shape)[0], _CLASS_ROWS]
+    return _compiled_function(model, f"gradients@{_shape_key(shape)}", signature, make)
 
 
 def _score_and_gradients(
@@ -168,12 +166,9 @@ def vanilla_gradients(
     np.ndarray
         float32 ``(N, H, W, 3)``, d score / d pixel.
     """
-    batch = as_image_batch(images)
-    _check_model(model, batch)
-    batch_size = _positive_int("batch_size", batch_size)
-    classes = _class_indices(model, batch, class_index)
+    given = _method_inputs(model, images, class_index, batch_size, targets="deferred")
     target = models.logits_getter(model)() if use_logits else model
-    return _score_and_gradients(target, batch, classes, batch_size)[1]
+    return _score_and_gradients(target, given.batch, given.classes, given.batch_size)[1]
 
 
 # --------------------------------------------------------------------------- Grad-CAM
@@ -194,13 +189,11 @@ def _spatial_layer_model(model: keras.Model, name: str) -> keras.Model:
 
 
 def _grad_cam_fn(model: keras.Model, name: str, shape: tuple[int, int, int], use_logits: bool) -> CompiledFunction:
-    batch_spec, _ = _image_specs(shape)
     height, width = shape[:2]
 
-    def build() -> CompiledFunction:
-        both = _spatial_layer_model(models.logits_model(model) if use_logits else model, name)
+    def make(network: Network) -> Any:
+        both = _spatial_layer_model(models.logits_model(network()) if use_logits else network(), name)
 
-        @tf.function(input_signature=[batch_spec, tf.TensorSpec((None,), tf.int32)])
         def cam(images: tf.Tensor, class_indices: tf.Tensor) -> tf.Tensor:
             with tf.GradientTape() as tape:
                 # Watching the pixels records every op, even in a frozen model.
@@ -220,7 +213,8 @@ def _grad_cam_fn(model: keras.Model, name: str, shape: tuple[int, int, int], use
         return cam
 
     kind = "logits" if use_logits else "scores"
-    return _compiled(model, f"grad_cam[{name},{kind}]@{_shape_key(shape)}", build)
+    signature = [_image_specs(shape)[0], _CLASS_ROWS]
+    return _compiled_function(model, f"grad_cam[{name},{kind}]@{_shape_key(shape)}", signature, make)
 
 
 def grad_cam(
@@ -276,12 +270,14 @@ def grad_cam(
         If ``layer`` does not exist (the message lists the convolutional
         layers) or has no spatial output.
     """
-    batch = as_image_batch(images)
-    _check_model(model, batch)
-    batch_size = _positive_int("batch_size", batch_size)
-    cam = _grad_cam_fn(model, _layer_name(model, layer), batch.shape[1:], bool(use_logits))
-    classes = _class_indices(model, batch, class_index)
-    return np.concatenate([cam(batch[part], classes[part]).numpy() for part in _chunks(len(batch), batch_size)])
+    given = _method_inputs(model, images, class_index, batch_size, targets="deferred")
+    return _grad_cam_maps(model, given, layer, bool(use_logits))
+
+
+def _grad_cam_maps(model: keras.Model, given: MethodInputs, layer: str | None, use_logits: bool) -> np.ndarray:
+    cam = _grad_cam_fn(model, _layer_name(model, layer), given.image_shape, use_logits)
+    batch, classes = given.batch, given.classes
+    return np.concatenate([cam(batch[part], classes[part]).numpy() for part in _chunks(len(batch), given.batch_size)])
 
 
 # --------------------------------------------------------------------------- Guided Backpropagation
@@ -316,12 +312,13 @@ def guided_backprop(model: keras.Model, images: Any, class_index: Any = None, ba
     ValueError
         If the model has no ReLU to guide.
     """
-    batch = as_image_batch(images)
-    _check_model(model, batch)
-    batch_size = _positive_int("batch_size", batch_size)
-    classes = _class_indices(model, batch, class_index)
+    given = _method_inputs(model, images, class_index, batch_size, targets="deferred")
+    return _guided_gradients(model, given)
+
+
+def _guided_gradients(model: keras.Model, given: MethodInputs) -> np.ndarray:
     guided = _compiled(model, "guided_relu_model", lambda: models.guided_relu_model(models.logits_model(model)))
-    return _score_and_gradients(guided, batch, classes, batch_size)[1]
+    return _score_and_gradients(guided, given.batch, given.classes, given.batch_size)[1]
 
 
 def guided_grad_cam(
@@ -345,11 +342,9 @@ def guided_grad_cam(
     np.ndarray
         float32 ``(N, H, W, 3)``: ``guided_backprop(...) * grad_cam(...)[..., None]``.
     """
-    batch = as_image_batch(images)
-    _check_model(model, batch)
-    classes = _class_indices(model, batch, class_index)
-    cams = grad_cam(model, batch, classes, layer=layer, batch_size=batch_size)
-    return guided_backprop(model, batch, classes, batch_size=batch_size) * cams[..., None]
+    given = _method_inputs(model, images, class_index, batch_size, targets="deferred")
+    cams = _grad_cam_maps(model, given, layer, True)  # first: a wrong layer name fails before any gradient work
+    return _guided_gradients(model, given) * cams[..., None]
 
 
 # --------------------------------------------------------------------------- baselines and paths
@@ -394,7 +389,7 @@ def make_baseline(images: Any, kind: str | None = "black", seed: int | None = 0,
         ).astype(np.float32)
     elif kind == "blurred":
         # Blur along height and width only, never across images or channels.
-        baseline = ndimage.gaussian_filter(batch, sigma=(0, pixels, pixels, 0), mode="reflect")
+        baseline = image_io.blur(batch, pixels)
     else:
         raise ValueError(
             f"Unknown baseline {kind!r}; use one of {', '.join(BASELINE_KINDS)}, None, or an array "
@@ -493,40 +488,37 @@ def path_gradients(
     grads : np.ndarray
         ``(steps + 1, H, W, 3)`` gradient of the score at each point.
     """
-    batch = as_image_batch(image)
+    given = _method_inputs(model, image, class_index, batch_size)
+    batch = given.batch
     if len(batch) != 1:
         raise ValueError(f"path_gradients takes one image, got a batch of {len(batch)}")
-    _check_model(model, batch)
     steps = _positive_int("steps", steps)
-    batch_size = _positive_int("batch_size", batch_size)
-    classes = _top_classes(model, batch, class_index)
     path = interpolate_path(batch, _resolve_baseline(baseline, batch, seed, sigma), steps)
-    scores, grads = _score_and_gradients(model, path, np.full(len(path), classes[0], np.int32), batch_size)
+    scores, grads = _score_and_gradients(model, path, np.full(len(path), given.classes[0], np.int32), given.batch_size)
     return _alphas_and_weights(steps)[0], scores, grads
 
 
 # --------------------------------------------------------------------------- Integrated Gradients
 def _ig_fn(model: keras.Model, shape: tuple[int, int, int]) -> CompiledFunction:
-    model_ref = weakref.ref(model)
     _, image_spec = _image_specs(shape)
     vector = tf.TensorSpec((None,), tf.float32)
 
-    def build() -> CompiledFunction:
-        @tf.function(input_signature=[image_spec, image_spec, vector, vector, tf.TensorSpec((), tf.int32)])
+    def make(network: Network) -> Any:
         def weighted_path_gradients(
             image: tf.Tensor, baseline: tf.Tensor, alphas: tf.Tensor, weights: tf.Tensor, class_index: tf.Tensor
         ) -> tf.Tensor:
             path = baseline[None] + alphas[:, None, None, None] * (image - baseline)[None]
             with tf.GradientTape() as tape:
                 tape.watch(path)
-                scores = tf.cast(_live_model(model_ref)(path, training=False), tf.float32)
+                scores = tf.cast(network()(path, training=False), tf.float32)
                 selected = tf.gather(scores, class_index, axis=1)
             grads = tape.gradient(selected, path, unconnected_gradients=_ZERO)
             return tf.tensordot(weights, grads, axes=1)
 
         return weighted_path_gradients
 
-    return _compiled(model, f"integrated_gradients@{_shape_key(shape)}", build)
+    signature = [image_spec, image_spec, vector, vector, tf.TensorSpec((), tf.int32)]
+    return _compiled_function(model, f"integrated_gradients@{_shape_key(shape)}", signature, make)
 
 
 def integrated_gradients(
@@ -574,12 +566,10 @@ def integrated_gradients(
     np.ndarray
         float32 ``(N, H, W, 3)`` attributions.
     """
-    batch = as_image_batch(images)
-    _check_model(model, batch)
+    given = _method_inputs(model, images, class_index, batch_size)
+    batch, classes, batch_size = given.batch, given.classes, given.batch_size
     steps = _positive_int("steps", steps)
-    batch_size = _positive_int("batch_size", batch_size)
     baselines = _resolve_baseline(baseline, batch, seed, sigma)
-    classes = _top_classes(model, batch, class_index)
     alphas, weights = _alphas_and_weights(steps)
     weighted_path_gradients = _ig_fn(model, batch.shape[1:])
     result = np.empty_like(batch)
@@ -618,15 +608,14 @@ def completeness(
         ``score(image) - score(baseline)``, and ``relative_error`` ``(N,)`` =
         ``|sum - difference| / |difference|`` (0 when both are 0).
     """
-    batch = as_image_batch(images)
-    _check_model(model, batch)
+    given = _method_inputs(model, images, class_index)
+    batch, classes = given.batch, given.classes
     values = _real_array("attributions", attributions)
     if values.ndim == 3:
         values = values[None]
     if values.shape != batch.shape:
         raise ValueError(f"attributions have shape {values.shape}, the images {batch.shape}; they must match.")
     baselines = _resolve_baseline(baseline, batch, seed, sigma)
-    classes = _top_classes(model, batch, class_index)
     rows = np.arange(len(batch))
     difference = _predict(model, batch)[rows, classes].astype(np.float64) - _predict(model, baselines)[
         rows, classes
@@ -639,12 +628,7 @@ def completeness(
 
 # --------------------------------------------------------------------------- SmoothGrad
 def _smoothgrad_fn(model: keras.Model, shape: tuple[int, int, int]) -> CompiledFunction:
-    model_ref = weakref.ref(model)
-    batch_spec, _ = _image_specs(shape)
-    rows = tf.TensorSpec((None,), tf.int32)
-
-    def build() -> CompiledFunction:
-        @tf.function(input_signature=[batch_spec, batch_spec, tf.TensorSpec((None,), tf.float32), rows, rows])
+    def make(network: Network) -> Any:
         def summed_noisy_gradients(
             images: tf.Tensor, unit_noise: tf.Tensor, sigmas: tf.Tensor, class_indices: tf.Tensor, owners: tf.Tensor
         ) -> tf.Tensor:
@@ -653,15 +637,15 @@ def _smoothgrad_fn(model: keras.Model, shape: tuple[int, int, int]) -> CompiledF
             noisy = tf.gather(images, owners) + tf.gather(sigmas, owners)[:, None, None, None] * unit_noise
             with tf.GradientTape() as tape:
                 tape.watch(noisy)
-                selected = _select_scores(
-                    _live_model(model_ref)(noisy, training=False), tf.gather(class_indices, owners)
-                )
+                selected = _select_scores(network()(noisy, training=False), tf.gather(class_indices, owners))
             gradients = tape.gradient(selected, noisy, unconnected_gradients=_ZERO)
             return tf.math.unsorted_segment_sum(gradients, owners, tf.shape(images)[0])
 
         return summed_noisy_gradients
 
-    return _compiled(model, f"smoothgrad@{_shape_key(shape)}", build)
+    batch_spec, _ = _image_specs(shape)
+    signature = [batch_spec, batch_spec, tf.TensorSpec((None,), tf.float32), _CLASS_ROWS, _CLASS_ROWS]
+    return _compiled_function(model, f"smoothgrad@{_shape_key(shape)}", signature, make)
 
 
 def _sample_batches(images: int, samples: int, batch_size: int) -> Iterator[list[tuple[int, int]]]:
@@ -722,13 +706,11 @@ def smoothgrad(
     np.ndarray
         float32 ``(N, H, W, 3)`` smoothed gradients.
     """
-    batch = as_image_batch(images)
-    _check_model(model, batch)
+    given = _method_inputs(model, images, class_index, batch_size)
+    batch, classes, batch_size = given.batch, given.classes, given.batch_size
     samples = _positive_int("samples", samples)
-    batch_size = _positive_int("batch_size", batch_size)
     noise = _real_number("noise", noise, minimum=0.0)
     seed = None if seed is None else _positive_int("seed", seed, 0)
-    classes = _top_classes(model, batch, class_index).astype(np.int32)
     summed_noisy_gradients = _smoothgrad_fn(model, batch.shape[1:])
     sigmas = (noise * (batch.max(axis=(1, 2, 3)) - batch.min(axis=(1, 2, 3)))).astype(np.float32)
     # A stream per image from the seed alone, drawn piece by piece in order: the same noise for an
@@ -749,20 +731,9 @@ def smoothgrad(
 
 # --------------------------------------------------------------------------- occlusion
 def _occlusion_fn(model: keras.Model, shape: tuple[int, int, int]) -> CompiledFunction:
-    model_ref = weakref.ref(model)
-    _, image_spec = _image_specs(shape)
     height, width, channels = shape
 
-    def build() -> CompiledFunction:
-        @tf.function(
-            input_signature=[
-                image_spec,
-                tf.TensorSpec((None, 2), tf.int32),
-                tf.TensorSpec((), tf.int32),
-                tf.TensorSpec((channels,), tf.float32),
-                tf.TensorSpec((), tf.int32),
-            ]
-        )
+    def make(network: Network) -> Any:
         def occluded_scores(
             image: tf.Tensor, corners: tf.Tensor, patch: tf.Tensor, fill: tf.Tensor, class_index: tf.Tensor
         ) -> tf.Tensor:
@@ -772,12 +743,19 @@ def _occlusion_fn(model: keras.Model, shape: tuple[int, int, int]) -> CompiledFu
             in_cols = (cols >= corners[:, 1:]) & (cols < corners[:, 1:] + patch)
             covered = tf.cast(in_rows[:, :, None] & in_cols[:, None, :], tf.float32)[..., None]
             occluded = image[None] * (1.0 - covered) + fill * covered
-            scores = tf.cast(_live_model(model_ref)(occluded, training=False), tf.float32)
+            scores = tf.cast(network()(occluded, training=False), tf.float32)
             return tf.gather(scores, class_index, axis=1)
 
         return occluded_scores
 
-    return _compiled(model, f"occlusion@{_shape_key(shape)}", build)
+    signature = [
+        _image_specs(shape)[1],
+        tf.TensorSpec((None, 2), tf.int32),
+        tf.TensorSpec((), tf.int32),
+        tf.TensorSpec((channels,), tf.float32),
+        tf.TensorSpec((), tf.int32),
+    ]
+    return _compiled_function(model, f"occlusion@{_shape_key(shape)}", signature, make)
 
 
 def patch_starts(size: int, patch: int, stride: int) -> list[int]:
@@ -843,16 +821,17 @@ def occlusion_sensitivity(
     np.ndarray
         float32 ``(N, H, W)`` mean score drop per pixel.
     """
-    batch = as_image_batch(images)
-    _check_model(model, batch)
+    given = _method_inputs(model, images, class_index, batch_size, targets="deferred")
+    batch, batch_size = given.batch, given.batch_size
     height, width = batch.shape[1:3]
     patch = _positive_int("patch", patch)
     if patch > min(height, width):
         raise ValueError(f"patch={patch} is larger than the images ({height}x{width}); use 1 to {min(height, width)}.")
     stride = _positive_int("stride", stride)
-    batch_size = _positive_int("batch_size", batch_size)
-    classes = _top_classes(model, batch, class_index)
-    original = _predict(model, batch)[np.arange(len(batch)), classes]
+    # One forward pass gives both the unoccluded scores and, where asked, the top classes.
+    unoccluded = _predict(model, batch)
+    classes = np.where(given.classes < 0, np.argmax(unoccluded, axis=1), given.classes).astype(np.int32)
+    original = unoccluded[np.arange(len(batch)), classes]
     corners = np.array(
         [(y, x) for y in patch_starts(height, patch, stride) for x in patch_starts(width, patch, stride)],
         dtype=np.int32,
@@ -878,19 +857,17 @@ def occlusion_sensitivity(
 
 # --------------------------------------------------------------------------- activations
 def _activations_fn(model: keras.Model, name: str, shape: tuple[int, int, int]) -> CompiledFunction:
-    batch_spec, _ = _image_specs(shape)
-
-    def build() -> CompiledFunction:
-        both = _spatial_layer_model(model, name)
+    def make(network: Network) -> Any:
+        both = _spatial_layer_model(network(), name)
         head = keras.Model(both.inputs[0], both.outputs[0], name=f"{model.name}_to_{name}_only")
 
-        @tf.function(input_signature=[batch_spec])
         def activations(images: tf.Tensor) -> tf.Tensor:
             return tf.cast(head(images, training=False), tf.float32)
 
         return activations
 
-    return _compiled(model, f"layer_activations[{name}]@{_shape_key(shape)}", build)
+    signature = _image_specs(shape)[:1]
+    return _compiled_function(model, f"layer_activations[{name}]@{_shape_key(shape)}", signature, make)
 
 
 def layer_activations(model: keras.Model, images: Any, layer: str, batch_size: int = 32) -> np.ndarray:
@@ -915,13 +892,12 @@ def layer_activations(model: keras.Model, images: Any, layer: str, batch_size: i
     np.ndarray
         float32 ``(N, h, w, c)``.
     """
-    batch = as_image_batch(images)
-    _check_model(model, batch)
-    batch_size = _positive_int("batch_size", batch_size)
+    given = _method_inputs(model, images, batch_size=batch_size, targets="none")
     if layer is None:
         raise ValueError(
             "layer_activations needs a layer name; convolutional layers of this model: "
             + ", ".join(models.conv_layer_names(model))
         )
-    activations = _activations_fn(model, _layer_name(model, layer), batch.shape[1:])
-    return np.concatenate([activations(batch[part]).numpy() for part in _chunks(len(batch), batch_size)])
+    activations = _activations_fn(model, _layer_name(model, layer), given.image_shape)
+    batch = given.batch
+    return np.concatenate([activations(batch[part]).numpy() for part in _chunks(len(batch), given.batch_size)])

@@ -31,7 +31,6 @@ import functools
 import inspect
 import time
 import warnings
-import weakref
 from typing import Any, Callable, Iterator, Mapping, Sequence, cast
 
 import keras
@@ -39,17 +38,19 @@ import numpy as np
 
 from course_utils import models
 from course_utils._core import (
-    CompiledFunction,
+    Network,
     as_image_batch,
     check_classifier,
     chunks,
-    compiled,
-    live_model,
+    compiled_function,
+    image_specs,
+    method_inputs,
     positive_int,
     predict_fn,
     quiet_retracing,
     real_array,
     real_number,
+    shape_key,
     tracing_counts,
 )
 
@@ -85,12 +86,12 @@ SEGMENTATION_DEFAULTS: dict[str, dict[str, Any]] = {
 def _checked_images(model: Any, images: Any, what: str) -> np.ndarray:
     """``images`` as a float32 batch (:func:`_core.as_image_batch`), checked against ``model``
     (:func:`_core.check_classifier`); a mismatch names the argument."""
-    batch = as_image_batch(images, what=what)
     try:
-        check_classifier(model, batch)
+        return method_inputs(model, images, targets="none", what=what).batch
     except ValueError as error:
+        if str(error).startswith(what):  # the image checks name the argument themselves
+            raise
         raise ValueError(f"{what}: {error}") from error
-    return batch
 
 
 def _checked_model(model: Any) -> tuple[int | None, ...]:
@@ -117,14 +118,6 @@ def _class_names_for(num_classes: int, class_names: Sequence[str] | None) -> lis
 
         return imagenet_class_names()
     return [f"class {i}" for i in range(num_classes)]
-
-
-def _predict_in_batches(model: Callable[..., Any], images: np.ndarray, batch_size: int) -> np.ndarray:
-    """``model(images)`` in chunks (plain calls: cheaper than ``predict`` for a few images)."""
-    outputs = [
-        keras.ops.convert_to_numpy(model(images[part], training=False)) for part in chunks(len(images), batch_size)
-    ]
-    return np.concatenate(outputs, axis=0)
 
 
 # --------------------------------------------------------------------------- LIME
@@ -755,22 +748,21 @@ def _share_one_gradient_function(explainer: Any, tail: keras.Model) -> None:
     num_classes = int(tail.outputs[0].shape[-1])
     if not isinstance(gradients, list) or len(gradients) != num_classes or any(g is not None for g in gradients):
         return
-    tail_ref = weakref.ref(tail)
     # The activations' own dtype: bfloat16 when the model computes in it (models.with_precision).
     activation_spec = tf.TensorSpec((None, *tail.inputs[0].shape[1:]), tail.inputs[0].dtype)
 
-    def build() -> CompiledFunction:
-        @tf.function(input_signature=[activation_spec, tf.TensorSpec((), tf.int32)])
+    def make(network: Network) -> Callable[..., Any]:
         def class_gradient(activations: tf.Tensor, class_index: tf.Tensor) -> tf.Tensor:
             with tf.GradientTape(watch_accessed_variables=False) as tape:
                 tape.watch(activations)
-                scores = tf.cast(live_model(tail_ref)(activations, training=False), tf.float32)
+                scores = tf.cast(network()(activations, training=False), tf.float32)
                 chosen = tf.gather(scores, class_index, axis=1)
             return tape.gradient(chosen, activations)
 
         return class_gradient
 
-    class_gradient = compiled(tail, "shap_class_gradient", build)
+    signature = [activation_spec, tf.TensorSpec((), tf.int32)]
+    class_gradient = compiled_function(tail, "shap_class_gradient", signature, make)
 
     def for_class(class_index: int) -> Callable[[list], list]:
         # shap calls it with a one-element list of inputs and indexes the result per input.
@@ -835,8 +827,7 @@ class GradientLayerExplainer:
         local_smoothing = real_number("local_smoothing", local_smoothing, 0.0)
         self.background = _checked_images(self.model, background_array, what="background")
         self.head, self.tail = models.split_model(self.model, self.layer)
-        self.background_activations = _predict_in_batches(self.head, self.background, self.batch_size)
-        background_outputs = _predict_in_batches(self.tail, self.background_activations, self.batch_size)
+        self.background_activations, background_outputs = self._activations_and_scores(self.background)
         #: ``(classes,)`` mean model output over the background: SHAP's base value.
         self.expected_value = background_outputs.mean(axis=0)
         self.class_names = _class_names_for(background_outputs.shape[1], class_names)
@@ -844,6 +835,28 @@ class GradientLayerExplainer:
             self.tail, self.background_activations, batch_size=self.batch_size, local_smoothing=local_smoothing
         )
         _share_one_gradient_function(self._shap, self.tail)
+
+    def _activations_and_scores(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The layer's activations (in the model's compute dtype: bfloat16 stays bfloat16, as shap gets it) and
+        the float32 scores of checked pixels, in one compiled pass of head and tail per batch."""
+        import tensorflow as tf
+
+        head, tail = self.head, self.tail
+
+        def make(network: Network) -> Callable[..., Any]:
+            def activations_and_scores(images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+                activations = network()(images, training=False)
+                return activations, tf.cast(tail(activations, training=False), tf.float32)
+
+            return activations_and_scores
+
+        shape = pixels.shape[1:]
+        both = compiled_function(head, f"shap_head_and_tail@{shape_key(shape)}", image_specs(shape)[:1], make)
+        parts = [both(pixels[part]) for part in chunks(len(pixels), self.batch_size)]
+        return (
+            np.concatenate([activations.numpy() for activations, _ in parts]),
+            np.concatenate([scores.numpy() for _, scores in parts]),
+        )
 
     @property
     def layer_shape(self) -> tuple[int, ...]:
@@ -880,8 +893,7 @@ class GradientLayerExplainer:
             )
         nsamples = positive_int("nsamples", nsamples)
         seed = positive_int("seed", seed, 0)
-        activations = _predict_in_batches(self.head, pixels, self.batch_size)
-        scores = _predict_in_batches(self.tail, activations, self.batch_size)
+        activations, scores = self._activations_and_scores(pixels)
         # shap reseeds NumPy's global generator (np.random.seed(rseed)); restore
         # it so a notebook's own random stream does not depend on this call.
         state = np.random.get_state()

@@ -80,8 +80,10 @@ import tensorflow as tf
 
 from course_utils import image_io, models
 from course_utils._core import (
+    Network,
     check_classifier,
     compiled,
+    compiled_function,
     int_or_ints,
     positive_int,
     real_array,
@@ -875,19 +877,9 @@ def _ascent_step(
 ) -> Callable[..., tuple[tf.Tensor, tf.Tensor, tf.Tensor]]:
     """The compiled ascent step for these terms, size and parameterization (cached; traced once for each)."""
 
-    def build() -> Callable[..., tuple[tf.Tensor, tf.Tensor, tf.Tensor]]:
-        readers = _network_readers(model, objective, size)
+    def make(network: Network) -> Callable[..., tuple[tf.Tensor, tf.Tensor, tf.Tensor]]:
+        readers = _network_readers(network(), objective, size)
 
-        @tf.function(
-            input_signature=[
-                tf.TensorSpec((None, *parameterization.shape(size)), tf.float32),  # parameters being optimised
-                tf.TensorSpec((None,), tf.int32),  # each image's target (a channel or a class)
-                tf.TensorSpec((None, 8), tf.float32),  # this step's transform of each image
-                tf.TensorSpec((), tf.float32),  # learning rate
-                tf.TensorSpec((len(objective.terms),), tf.float32),  # the terms' weights
-            ],
-            autograph=False,
-        )
         def ascent_step(
             parameters: tf.Tensor,
             targets: tf.Tensor,
@@ -907,8 +899,15 @@ def _ascent_step(
 
         return ascent_step
 
+    signature = [
+        tf.TensorSpec((None, *parameterization.shape(size)), tf.float32),  # parameters being optimised
+        tf.TensorSpec((None,), tf.int32),  # each image's target (a channel or a class)
+        tf.TensorSpec((None, 8), tf.float32),  # this step's transform of each image
+        tf.TensorSpec((), tf.float32),  # learning rate
+        tf.TensorSpec((len(objective.terms),), tf.float32),  # the terms' weights
+    ]
     suffix = "" if parameterization.key == PixelImage.key else f":{parameterization.key}"
-    return compiled(model, f"ascent:{objective.key}@{size}{suffix}", build)
+    return compiled_function(model, f"ascent:{objective.key}@{size}{suffix}", signature, make, autograph=False)
 
 
 # --------------------------------------------------------------------------- transforms

@@ -45,7 +45,6 @@ The bootstrap intervals, p-values and Holm's correction that compare methods liv
 
 from __future__ import annotations
 
-import weakref
 from typing import Any, Callable, Sequence
 
 import keras
@@ -53,20 +52,20 @@ import numpy as np
 import tensorflow as tf
 from scipy import stats
 
-from course_utils import models
+from course_utils import image_io, models
 from course_utils._core import (
     CompiledFunction,
+    Network,
     as_image_batch,
     check_classifier,
     chunks,
-    compiled,
-    live_model,
+    compiled_function,
+    method_inputs,
     positive_int,
     quiet_retracing,
     real_array,
     real_number,
     shape_key,
-    top_classes,
 )
 from course_utils.statistics import bootstrap_interval
 
@@ -191,16 +190,18 @@ def fill_images(images: Any, fill: Any = "blur", blur_sigma: float | None = None
     np.ndarray
         float32 ``(N, H, W, 3)``.
     """
-    from course_utils.attributions import make_baseline
+    return _fills(as_image_batch(images), fill, blur_sigma)
 
-    batch = as_image_batch(images)
+
+def _fills(batch: np.ndarray, fill: Any, blur_sigma: float | None) -> np.ndarray:
+    """:func:`fill_images` of a batch already checked by the caller."""
     if isinstance(fill, str):
         if fill == "blur":
             if blur_sigma is None:
                 sigma = max(batch.shape[1:3]) / 16.0
             else:
                 sigma = real_number("blur_sigma (pixels)", blur_sigma, minimum=0.0, strict=True)
-            return make_baseline(batch, "blurred", sigma=sigma)
+            return image_io.blur(batch, sigma)
         if fill == "mean":
             return np.broadcast_to(batch.mean(axis=(1, 2), keepdims=True), batch.shape).astype(np.float32)
         if fill == "black":
@@ -220,23 +221,10 @@ def fill_images(images: Any, fill: Any = "blur", blur_sigma: float | None = None
 
 
 def _curve_fn(model: keras.Model, shape: tuple[int, int, int], score: str) -> CompiledFunction:
-    batch_spec = tf.TensorSpec((None, *shape), tf.float32)
-    index_spec = tf.TensorSpec((None,), tf.int32)
-
-    def build() -> CompiledFunction:
+    def make(model_itself: Network) -> Any:
         # The logit and the margin read the logits; the probability reads the model's own output.
-        model_ref = weakref.ref(model)
-        network = (lambda: live_model(model_ref)) if score == "probability" else models.logits_getter(model)
+        network = model_itself if score == "probability" else models.logits_getter(model_itself())
 
-        @tf.function(
-            input_signature=[
-                batch_spec,
-                batch_spec,
-                tf.TensorSpec((None, *shape[:2]), tf.int32),
-                index_spec,
-                index_spec,
-            ]
-        )
         def mixed_scores(
             top: tf.Tensor, rest: tf.Tensor, ranks: tf.Tensor, counts: tf.Tensor, class_indices: tf.Tensor
         ) -> tf.Tensor:
@@ -251,7 +239,10 @@ def _curve_fn(model: keras.Model, shape: tuple[int, int, int], score: str) -> Co
 
         return mixed_scores
 
-    return compiled(model, f"faithfulness_curve[{score}]@{shape_key(shape)}", build)
+    batch_spec = tf.TensorSpec((None, *shape), tf.float32)
+    index_spec = tf.TensorSpec((None,), tf.int32)
+    signature = [batch_spec, batch_spec, tf.TensorSpec((None, *shape[:2]), tf.int32), index_spec, index_spec]
+    return compiled_function(model, f"faithfulness_curve[{score}]@{shape_key(shape)}", signature, make)
 
 
 def _curve(
@@ -266,14 +257,12 @@ def _curve(
     batch_size: int,
     blur_sigma: float | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    batch = as_image_batch(images)
-    check_classifier(model, batch)
+    given = method_inputs(model, images, class_index, batch_size)
+    batch, classes, batch_size = given.batch, given.classes, given.batch_size
     maps = _check_maps(attributions, batch)
     steps = _check_fractions(fractions)
     score = _check_score(score)
-    batch_size = positive_int("batch_size", batch_size)
-    fills = fill_images(batch, fill, blur_sigma)
-    classes = top_classes(model, batch, class_index)
+    fills = _fills(batch, fill, blur_sigma)
     ranks = pixel_ranks(maps)
     n, height, width = maps.shape
     counts = np.rint(steps * height * width).astype(np.int32)
@@ -551,8 +540,8 @@ def parameter_randomization(
     ValueError
         If a name in ``evaluate_at`` is not a weighted layer of the model.
     """
-    batch = as_image_batch(images)
-    check_classifier(model, batch)
+    given = method_inputs(model, images, class_index)
+    batch, classes = given.batch, given.classes
     seed = positive_int("seed", seed, 0)
     if not callable(explain):
         raise TypeError("explain must be a function explain(model, images, class_index) -> maps")
@@ -567,7 +556,6 @@ def parameter_randomization(
                 + ", ".join(weighted[:12] + (["..."] if len(weighted) > 12 else []))
             )
     checkpoints = set(weighted if evaluate_at is None else evaluate_at)
-    classes = top_classes(model, batch, class_index)
     original = _explained(explain, model, batch, classes, "the trained model")
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
@@ -615,10 +603,9 @@ def data_randomization(
     np.ndarray
         float64 ``(N,)`` Spearman rank correlation between the two maps of each image.
     """
-    batch = as_image_batch(images)
-    check_classifier(model, batch)
+    given = method_inputs(model, images, class_index)
+    batch, classes = given.batch, given.classes
     check_classifier(shuffled_label_model, batch, "shuffled_label_model")
-    classes = top_classes(model, batch, class_index)
     original = _explained(explain, model, batch, classes, "the trained model")
     with quiet_retracing():
         control = _explained(explain, shuffled_label_model, batch, classes, "the shuffled-label model")

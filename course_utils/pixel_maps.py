@@ -46,7 +46,7 @@ import numpy as np
 import tensorflow as tf
 
 from course_utils import attributions, explainers, metrics, models
-from course_utils._core import as_image_batch, class_indices, compiled, positive_int, predict, real_number, top_classes
+from course_utils._core import as_image_batch, compiled, method_inputs, positive_int, predict, real_number
 
 __all__ = ["PixelMapMethod", "course_methods", "lime_segmentation_params"]
 
@@ -222,8 +222,8 @@ def _occlusion_map(
 
 
 def _lime_map(model: keras.Model, images: Any, class_index: Any, *, samples: int, seed: int) -> np.ndarray:
-    batch = as_image_batch(images)
-    classes = top_classes(model, batch, class_index)
+    given = method_inputs(model, images, class_index)
+    batch, classes = given.batch, given.classes
     params = lime_segmentation_params(batch.shape[1])
     maps = []
     for image, label in zip(batch, classes):
@@ -266,14 +266,14 @@ class _ShapMap:
         return explainer
 
     def __call__(self, model: keras.Model, images: Any, class_index: Any) -> np.ndarray:
-        batch = as_image_batch(images)
+        given = method_inputs(model, images, class_index, self.batch_size, targets="deferred")
+        batch = given.batch
         num_classes = int(model.outputs[0].shape[-1])
         # SHAP explains the top-k outputs of each image; k only as deep as the deepest requested class ranks,
         # so the predicted class of a 1000-class model costs one class's expected gradients, not 1000.
         # One forward pass gives both the ranks and, for class_index=None, the predicted classes.
         scores = predict(model, batch, self.batch_size)
-        classes = class_indices(model, batch, class_index)
-        classes = np.where(classes < 0, np.argmax(scores, axis=1), classes).astype(np.int32)
+        classes = np.where(given.classes < 0, np.argmax(scores, axis=1), given.classes).astype(np.int32)
         ranks = np.sum(scores > scores[np.arange(len(batch)), classes][:, None], axis=1)
         ranked = min(int(ranks.max()) + 1, num_classes)
         explanation = self._explainer(model).explain(
