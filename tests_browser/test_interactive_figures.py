@@ -1,7 +1,8 @@
 """The course's interactive figures in a real browser: JupyterLab, headless Chromium.
 
 For a smoke notebook (one InteractiveFigure with every kind of control the course uses) and for every
-course notebook, 01 to 09 (each has one or more; copied at test time; 09's
+course notebook, 01 to 09 (each has one or more; its student edition, without the worked solutions,
+is written at test time; 09's
 "explain your own photo" receives real photos through its file upload and its path box), run all
 cells as a student does in a 1400x1000 window, move every control, then shrink the window to
 1024x768 and move every control again. It fails on: a browser console error, a widget error /
@@ -17,13 +18,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
 import time
 from pathlib import Path
 
 import lab_driver
 import nbformat
 import pytest
+
+from course_utils import notebook_runner
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 WINDOWS = {"1400x1000": {"width": 1400, "height": 1000}, "1024x768": {"width": 1024, "height": 768}}
@@ -93,7 +95,10 @@ def write_smoke_notebook(path: Path) -> None:
 
 def expected_figures(path: Path) -> int:
     """How many InteractiveFigures the notebook builds (named ones, as the notebooks' convention wants)."""
-    notebook = nbformat.read(path, as_version=4)
+    return interactive_figures(nbformat.read(path, as_version=4))
+
+
+def interactive_figures(notebook) -> int:
     code = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
     return len(re.findall(r"^\s*\w+\s*=\s*InteractiveFigure\(", code, re.MULTILINE))
 
@@ -106,14 +111,24 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture
 def notebook_copy(lab, notebook) -> Path:
-    """The notebook, written or copied into the server's temporary root."""
+    """The notebook's student edition (``make student``), written into the server's temporary root.
+
+    The worked solutions (cells tagged "solution") are left out: they build no interactive figure (checked
+    here), nbval and ``make run`` execute them already, and they are a quarter of the course's quick-mode
+    running time. What a student opens in the browser is the rest, unchanged.
+    """
     name = Path(notebook).name
     target = lab.root / name
     if name == "smoke_interactive_figure.ipynb" and not Path(notebook).exists():
         write_smoke_notebook(target)
-    else:
-        source = Path(notebook) if Path(notebook).exists() else NOTEBOOK_DIR / notebook
-        shutil.copyfile(source, target)
+        return target
+    source = Path(notebook) if Path(notebook).exists() else NOTEBOOK_DIR / notebook
+    full = nbformat.read(source, as_version=4)
+    edition = notebook_runner.student_notebook(full)
+    assert interactive_figures(edition) == interactive_figures(full), (
+        f"{name}: a worked solution builds an InteractiveFigure, which the browser test would not move"
+    )
+    nbformat.write(edition, target)
     return target
 
 
