@@ -62,6 +62,14 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- input checks
+def _as_numpy(values: Any) -> np.ndarray:
+    """``np.asarray(values)``, with TensorFlow tensors and variables read out first."""
+    tf = sys.modules.get("tensorflow")  # without TensorFlow loaded there are no tensors to convert
+    if tf is not None and isinstance(values, (tf.Tensor, tf.Variable)):
+        values = values.numpy()
+    return np.asarray(values)
+
+
 def as_image_batch(images: Any, what: str = "images", stacklevel: int = 3) -> np.ndarray:
     """Images as a float32 ``(N, H, W, 3)`` batch, checked: the one pixel policy of the course.
 
@@ -96,11 +104,8 @@ def as_image_batch(images: Any, what: str = "images", stacklevel: int = 3) -> np
     UserWarning
         If float images all lie in [0, 1]: the course's models expect [0, 255].
     """
-    tf = sys.modules.get("tensorflow")  # without TensorFlow loaded there are no tensors to convert
-    if tf is not None and isinstance(images, (tf.Tensor, tf.Variable)):
-        images = images.numpy()
     try:
-        array = np.asarray(images)
+        array = _as_numpy(images)
     except ValueError as error:  # ragged nested lists
         raise ValueError(f"{what} must be a regular array (N, H, W, 3); numpy says: {error}") from error
     if array.dtype.kind not in "biuf":
@@ -146,11 +151,8 @@ def real_array(name: str, values: Any, dtype: Any = np.float64) -> np.ndarray:
     ``TypeError`` for strings, objects or complex numbers, ``ValueError`` for
     ragged nested lists.
     """
-    tf = sys.modules.get("tensorflow")
-    if tf is not None and isinstance(values, (tf.Tensor, tf.Variable)):
-        values = values.numpy()
     try:
-        array = np.asarray(values)
+        array = _as_numpy(values)
     except ValueError as error:  # ragged nested lists
         raise ValueError(f"{name} must be a regular array of numbers; numpy says: {error}") from error
     if array.dtype.kind not in "biuf":

@@ -336,15 +336,10 @@ def test_a_random_weights_notice_fails_the_run(tmp_path, capsys):
     assert "02_lesson.ipynb: ok" in text, text
 
 
-def test_make_run_killed_part_way_is_finished_by_the_next_run(tmp_path):
-    """SIGKILL (the out-of-memory killer; a power cut is worse) while the second of three notebooks runs:
-    nothing half-written is left under a visible name, and the next run completes every page and the index."""
-    import hashlib
-    import os
-    import signal
-    import subprocess
+def _three_notebooks_the_second_slow(tmp_path):
+    """Notebooks 01 to 03; 02 marks that it started, then sleeps 120 s unless FAST is set. Returns
+    (folder, output folder, the run-notebooks command)."""
     import sys
-    import time
 
     folder = tmp_path / "notebooks"
     marker = tmp_path / "second-started"
@@ -355,15 +350,37 @@ def test_make_run_killed_part_way_is_finished_by_the_next_run(tmp_path):
         [f"import os, time\nopen({str(marker)!r}, 'w').close()\ntime.sleep(0 if os.environ.get('FAST') else 120)"],
     )
     _write_notebook(folder, "03_third", ["print('third')"])
-    sources = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
     out = tmp_path / "build"
-    command = [sys.executable, "-m", "course_utils", "run-notebooks", str(folder), "--out", str(out)]
+    return folder, out, [sys.executable, "-m", "course_utils", "run-notebooks", str(folder), "--out", str(out)]
+
+
+def _start_and_wait_for_the_second_notebook(tmp_path, command):
+    """The run, in its own process group, once notebook 02 has started."""
+    import subprocess
+    import time
+
     run = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "second-started").exists():
+        if time.monotonic() > deadline or run.poll() is not None:
+            run.kill()
+            raise AssertionError(run.communicate()[0])
+        time.sleep(0.1)
+    return run
+
+
+def test_make_run_killed_part_way_is_finished_by_the_next_run(tmp_path):
+    """SIGKILL (the out-of-memory killer; a power cut is worse) while the second of three notebooks runs:
+    nothing half-written is left under a visible name, and the next run completes every page and the index."""
+    import hashlib
+    import os
+    import signal
+    import subprocess
+
+    folder, out, command = _three_notebooks_the_second_slow(tmp_path)
+    sources = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+    run = _start_and_wait_for_the_second_notebook(tmp_path, command)
     try:
-        deadline = time.monotonic() + 120
-        while not marker.exists():
-            assert time.monotonic() < deadline and run.poll() is None, run.stdout.read() if run.stdout else ""
-            time.sleep(0.1)
         os.killpg(run.pid, signal.SIGKILL)  # no handler, no cleanup: whatever was being written stays as it was
         run.wait(60)
     finally:
@@ -399,26 +416,11 @@ def test_ctrl_c_or_sigterm_stops_the_whole_run_not_only_the_running_notebook(tmp
     import os
     import signal
     import subprocess
-    import sys
     import time
 
-    folder = tmp_path / "notebooks"
-    marker = tmp_path / "second-started"
-    _write_notebook(folder, "01_first", ["print('first')"])
-    _write_notebook(
-        folder,
-        "02_slow",
-        [f"import os, time\nopen({str(marker)!r}, 'w').close()\ntime.sleep(0 if os.environ.get('FAST') else 120)"],
-    )
-    _write_notebook(folder, "03_third", ["print('third')"])
-    out = tmp_path / "build"
-    command = [sys.executable, "-m", "course_utils", "run-notebooks", str(folder), "--out", str(out)]
-    run = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    _, out, command = _three_notebooks_the_second_slow(tmp_path)
+    run = _start_and_wait_for_the_second_notebook(tmp_path, command)
     try:
-        deadline = time.monotonic() + 120
-        while not marker.exists():
-            assert time.monotonic() < deadline and run.poll() is None, run.stdout.read() if run.stdout else ""
-            time.sleep(0.1)
         time.sleep(0.5)
         if whole_group:  # what a terminal does on Ctrl-C: the runner and every process it started
             os.killpg(run.pid, getattr(signal, stop))

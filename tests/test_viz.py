@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import handmade_explanations
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -130,37 +131,9 @@ def test_to_uint8_image_never_guesses_the_range_from_the_values():
 # --------------------------------------------------------------------------- LIME and SHAP explanations
 def _lime_explanation(num_features: int = 2):
     """A LIME explanation made by hand: four 16x16 quadrants, known weights for classes 1 (top) and 0."""
-    from lime.lime_image import ImageExplanation
-
-    from course_utils.explainers import LimeExplanation
-
     image = np.full((32, 32, 3), 100.0, np.float32)
     image[31, 31] = 250.0  # LIME tints with the image's maximum
-    segments = np.zeros((32, 32), np.int64)
-    segments[:16, 16:], segments[16:, :16], segments[16:, 16:] = 1, 2, 3
-    weights = {1: np.array([0.5, -0.25, 0.1, 0.0]), 0: -np.array([0.5, -0.25, 0.1, 0.0])}
-    raw = ImageExplanation(image, segments)
-    for label, w in weights.items():  # as lime_image stores them: strongest |weight| first
-        raw.local_exp[label] = [(int(f), float(w[f])) for f in np.argsort(-np.abs(w), kind="stable")]
-        raw.intercept[label] = 0.0
-    return LimeExplanation(
-        image=image,
-        segments=segments,
-        top_labels=[1, 0],
-        labels=[1, 0],
-        class_names={0: "horse", 1: "human"},
-        scores=np.array([0.3, 0.7]),
-        weights=weights,
-        intercepts={0: 0.0, 1: 0.0},
-        num_samples=10,
-        batch_size=10,
-        seed=0,
-        segmentation="slic",
-        hide_color=0.0,
-        num_features=num_features,
-        seconds=0.0,
-        lime=raw,
-    )
+    return handmade_explanations.lime_explanation(image, np.array([0.5, -0.25, 0.1, 0.0]), num_features)
 
 
 def test_plot_lime_draws_the_chosen_superpixels():

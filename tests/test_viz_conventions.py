@@ -12,6 +12,7 @@ import json
 import re
 from pathlib import Path
 
+import handmade_explanations
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
@@ -168,37 +169,7 @@ def test_plot_pixel_ranking_draws_the_first_deleted_pixels_red():
 
 def _lime_explanation():
     """A LIME explanation made by hand on the grey image: quadrant 0 for class 1, quadrant 3 against it."""
-    from lime.lime_image import ImageExplanation
-
-    from course_utils.explainers import LimeExplanation
-
-    image = _image().astype(np.float32)
-    segments = np.zeros((SIZE, SIZE), np.int64)
-    half = SIZE // 2
-    segments[:half, half:], segments[half:, :half], segments[half:, half:] = 1, 2, 3
-    weights = {1: np.array([0.5, 0.0, 0.0, -0.4]), 0: -np.array([0.5, 0.0, 0.0, -0.4])}
-    raw = ImageExplanation(image, segments)
-    for label, w in weights.items():
-        raw.local_exp[label] = [(int(f), float(w[f])) for f in np.argsort(-np.abs(w), kind="stable")]
-        raw.intercept[label] = 0.0
-    return LimeExplanation(
-        image=image,
-        segments=segments,
-        top_labels=[1, 0],
-        labels=[1, 0],
-        class_names={0: "horse", 1: "human"},
-        scores=np.array([0.3, 0.7]),
-        weights=weights,
-        intercepts={0: 0.0, 1: 0.0},
-        num_samples=10,
-        batch_size=10,
-        seed=0,
-        segmentation="slic",
-        hide_color=0.0,
-        num_features=2,
-        seconds=0.0,
-        lime=raw,
-    )
+    return handmade_explanations.lime_explanation(_image().astype(np.float32), np.array([0.5, 0.0, 0.0, -0.4]))
 
 
 @pytest.mark.parametrize("positive_only", [True, False])
