@@ -282,6 +282,21 @@ def stable_output(page, index: int, timeout_s: float = 15.0) -> bytes:
         time.sleep(0.4)
 
 
+def changed_output(page, index: int, before: bytes, timeout_s: float = 8.0) -> bytes:
+    """The figure's stable screenshot once it differs from ``before``, or the last one after ``timeout_s``.
+
+    The status line is cleared right after the kernel sends the new image; the browser may still be
+    rendering it (a new output replaces the old one asynchronously), so an unchanged screenshot right after
+    the redraw is not yet evidence of an unchanged figure: look again until the timeout.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        shot = stable_output(page, index)
+        if not same_pixels(before, shot) or time.monotonic() > deadline:
+            return shot
+        time.sleep(0.4)
+
+
 def ink_fraction(png: bytes) -> float:
     """The fraction of pixels farther than 16 levels from the image's most common colour (its background)."""
     pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).reshape(-1, 3).astype(np.int32)
@@ -434,7 +449,7 @@ def move_every_control(
                 f"(status line showed 'redrawing…' {log['started']} times)"
             )
             continue
-        after = stable_output(page, index)
+        after = changed_output(page, index, before)
         if same_pixels(before, after):
             move.problems.append(f"{name}: {move.action}, the figure was redrawn but did not change")
         move.problems += blank_problem(after, f"{name}: {move.action}")
