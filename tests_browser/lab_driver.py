@@ -283,16 +283,18 @@ def stable_output(page, index: int, timeout_s: float = 15.0) -> bytes:
 
 
 def changed_output(page, index: int, before: bytes, timeout_s: float = 8.0) -> bytes:
-    """The figure's stable screenshot once it differs from ``before``, or the last one after ``timeout_s``.
+    """The figure's stable screenshot once it differs from ``before`` and is not blank, or the last one after
+    ``timeout_s``.
 
     The status line is cleared right after the kernel sends the new image; the browser may still be
-    rendering it (a new output replaces the old one asynchronously), so an unchanged screenshot right after
-    the redraw is not yet evidence of an unchanged figure: look again until the timeout.
+    replacing the old output with it (for a moment the output can be empty), so neither an unchanged nor an
+    empty screenshot right after the redraw is yet evidence of a broken figure: look again until the timeout.
     """
     deadline = time.monotonic() + timeout_s
     while True:
         shot = stable_output(page, index)
-        if not same_pixels(before, shot) or time.monotonic() > deadline:
+        settled = not same_pixels(before, shot) and ink_fraction(shot) >= MIN_INK_FRACTION
+        if settled or time.monotonic() > deadline:
             return shot
         time.sleep(0.4)
 
