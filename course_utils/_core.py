@@ -512,6 +512,11 @@ class MethodInputs:
     classes: np.ndarray
     batch_size: int
 
+    def classes_given(self, scores: np.ndarray) -> np.ndarray:
+        """int32 ``(N,)`` classes with each deferred "top class" (-1) taken from ``scores`` ``(N, classes)``,
+        the model's scores of these images: for a method that needs that forward pass anyway."""
+        return np.where(self.classes < 0, np.argmax(scores, axis=1), self.classes).astype(np.int32)
+
     @property
     def image_shape(self) -> tuple[int, int, int]:
         """``(H, W, 3)`` of every image: the shape compiled functions are keyed by."""

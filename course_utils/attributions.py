@@ -830,7 +830,7 @@ def occlusion_sensitivity(
     stride = _positive_int("stride", stride)
     # One forward pass gives both the unoccluded scores and, where asked, the top classes.
     unoccluded = _predict(model, batch)
-    classes = np.where(given.classes < 0, np.argmax(unoccluded, axis=1), given.classes).astype(np.int32)
+    classes = given.classes_given(unoccluded)
     original = unoccluded[np.arange(len(batch)), classes]
     corners = np.array(
         [(y, x) for y in patch_starts(height, patch, stride) for x in patch_starts(width, patch, stride)],

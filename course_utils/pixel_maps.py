@@ -273,7 +273,7 @@ class _ShapMap:
         # so the predicted class of a 1000-class model costs one class's expected gradients, not 1000.
         # One forward pass gives both the ranks and, for class_index=None, the predicted classes.
         scores = predict(model, batch, self.batch_size)
-        classes = np.where(given.classes < 0, np.argmax(scores, axis=1), given.classes).astype(np.int32)
+        classes = given.classes_given(scores)
         ranks = np.sum(scores > scores[np.arange(len(batch)), classes][:, None], axis=1)
         ranked = min(int(ranks.max()) + 1, num_classes)
         explanation = self._explainer(model).explain(
