@@ -266,8 +266,12 @@ def output_png(page, index: int) -> bytes:
     return output.screenshot(animations="disabled")
 
 
+#: Two screenshots this far apart that agree mean the figure has settled (an image swap takes one frame or two).
+SETTLE_S = 0.15
+
+
 def stable_output(page, index: int, timeout_s: float = 15.0) -> bytes:
-    """A screenshot of the figure's Output that two looks 0.4 s apart agree on (images decoded)."""
+    """A screenshot of the figure's Output that two looks ``SETTLE_S`` apart agree on (images decoded)."""
     output = figure(page, index).locator(":scope > .widget-output")
     deadline = time.monotonic() + timeout_s
     previous = None
@@ -279,7 +283,7 @@ def stable_output(page, index: int, timeout_s: float = 15.0) -> bytes:
             previous = shot
         if time.monotonic() > deadline:
             return previous if previous is not None else output_png(page, index)
-        time.sleep(0.4)
+        time.sleep(SETTLE_S)
 
 
 def changed_output(page, index: int, before: bytes, timeout_s: float = 8.0) -> bytes:
@@ -296,7 +300,7 @@ def changed_output(page, index: int, before: bytes, timeout_s: float = 8.0) -> b
         settled = not same_pixels(before, shot) and ink_fraction(shot) >= MIN_INK_FRACTION
         if settled or time.monotonic() > deadline:
             return shot
-        time.sleep(0.4)
+        time.sleep(0.2)
 
 
 def ink_fraction(png: bytes) -> float:
@@ -410,7 +414,7 @@ def wait_for_redraw(status, timeout_s: float) -> dict:
     while not (log["finished"] >= 1 and log["text"] == "") and time.monotonic() < deadline:
         if log["started"] == 0 and time.monotonic() - started > REDRAW_START_TIMEOUT_S:
             break
-        time.sleep(0.2)
+        time.sleep(0.05)  # a redraw often takes a few tenths of a second: poll finely
         log = status.evaluate(_STATUS_LOG)
     return log
 
