@@ -92,7 +92,11 @@ _WATCH_STATUS = """(status) => {
 
 _STATUS_LOG = """(status) => ({...status.__browserTestLog, text: status.textContent.trim()})"""
 
-_IMAGES_READY = """(output) => [...output.querySelectorAll('img')].every(i => i.complete && i.naturalWidth > 0)"""
+# At least one image, all decoded: while the browser swaps the old image for the new one, the output can be empty.
+_IMAGES_READY = """(output) => {
+  const images = [...output.querySelectorAll('img')];
+  return images.length > 0 && images.every(i => i.complete && i.naturalWidth > 0);
+}"""
 
 # Is the element on screen, inside the notebook, and the topmost thing at its centre?
 _ON_SCREEN = """(el) => {
@@ -267,7 +271,7 @@ def output_png(page, index: int) -> bytes:
 
 
 #: Two screenshots this far apart that agree mean the figure has settled (an image swap takes one frame or two).
-SETTLE_S = 0.15
+SETTLE_S = 0.25
 
 
 def stable_output(page, index: int, timeout_s: float = 15.0) -> bytes:
@@ -414,7 +418,7 @@ def wait_for_redraw(status, timeout_s: float) -> dict:
     while not (log["finished"] >= 1 and log["text"] == "") and time.monotonic() < deadline:
         if log["started"] == 0 and time.monotonic() - started > REDRAW_START_TIMEOUT_S:
             break
-        time.sleep(0.05)  # a redraw often takes a few tenths of a second: poll finely
+        time.sleep(0.1)  # a redraw often takes a few tenths of a second: poll finely
         log = status.evaluate(_STATUS_LOG)
     return log
 
@@ -507,13 +511,16 @@ def clamp_a_dependent_slider(
         move = Move(index, -1, "clamp", action=action, window=window)
         moves.append(move)
         started = time.monotonic()
+        before = stable_output(page, index)
         status.evaluate(_WATCH_STATUS)
         do()
         log = wait_for_redraw(status, redraw_timeout_s)
         move.seconds = time.monotonic() - started
         if log["finished"] < 1:
             move.problems.append(f"figure {index}: {action} did not redraw within {redraw_timeout_s:.0f} s")
-        move.problems += blank_problem(stable_output(page, index), f"figure {index}: {action} ({window})")
+        # Every action here changes the figure (another layer, another page): wait for the new image, then judge it.
+        after = changed_output(page, index, before)
+        move.problems += blank_problem(after, f"figure {index}: {action} ({window})")
         return move
 
     def to_the_end() -> None:
