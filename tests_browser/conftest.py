@@ -92,10 +92,10 @@ class Lab:
             body = response.read()
         return json.loads(body) if body else None
 
-    def shut_down_kernels(self, notebook: str = "") -> None:
-        """Shut down the kernels of every session, or of the sessions of the notebook file named ``notebook``."""
+    def shut_down_kernels(self, notebook: str) -> None:
+        """Shut down the kernels of the sessions of the notebook file named ``notebook``."""
         for session in self.api("api/sessions"):
-            if not notebook or Path(session["path"]).name == notebook:
+            if Path(session["path"]).name == notebook:
                 self.api(f"api/sessions/{session['id']}", method="DELETE")
 
     def log_tail(self, chars: int = 4000) -> str:

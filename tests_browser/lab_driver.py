@@ -499,6 +499,7 @@ def clamp_a_dependent_slider(
     status, select = status_line(page, index), menu.locator("select")
     handle = slider.locator(".noUi-handle").first
     moves: list[Move] = []
+    shown = stable_output(page, index)  # the figure as it stands; each action leaves its new image here
 
     def selected() -> str:
         return select.evaluate("s => s.options[s.selectedIndex].text")
@@ -508,10 +509,10 @@ def clamp_a_dependent_slider(
 
     def act(action: str, do) -> Move:
         """One user action that changes something, its redraw awaited and the figure checked."""
+        nonlocal shown
         move = Move(index, -1, "clamp", action=action, window=window)
         moves.append(move)
         started = time.monotonic()
-        before = stable_output(page, index)
         status.evaluate(_WATCH_STATUS)
         do()
         log = wait_for_redraw(status, redraw_timeout_s)
@@ -519,8 +520,8 @@ def clamp_a_dependent_slider(
         if log["finished"] < 1:
             move.problems.append(f"figure {index}: {action} did not redraw within {redraw_timeout_s:.0f} s")
         # Every action here changes the figure (another layer, another page): wait for the new image, then judge it.
-        after = changed_output(page, index, before)
-        move.problems += blank_problem(after, f"figure {index}: {action} ({window})")
+        shown = changed_output(page, index, shown)
+        move.problems += blank_problem(shown, f"figure {index}: {action} ({window})")
         return move
 
     def to_the_end() -> None:
