@@ -28,10 +28,12 @@ HORSES_OR_HUMANS_DIR
     A local copy of the horses-or-humans images (see :mod:`course_utils.data`).
 COURSE_PRECISION
     ``float32``, ``bfloat16`` or ``auto`` (the default): the number format of
-    the forward-only methods (LIME, deletion and insertion curves)
-    in cpu and full mode. ``auto`` picks bfloat16 where the hardware computes
-    it natively (:func:`native_bfloat16`), float32 elsewhere. Quick mode is
-    always float32.
+    the forward-only methods (LIME, deletion and insertion curves) and of
+    training the course CNN, in cpu and full mode. Where the hardware computes
+    bfloat16 natively (:func:`native_bfloat16`), ``auto`` trains in mixed
+    precision in both modes (:func:`training_precision`) and runs the
+    forward-only methods in bfloat16 in full mode (:func:`forward_precision`);
+    float32 elsewhere. Quick mode is always float32.
 """
 
 from __future__ import annotations
@@ -157,6 +159,8 @@ class Settings:
     # Forward-only methods (LIME, deletion / insertion curves): "float32" or "bfloat16" (models.with_precision);
     # benchmarks/precision.py measures where their results agree (forward_precision() says how it is chosen).
     forward_precision: str = "float32"
+    # Training the course CNN: "float32" or "bfloat16" (mixed precision: float32 weights; training_precision()).
+    train_precision: str = "float32"
 
     def imagenet_model(self, source: str) -> str:
         """The ImageNet model a section runs in this mode, for a section whose source used ``source``.
@@ -294,8 +298,14 @@ def settings(quick: bool | None = None, mode: str | None = None) -> Settings:
         mode = ("quick" if quick else "full") if quick is not None else globals()["mode"]()
     if mode not in _PRESETS:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-    precision = "float32" if mode == "quick" else forward_precision(mode=mode)
-    return Settings(quick=mode == "quick", mode=mode, forward_precision=precision, **_PRESETS[mode])
+    quick = mode == "quick"
+    return Settings(
+        quick=quick,
+        mode=mode,
+        forward_precision="float32" if quick else forward_precision(mode=mode),
+        train_precision="float32" if quick else training_precision(),
+        **_PRESETS[mode],
+    )
 
 
 PRECISION_CHOICES: tuple[str, ...] = ("auto", "float32", "bfloat16")
@@ -322,12 +332,44 @@ def forward_precision(environ: Mapping[str, str] | None = None, mode: str = "ful
     ValueError
         If ``COURSE_PRECISION`` is not one of :data:`PRECISION_CHOICES`.
     """
-    raw = (os.environ if environ is None else environ).get("COURSE_PRECISION", "").strip().lower() or "auto"
-    if raw not in PRECISION_CHOICES:
-        raise ValueError(f"COURSE_PRECISION={raw!r} is not understood; use one of {', '.join(PRECISION_CHOICES)}.")
+    raw = _precision_variable(environ)
     if raw != "auto":
         return raw
     return "bfloat16" if mode == "full" and native_bfloat16() else "float32"
+
+
+def _precision_variable(environ: Mapping[str, str] | None) -> str:
+    """``COURSE_PRECISION``, checked: one of :data:`PRECISION_CHOICES` (``auto`` when unset)."""
+    raw = (os.environ if environ is None else environ).get("COURSE_PRECISION", "").strip().lower() or "auto"
+    if raw not in PRECISION_CHOICES:
+        raise ValueError(f"COURSE_PRECISION={raw!r} is not understood; use one of {', '.join(PRECISION_CHOICES)}.")
+    return raw
+
+
+def training_precision(environ: Mapping[str, str] | None = None) -> str:
+    """The arithmetic of training the course CNN in cpu and full mode: ``"float32"`` or ``"bfloat16"``.
+
+    ``"bfloat16"`` is mixed precision (Micikevicius et al., 2018; Kalamkar
+    et al., 2019): the weights and the optimizer stay float32, the
+    convolutions and matrix products run in bfloat16, and the trained model
+    computes in float32 again before it is saved or explained
+    (:func:`course_utils.models.horses_humans_cnn`). ``COURSE_PRECISION``
+    decides when set to ``float32`` or ``bfloat16``; otherwise (``auto``)
+    bfloat16 where the hardware computes it natively (:func:`native_bfloat16`):
+    on two AVX-512 BF16 cores cpu mode's recipe (96 px) trained 1.93x as fast,
+    with held-out accuracy in the float32 recipe's range over three seeds
+    (``benchmarks/training_recipe.py --precisions float32 bfloat16``). Quick mode always trains
+    in float32, so its checked outputs do not depend on the machine.
+
+    Raises
+    ------
+    ValueError
+        If ``COURSE_PRECISION`` is not one of :data:`PRECISION_CHOICES`.
+    """
+    raw = _precision_variable(environ)
+    if raw != "auto":
+        return raw
+    return "bfloat16" if native_bfloat16() else "float32"
 
 
 #: CPU flags of native bfloat16 arithmetic: AVX-512 BF16 (AMD Zen 4+, Intel Cooper Lake+) and AMX (Sapphire Rapids+).

@@ -104,7 +104,7 @@ class ImageNetPreprocessing(keras.layers.Layer):
 
 
 # --------------------------------------------------------------------------- the course CNN
-def horses_humans_cnn(image_size: int = 300, num_classes: int = 2) -> keras.Model:
+def horses_humans_cnn(image_size: int = 300, num_classes: int = 2, precision: str = "float32") -> keras.Model:
     """The three-block CNN of the horses-vs-humans notebook.
 
     Three blocks of two 3x3 same-padded ReLU convolutions and a 2x2 max-pool
@@ -123,7 +123,20 @@ def horses_humans_cnn(image_size: int = 300, num_classes: int = 2) -> keras.Mode
         Height and width of the square input (at least 8: three pools halve it).
     num_classes
         Number of output classes (2: horses, humans).
+    precision
+        ``"float32"``, or ``"bfloat16"`` to train in mixed precision
+        (Micikevicius et al., 2018, with bfloat16 as in Kalamkar et al., 2019):
+        the weights, the optimizer and the softmax stay float32, the
+        convolutions and dense products run in bfloat16 (see
+        :func:`with_precision`). Where the hardware computes bfloat16 natively
+        training takes about half the float32 time (two AVX-512 BF16 cores,
+        96 px: 1.93x as fast, ``benchmarks/training_recipe.py``); elsewhere it
+        is emulated and slower
+        (:func:`course_utils.config.training_precision` chooses). Cast the
+        trained model back with ``with_precision(model, "float32")`` before
+        explaining or saving it.
     """
+    check_precision(precision)
     image_size = positive_int("image_size (three 2x2 pools halve it)", image_size, minimum=8)
     num_classes = positive_int("num_classes", num_classes, minimum=2)
     inputs = keras.Input((image_size, image_size, 3), name="pixels")
@@ -136,7 +149,7 @@ def horses_humans_cnn(image_size: int = 300, num_classes: int = 2) -> keras.Mode
     x = keras.layers.Dropout(0.5, name="dropout")(x)
     x = keras.layers.Dense(128, activation="relu", name="dense")(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax", name="predictions")(x)
-    model = keras.Model(inputs, outputs, name="horses_humans_cnn")
+    model = with_precision(keras.Model(inputs, outputs, name="horses_humans_cnn"), precision)
     model.compile(
         optimizer=keras.optimizers.Adam(3e-4),
         loss=keras.losses.SparseCategoricalCrossentropy(),
@@ -640,20 +653,27 @@ def with_precision(model: keras.Model, precision: str = "bfloat16") -> keras.Mod
     digits), enough for forward passes (LIME, occlusion, deletion curves)
     and coarse for gradients; ``benchmarks/precision.py`` measures both.
 
+    ``"float32"`` turns a model trained in mixed precision (see
+    :func:`horses_humans_cnn`) back into one that computes in float32: its
+    float32 weights are already the whole model.
+
     Parameters
     ----------
     model
         A functional or Sequential course model (raw RGB pixels in, scores out).
     precision
-        ``"float32"`` (returns ``model`` itself) or ``"bfloat16"``.
+        ``"float32"`` (returns ``model`` itself when it already computes in
+        float32) or ``"bfloat16"``.
 
     Returns
     -------
     keras.Model
-        A new model with copied weights (training one does not change the other).
+        A new model with copied weights (training one does not change the
+        other). A float32 cast of a compiled model is compiled as ``model``
+        was (a fresh optimizer of the same settings); a bfloat16 one is not.
     """
     check_precision(precision)
-    if precision == "float32":
+    if precision == "float32" and compute_precision(model) == "float32":
         return model
     if not _is_graph_model(model):
         raise ValueError(f"Model {model.name!r} is a subclassed model; only functional models can be cast.")
@@ -670,7 +690,23 @@ def with_precision(model: keras.Model, precision: str = "bfloat16") -> keras.Mod
     clone.set_weights(model.get_weights())
     # One input tensor, not a one-element list (Keras warns on every call otherwise).
     single = clone.inputs[0] if len(clone.inputs) == 1 else clone.inputs
-    return keras.Model(single, clone.outputs[0], name=f"{model.name}_{precision}")
+    base = model.name.removesuffix("_bfloat16")
+    cast = keras.Model(single, clone.outputs[0], name=base if precision == "float32" else f"{base}_{precision}")
+    if compute_precision(cast) != precision:
+        raise ValueError(
+            f"Model {model.name!r} nests a model whose layers keep their own precision; cast the nested model itself."
+        )
+    # A model trained in mixed precision keeps its training setup when cast back (evaluate() works); a bfloat16
+    # twin is for forward passes and must not carry an optimizer's state (twice the weights, for VGG19 1 GB).
+    if precision == "float32" and getattr(model, "compiled", False) and model.get_compile_config():
+        cast.compile_from_config(model.get_compile_config())
+    return cast
+
+
+def compute_precision(model: keras.Model) -> str:
+    """``"bfloat16"`` when any layer of ``model`` (nested ones included) computes in bfloat16, else ``"float32"``."""
+    dtypes = {str(getattr(layer, "compute_dtype", "float32")) for layer in iter_layers(model)}
+    return "bfloat16" if "bfloat16" in dtypes else "float32"
 
 
 class _LinearDense(keras.layers.Layer):

@@ -157,10 +157,11 @@ class TrainingResult:
 
     model: Any  # the weights of the best validation epoch
     history: dict[str, list[float]]  # every epoch's metrics, as model.fit reports them
-    val_accuracy: float  # validation accuracy of the kept (best) epoch
+    val_accuracy: float  # validation accuracy of the kept (best) epoch, measured in training (its arithmetic)
     seconds: float
     path: Path | None
     best_epoch: int = 0  # 1-based epoch whose weights the model holds
+    precision: str = "float32"  # the arithmetic of training; the model computes in float32 either way
 
     @property
     def below_floor(self) -> bool:
@@ -182,6 +183,7 @@ def train(
     shuffle_labels: bool = False,
     min_steps: int = 0,
     callbacks: Sequence[Any] = (),
+    precision: str | None = None,
 ) -> TrainingResult:
     """Train :func:`course_utils.models.horses_humans_cnn` and report validation accuracy.
 
@@ -220,6 +222,11 @@ def train(
     callbacks
         More Keras callbacks for ``model.fit`` (they run after the one that
         keeps the best epoch).
+    precision
+        ``"float32"``, or ``"bfloat16"`` for mixed precision (float32 weights,
+        bfloat16 arithmetic: see :func:`course_utils.models.horses_humans_cnn`);
+        None: the mode's choice, ``config.settings().train_precision``. The
+        returned and saved model computes in float32 either way.
 
     Returns
     -------
@@ -235,6 +242,8 @@ def train(
         ``shuffle_labels``, whose model should be at chance).
     """
     epochs = positive_int("epochs", epochs)
+    precision = config.settings().train_precision if precision is None else precision
+    models.check_precision(precision)
     path = Path(out).expanduser() if out is not None else None
     if path is not None:
         if path.suffix != ".keras":
@@ -251,7 +260,7 @@ def train(
         train_ds, batch_size, training=True, augment=augment, seed=seed, max_images=max_images
     )
     val_batches = make_pipeline(val_ds, batch_size)
-    model = models.horses_humans_cnn(image_size)
+    model = models.horses_humans_cnn(image_size, precision=precision)
     epochs = epochs_for(int(train_batches.cardinality()), epochs, min_steps)
     # One unlucky last epoch must not become the saved model: keep the best validation epoch's weights. Not for
     # the shuffled-label control, which must be what training on noise gives, not the epoch that looks best.
@@ -267,9 +276,11 @@ def train(
         callbacks=[*([keep_best] if keep_best else []), *callbacks],
     )
     seconds = time.perf_counter() - started
+    model = models.with_precision(model, "float32")  # what is saved and explained computes in float32
     history = {k: [float(v) for v in vs] for k, vs in fitted.history.items()}
     best_epoch = int(keep_best.best_epoch) + 1 if keep_best else len(history["loss"])
-    result = TrainingResult(model, history, history["val_accuracy"][best_epoch - 1], seconds, path, best_epoch)
+    val_accuracy = history["val_accuracy"][best_epoch - 1]
+    result = TrainingResult(model, history, val_accuracy, seconds, path, best_epoch, precision)
     if result.below_floor and not shuffle_labels:
         warnings.warn(_low_accuracy_message(result, image_size, seed), LowAccuracyWarning, stacklevel=2)
     if path is not None:
@@ -387,7 +398,8 @@ def course_cnn(
         Passed to ``model.fit`` when training.
     precision
         ``"float32"`` or ``"bfloat16"`` (see :func:`course_utils.models.with_precision`):
-        the trained float32 weights, computing in that precision. Training is float32.
+        the trained float32 weights, computing in that precision. Training (when no saved model
+        exists) follows ``config.settings().train_precision``; the saved model computes in float32.
     seed
         Seeds the training (initial weights, augmentation, order). Seed 0 is the
         course's CNN (notebook 01's, or ``HORSES_HUMANS_MODEL``); other seeds
@@ -438,7 +450,9 @@ def _trained_cnn(
         return saved
     kind = "on SHUFFLED labels (data-randomization control)" if shuffled_labels else "on horses-or-humans"
     run = f", seed {seed}" if seed else ""
-    print(f"Training the course CNN {kind} at {image_size}x{image_size}{run} ...", flush=True)
+    precision = config.settings().train_precision
+    arithmetic = " in mixed bfloat16 precision" if precision == "bfloat16" else ""
+    print(f"Training the course CNN {kind} at {image_size}x{image_size}{run}{arithmetic} ...", flush=True)
     result = train(
         data_dir=data_dir,
         image_size=image_size,
@@ -450,6 +464,7 @@ def _trained_cnn(
         overwrite=True,
         verbose=verbose,
         seed=seed,
+        precision=precision,
     )
     print(
         f"... {len(result.history['loss'])} epochs in {result.seconds:.0f} s: validation accuracy "

@@ -124,12 +124,12 @@ def test_lite0_against_vgg19_benchmark_quick_times_every_method_on_both():
 
 def test_training_recipe_benchmark_quick_prints_one_row_and_a_summary():
     output = _run_quick("training_recipe.py", timeout=600)
-    row = re.search(r"^\s+32\s+0\s+(\d+)\s+(\d+)\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)\s", output, re.MULTILINE)
+    row = re.search(r"^\s+32\s+float32\s+0\s+(\d+)\s+(\d+)\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)\s", output, re.MULTILINE)
     assert row, output
     epochs, best, *accuracies = row.groups()
     assert 1 <= int(best) <= int(epochs) and all(0.0 <= float(a) <= 1.0 for a in accuracies), output
     assert re.search(r"^test accuracy on \d+ images of held-out models \(floor 0\.85\):", output, re.MULTILINE)
-    assert re.search(r"32 px, best epoch kept: min [0-9.]+ .* over 1 seed\(s\)", output), output
+    assert re.search(r"32 px\s+float32, best epoch kept: min [0-9.]+ .* over 1 seed\(s\)", output), output
 
 
 def test_training_recipe_benchmark_holds_out_whole_models(tmp_path):

@@ -132,6 +132,22 @@ def test_forward_precision_follows_the_hardware_unless_told(monkeypatch, native,
     assert config.settings(mode="quick").forward_precision == "float32", "quick mode's checked outputs stay float32"
 
 
+@pytest.mark.parametrize(
+    ("native", "variable", "expected"),
+    [(True, "", "bfloat16"), (False, "", "float32"), (True, "float32", "float32"), (False, "bfloat16", "bfloat16")],
+)
+def test_training_precision_follows_the_hardware_unless_told(monkeypatch, native, variable, expected):
+    """Mixed precision halves an epoch where bfloat16 is native, in cpu mode too (the CNN is dense convolutions)."""
+    monkeypatch.setattr(config, "native_bfloat16", lambda: native)
+    monkeypatch.setenv("COURSE_PRECISION", variable)
+    assert config.settings(mode="full").train_precision == expected
+    assert config.settings(mode="cpu").train_precision == expected
+    assert config.settings(mode="quick").train_precision == "float32", "quick mode's checked outputs stay float32"
+    monkeypatch.setenv("COURSE_PRECISION", "half")
+    with pytest.raises(ValueError, match="COURSE_PRECISION='half' is not understood"):
+        config.training_precision()
+
+
 def test_forward_precision_rejects_nonsense(monkeypatch):
     monkeypatch.setenv("COURSE_PRECISION", "fp8")
     with pytest.raises(

@@ -283,3 +283,35 @@ def test_the_course_cnn_can_compute_in_bfloat16(monkeypatch, tmp_path):
     assert training.course_cnn(16).get_layer("block1_conv1").dtype_policy.name == "float32"
     with pytest.raises(ValueError, match="precision must be one of"):
         training.course_cnn(16, precision="half")
+
+
+def test_a_cnn_trained_in_mixed_precision_turns_back_into_a_float32_model():
+    """horses_humans_cnn(precision="bfloat16") computes its convolutions and dense products in bfloat16 (its weights
+    stay float32); with_precision(..., "float32") gives the same weights computing in float32, still compiled."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    mixed = models.horses_humans_cnn(16, precision="bfloat16")
+    policies = {layer.name: layer.dtype_policy.name for layer in mixed.layers}
+    assert policies["block1_conv1"] == policies["dense"] == "mixed_bfloat16"
+    assert policies["rescale"] == policies["predictions"] == "float32", "raw pixels in, float32 scores out"
+    assert all(w.dtype == np.float32 for w in mixed.get_weights()), "mixed precision keeps float32 weights"
+    assert models.compute_precision(mixed) == "bfloat16" and mixed.compiled
+
+    plain = models.with_precision(mixed, "float32")
+    assert models.compute_precision(plain) == "float32" and plain.name == "horses_humans_cnn"
+    assert {layer.dtype_policy.name for layer in plain.layers} == {"float32"}
+    for a, b in zip(mixed.get_weights(), plain.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    batch = np.random.default_rng(0).uniform(0, 255, (3, 16, 16, 3)).astype(np.float32)
+    float32_scores = plain.predict(batch, verbose=0)
+    np.testing.assert_allclose(mixed.predict(batch, verbose=0), float32_scores, atol=0.02)  # bfloat16: ~3 digits
+    assert plain.compiled and plain.optimizer is not mixed.optimizer, "compiled as the original, own optimizer"
+    assert float(plain.optimizer.learning_rate) == pytest.approx(3e-4)
+    assert isinstance(plain.loss, keras.losses.SparseCategoricalCrossentropy)
+    assert not models.with_precision(plain, "bfloat16").compiled, "a twin for forward passes needs no optimizer"
+    loss, _ = plain.evaluate(batch, np.array([0, 1, 0]), verbose=0)
+    assert np.isfinite(loss)
+    assert models.with_precision(plain, "float32") is plain, "a float32 model is already what was asked for"
+    with pytest.raises(ValueError, match="precision must be one of float32, bfloat16, got 'float16'"):
+        models.horses_humans_cnn(16, precision="float16")

@@ -194,3 +194,58 @@ def test_the_command_line_exits_non_zero_below_the_floor_unless_allowed(tmp_path
     assert cli.main([*arguments, "--out", str(tmp_path / "a.keras")]) == cli.EXIT_LOW_ACCURACY
     assert "below the floor of 0.85" in capsys.readouterr().err
     assert cli.main([*arguments, "--out", str(tmp_path / "b.keras"), "--allow-low-accuracy"]) == 0
+
+
+def test_training_in_mixed_precision_saves_a_float32_model(tmp_path):
+    """precision="bfloat16" trains a network that computes in bfloat16 (float32 weights); what train returns and
+    saves computes in float32 and holds the same weights."""
+    import warnings
+
+    import keras
+
+    from course_utils import data
+
+    seen = []
+
+    class TrainingArithmetic(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen.append(models.compute_precision(self.model))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", training.LowAccuracyWarning)  # 16 px, 2 epochs: not the point here
+        result = training.train(
+            data.embedded_sample_dir(),
+            16,
+            epochs=2,
+            seed=0,
+            verbose=0,
+            out=tmp_path / "m.keras",
+            precision="bfloat16",
+            callbacks=[TrainingArithmetic()],
+        )
+    assert seen == ["bfloat16"], "the network that fit() trained computed in bfloat16"
+    assert result.precision == "bfloat16" and models.compute_precision(result.model) == "float32"
+    saved = models.load_saved_model(tmp_path / "m.keras")
+    assert models.compute_precision(saved) == "float32"
+    for kept, stored in zip(result.model.get_weights(), saved.get_weights()):
+        np.testing.assert_array_equal(kept, stored)
+    with pytest.raises(ValueError, match="precision must be one of"):
+        training.train(data.embedded_sample_dir(), 16, epochs=1, precision="half")
+
+
+def test_training_precision_follows_the_mode_unless_given(monkeypatch):
+    """precision=None: cpu mode on hardware with native bfloat16 trains in mixed precision; quick mode in float32."""
+    import warnings
+
+    from course_utils import config, data
+
+    monkeypatch.setattr(config, "native_bfloat16", lambda: True)
+    monkeypatch.delenv("COURSE_PRECISION", raising=False)
+    arguments = dict(data_dir=data.embedded_sample_dir(), image_size=16, epochs=1, verbose=0, max_images=32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", training.LowAccuracyWarning)
+        assert training.train(**arguments).precision == "float32", "quick mode (the tests' mode) trains in float32"
+        monkeypatch.delenv("COURSE_QUICK", raising=False)
+        monkeypatch.setenv("COURSE_MODE", "cpu")
+        assert training.train(**arguments).precision == "bfloat16"
+        assert training.train(**arguments, precision="float32").precision == "float32"
