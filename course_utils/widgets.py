@@ -123,19 +123,27 @@ class InteractiveFigure:
 
         values = self.values()
         self.status.value = "<i>redrawing&hellip;</i>"
+        printed = io.StringIO()
+        figure = None
         try:
-            self.output.clear_output(wait=True)
-            with self.output:
+            with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
                 figure = self.draw(**values)
-                if figure is not None:
-                    plt.show()
+            shown = _text_output(printed.getvalue())
             if figure is not None:
+                image = _figure_output(figure)
+                shown.append(image)
                 if self.first_png is None:
-                    buffer = io.BytesIO()
-                    figure.savefig(buffer, format="png", bbox_inches="tight")
-                    self.first_png = buffer.getvalue()
-                plt.close(figure)
+                    self.first_png = base64.b64decode(image["data"]["image/png"])
+            # One state update replaces the whole content. Displaying into the Output from a callback (its context
+            # manager) is routed by message id in the browser, and under load a display can arrive before the
+            # browser routes it: the figure then stayed blank or old after a click (seen in the browser test).
+            self.output.outputs = tuple(shown)
+        except Exception as error:
+            self.output.outputs = (*_text_output(printed.getvalue()), _error_output(error))
+            raise
         finally:
+            if figure is not None:
+                plt.close(figure)
             self.status.value = ""
         self.last_figure = figure
         self.last_values = values
@@ -210,6 +218,46 @@ class InteractiveFigure:
         if self._held:
             return  # part of a larger action (set(), a follower's update): its end redraws once
         self.redraw()
+
+
+def _figure_output(figure: Any) -> dict[str, Any]:
+    """A matplotlib figure as a notebook display output: the PNG ``plt.show()`` shows in the notebook."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    data: dict[str, Any] = {}
+    metadata: dict[str, Any] = {}
+    if shell is not None:  # the inline backend's own rendering (its dpi, cropping and retina metadata)
+        data, metadata = shell.display_formatter.format(figure)
+    png = data.get("image/png")
+    if png is None:
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", bbox_inches="tight")
+        png = buffer.getvalue()
+    if isinstance(png, bytes):
+        png = base64.b64encode(png).decode("ascii")
+    return {
+        "output_type": "display_data",
+        "data": {"image/png": png, "text/plain": data.get("text/plain", repr(figure))},
+        "metadata": {"image/png": metadata["image/png"]} if "image/png" in metadata else {},
+    }
+
+
+def _text_output(text: str) -> list[dict[str, Any]]:
+    """What ``draw`` printed (a warning included), as a stream output above the figure; none when it printed nothing."""
+    return [{"output_type": "stream", "name": "stdout", "text": text}] if text else []
+
+
+def _error_output(error: Exception) -> dict[str, Any]:
+    """An exception of ``draw`` as an error output in the figure's place (the exception is raised too)."""
+    import traceback
+
+    return {
+        "output_type": "error",
+        "ename": type(error).__name__,
+        "evalue": str(error),
+        "traceback": traceback.format_exception(type(error), error, error.__traceback__),
+    }
 
 
 def _fit_for_a_projector(control: widgets.ValueWidget) -> None:

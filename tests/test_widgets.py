@@ -155,3 +155,44 @@ def test_a_change_during_a_draw_is_drawn_once_after_it_not_inside_it():
     explorer = InteractiveFigure(draw, alpha=widgets.FloatSlider(value=0.1, step=0.1))
     explorer.controls["alpha"].value = 0.5
     assert calls == [0.1, 0.5, 0.6] and explorer.last_values == {"alpha": 0.6}
+
+
+def test_each_redraw_replaces_the_output_with_one_figure_in_one_state_update():
+    """The figure reaches the browser as the Output's state (its outputs), set once per redraw: not displayed into the
+    Output from a callback, which the browser routes by message id and once lost under load (a blank or stale
+    figure after a click)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    updates = []
+    explorer = InteractiveFigure(_draw, alpha=widgets.FloatSlider(value=0.4), label=widgets.Dropdown(options=["cat", "dog"]))
+    explorer.output.observe(lambda change: updates.append(change["new"]), names="outputs")
+    explorer.set(alpha=0.9, label="dog")
+    assert len(updates) == 1, "one state update per redraw"
+    (shown,) = explorer.output.outputs
+    assert shown["output_type"] == "display_data"
+    image = Image.open(io.BytesIO(base64.b64decode(shown["data"]["image/png"])))
+    assert image.width > 100 and image.height > 100
+    assert explorer.first_png is not None and Image.open(io.BytesIO(explorer.first_png)).size[0] > 100
+
+
+def test_what_draw_prints_and_its_errors_show_in_the_figure_area():
+    def noisy(alpha):
+        print(f"alpha is {alpha}")
+        if alpha > 0.5:
+            raise ValueError("alpha too large for this figure")
+        return _draw(alpha, "x")
+
+    explorer = InteractiveFigure(noisy, alpha=widgets.FloatSlider(value=0.4))
+    printed, figure = explorer.output.outputs
+    assert printed == {"output_type": "stream", "name": "stdout", "text": "alpha is 0.4\n"}
+    assert figure["output_type"] == "display_data"
+    with pytest.raises(ValueError, match="alpha too large"):
+        explorer.set(alpha=0.8)
+    printed, error = explorer.output.outputs
+    assert printed["text"] == "alpha is 0.8\n"
+    assert error["output_type"] == "error" and error["ename"] == "ValueError" and "too large" in error["evalue"]
+    assert explorer.redraw_count == 1, "a failed draw is not counted"
+    assert plt.get_fignums() == [], "no figure left open"
