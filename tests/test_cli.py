@@ -131,3 +131,18 @@ def test_debug_also_works_after_the_command(tmp_path):
     """course-train --debug: the option after the command, where course-train puts it."""
     with pytest.raises(FileNotFoundError):
         cli.train_main(["--debug", "--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "m.keras")])
+
+
+def test_train_in_mixed_precision_from_the_command_line(tmp_path, capsys):
+    """--precision bfloat16 trains in mixed precision and says so; the saved model computes in float32."""
+    from course_utils import data, models
+
+    arguments = ["train", "--data-dir", str(data.embedded_sample_dir()), "--image-size", "16", "--epochs", "1"]
+    out = tmp_path / "m.keras"
+    assert cli.main([*arguments, "--precision", "bfloat16", "--allow-low-accuracy", "--out", str(out)]) == 0
+    assert "(bfloat16 arithmetic)" in capsys.readouterr().out
+    assert models.compute_precision(models.load_saved_model(out)) == "float32"
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([*arguments, "--precision", "float16", "--out", str(tmp_path / "n.keras")])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'float16'" in capsys.readouterr().err
