@@ -123,12 +123,13 @@ class InteractiveFigure:
 
         values = self.values()
         self.status.value = "<i>redrawing&hellip;</i>"
-        printed = io.StringIO()
+        printed, warned = io.StringIO(), io.StringIO()
         figure = None
+        open_before = set(plt.get_fignums())
         try:
-            with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+            with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(warned):
                 figure = self.draw(**values)
-            shown = _text_output(printed.getvalue())
+            shown = _text_outputs(printed.getvalue(), warned.getvalue())
             if figure is not None:
                 image = _figure_output(figure)
                 shown.append(image)
@@ -139,11 +140,13 @@ class InteractiveFigure:
             # browser routes it: the figure then stayed blank or old after a click (seen in the browser test).
             self.output.outputs = tuple(shown)
         except Exception as error:
-            self.output.outputs = (*_text_output(printed.getvalue()), _error_output(error))
+            self.output.outputs = (*_text_outputs(printed.getvalue(), warned.getvalue()), _error_output(error))
             raise
         finally:
             if figure is not None:
                 plt.close(figure)
+            for number in set(plt.get_fignums()) - open_before:  # opened by a failed or untidy draw: never shown later
+                plt.close(number)
             self.status.value = ""
         self.last_figure = figure
         self.last_values = values
@@ -243,9 +246,10 @@ def _figure_output(figure: Any) -> dict[str, Any]:
     }
 
 
-def _text_output(text: str) -> list[dict[str, Any]]:
-    """What ``draw`` printed (a warning included), as a stream output above the figure; none when it printed nothing."""
-    return [{"output_type": "stream", "name": "stdout", "text": text}] if text else []
+def _text_outputs(printed: str, warned: str) -> list[dict[str, Any]]:
+    """What ``draw`` wrote to stdout and to stderr (warnings), as stream outputs above the figure; none if nothing."""
+    streams = (("stdout", printed), ("stderr", warned))
+    return [{"output_type": "stream", "name": name, "text": text} for name, text in streams if text]
 
 
 def _error_output(error: Exception) -> dict[str, Any]:
@@ -256,7 +260,10 @@ def _error_output(error: Exception) -> dict[str, Any]:
         "output_type": "error",
         "ename": type(error).__name__,
         "evalue": str(error),
-        "traceback": traceback.format_exception(type(error), error, error.__traceback__),
+        # One line per entry, as a kernel's error output has them (format_exception's entries hold several).
+        "traceback": "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        .rstrip("\n")
+        .split("\n"),
     }
 
 

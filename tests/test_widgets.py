@@ -14,14 +14,18 @@ def _draw(alpha, label):
 
 
 def test_moving_a_control_redraws_with_the_new_value():
-    explorer = InteractiveFigure(_draw, alpha=widgets.FloatSlider(value=0.4), label=widgets.Dropdown(options=["cat", "dog"]))
+    explorer = InteractiveFigure(
+        _draw, alpha=widgets.FloatSlider(value=0.4), label=widgets.Dropdown(options=["cat", "dog"])
+    )
     assert explorer.redraw_count == 1 and explorer.last_figure.axes[0].get_title() == "cat at 0.40"
     explorer.controls["alpha"].value = 0.8  # what a mouse drag does
     assert explorer.redraw_count == 2 and explorer.last_figure.axes[0].get_title() == "cat at 0.80"
 
 
 def test_set_changes_several_controls_and_redraws_once():
-    explorer = InteractiveFigure(_draw, alpha=widgets.FloatSlider(value=0.4), label=widgets.Dropdown(options=["cat", "dog"]))
+    explorer = InteractiveFigure(
+        _draw, alpha=widgets.FloatSlider(value=0.4), label=widgets.Dropdown(options=["cat", "dog"])
+    )
     explorer.set(alpha=0.1, label="dog")
     assert explorer.redraw_count == 2
     assert explorer.last_values == {"alpha": 0.1, "label": "dog"}
@@ -167,7 +171,9 @@ def test_each_redraw_replaces_the_output_with_one_figure_in_one_state_update():
     from PIL import Image
 
     updates = []
-    explorer = InteractiveFigure(_draw, alpha=widgets.FloatSlider(value=0.4), label=widgets.Dropdown(options=["cat", "dog"]))
+    explorer = InteractiveFigure(
+        _draw, alpha=widgets.FloatSlider(value=0.4), label=widgets.Dropdown(options=["cat", "dog"])
+    )
     explorer.output.observe(lambda change: updates.append(change["new"]), names="outputs")
     explorer.set(alpha=0.9, label="dog")
     assert len(updates) == 1, "one state update per redraw"
@@ -179,20 +185,27 @@ def test_each_redraw_replaces_the_output_with_one_figure_in_one_state_update():
 
 
 def test_what_draw_prints_and_its_errors_show_in_the_figure_area():
+    import sys
+
     def noisy(alpha):
         print(f"alpha is {alpha}")
+        figure = _draw(alpha, "x")
         if alpha > 0.5:
-            raise ValueError("alpha too large for this figure")
-        return _draw(alpha, "x")
+            raise ValueError("alpha too large for this figure")  # after opening a figure
+        print("a warning of the draw function", file=sys.stderr)  # where a kernel shows a Python warning
+        return figure
 
     explorer = InteractiveFigure(noisy, alpha=widgets.FloatSlider(value=0.4))
-    printed, figure = explorer.output.outputs
+    printed, warned, figure = explorer.output.outputs
     assert printed == {"output_type": "stream", "name": "stdout", "text": "alpha is 0.4\n"}
+    assert warned["name"] == "stderr" and "a warning of the draw function" in warned["text"]
     assert figure["output_type"] == "display_data"
     with pytest.raises(ValueError, match="alpha too large"):
         explorer.set(alpha=0.8)
     printed, error = explorer.output.outputs
     assert printed["text"] == "alpha is 0.8\n"
     assert error["output_type"] == "error" and error["ename"] == "ValueError" and "too large" in error["evalue"]
+    assert error["traceback"][-1] == "ValueError: alpha too large for this figure"
+    assert not any("\n" in line for line in error["traceback"]), "one line per entry"
     assert explorer.redraw_count == 1, "a failed draw is not counted"
     assert plt.get_fignums() == [], "no figure left open"
