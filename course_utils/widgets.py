@@ -135,9 +135,8 @@ class InteractiveFigure:
                 shown.append(image)
                 if self.first_png is None:
                     self.first_png = base64.b64decode(image["data"]["image/png"])
-            # One state update replaces the whole content. Displaying into the Output from a callback (its context
-            # manager) is routed by message id in the browser, and under load a display can arrive before the
-            # browser routes it: the figure then stayed blank or old after a click (seen in the browser test).
+            # One state update replaces the whole content, instead of displaying into the Output from a callback
+            # (its context manager), which the browser routes by message id: no clear without its image.
             self.output.outputs = tuple(shown)
         except Exception as error:
             self.output.outputs = (*_text_outputs(printed.getvalue(), warned.getvalue()), _error_output(error))
