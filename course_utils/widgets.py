@@ -17,6 +17,19 @@ whose update runs with redraws held, so a clamped value never triggers a
 second redraw of its own. Two redraws for one action once left a blank
 figure in the browser (the second image, from a superseded state, won).
 
+Redraws may run on two threads at once. JupyterLab (4.4 and later, its
+default "comms over subshells") sends widget messages to a kernel subshell,
+which ipykernel 7 runs on its own thread beside the main one; and after
+every widget message the ``comm`` package fires IPython's ``post_execute``
+event, on which matplotlib's inline backend shows and closes every open
+pyplot figure. A ToggleButtons click sends two messages: the second one's
+flush, on the subshell thread, took the figure the first one was drawing,
+and the widget showed a blank image (seen in the browser test, about one
+click in ten under load). So a redraw holds :data:`PYPLOT_LOCK` from the
+moment ``draw`` starts until its figure is rendered and closed, and the
+inline backend's flush is wrapped to take the same lock
+(:func:`serialize_inline_flush`): a flush never sees a half-drawn figure.
+
 Made for a projector: the controls wrap onto as many rows as they need and
 every slider track keeps a usable width (sized from its label); sliders report a value when released, not
 for every value a drag passes (each change recomputes); a status line says
@@ -30,11 +43,16 @@ from __future__ import annotations
 import base64
 import contextlib
 import io
+import threading
 from typing import Any, Callable, Iterator
 
 import ipywidgets as widgets
 
-__all__ = ["InteractiveFigure"]
+__all__ = ["PYPLOT_LOCK", "InteractiveFigure", "serialize_inline_flush"]
+
+#: Held while a redraw's figure exists in pyplot (drawn, rendered, closed) and while the inline backend flushes
+#: pyplot's figures: reentrant, so a ``draw`` that redraws another InteractiveFigure does not deadlock.
+PYPLOT_LOCK = threading.RLock()
 
 #: The narrowest a slider's track gets, in CSS pixels: wide enough to hit on a projector and to pick every
 #: value of a 20-step slider by dragging.
@@ -89,6 +107,7 @@ class InteractiveFigure:
         self._held = 0  # > 0 while controls change as part of one action: no redraw until it ends
         self._drawing = False
         self._stale = False  # a control changed while held or while drawing: one redraw is owed
+        self._state_lock = threading.Lock()  # _drawing and _stale: a change may arrive on another thread
         self._followers: dict[str, list[Callable[[Any], None]]] = {}
         for control in self.controls.values():
             _fit_for_a_projector(control)
@@ -105,51 +124,72 @@ class InteractiveFigure:
         return {name: control.value for name, control in self.controls.items()}
 
     def redraw(self) -> None:
-        """Draw the figure for the current control values (again, if a control changed while it drew)."""
-        if self._drawing:
+        """Draw the figure for the current control values (again, if a control changed while it drew).
+
+        A call while another redraw runs, on this thread (a ``draw`` that moves
+        a control) or on another one, only marks the figure stale: the running
+        redraw draws the newest values once more when it ends.
+        """
+        with self._state_lock:
             self._stale = True
-            return
-        self._drawing = True
+            if self._drawing:
+                return
+            self._drawing = True
         try:
-            self._stale = True
-            while self._stale:  # a change during the draw supersedes it: draw the newest values once more
-                self._stale = False
+            while True:
+                with self._state_lock:
+                    if not self._stale:
+                        self._drawing = False
+                        return
+                    self._stale = False
                 self._draw_once()
-        finally:
-            self._drawing = False
+        except BaseException:
+            with self._state_lock:
+                self._drawing = False
+            raise
 
     def _draw_once(self) -> None:
         import matplotlib.pyplot as plt
 
         values = self.values()
         self.status.value = "<i>redrawing&hellip;</i>"
-        printed, warned = io.StringIO(), io.StringIO()
-        figure = None
-        open_before = set(plt.get_fignums())
-        try:
-            with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(warned):
-                figure = self.draw(**values)
-            shown = _text_outputs(printed.getvalue(), warned.getvalue())
-            if figure is not None:
-                image = _figure_output(figure)
-                shown.append(image)
-                if self.first_png is None:
-                    self.first_png = base64.b64decode(image["data"]["image/png"])
-            # One state update replaces the whole content, instead of displaying into the Output from a callback
-            # (its context manager), which the browser routes by message id: no clear without its image.
-            self.output.outputs = tuple(shown)
-        except Exception as error:
-            self.output.outputs = (*_text_outputs(printed.getvalue(), warned.getvalue()), _error_output(error))
-            raise
-        finally:
-            if figure is not None:
-                plt.close(figure)
-            for number in set(plt.get_fignums()) - open_before:  # opened by a failed or untidy draw: never shown later
-                plt.close(number)
-            self.status.value = ""
-        self.last_figure = figure
+        serialize_inline_flush()
+        with PYPLOT_LOCK:
+            self._draw_and_show(values, plt)
         self.last_values = values
         self.redraw_count += 1
+
+    def _draw_and_show(self, values: dict[str, Any], plt: Any) -> None:
+        """Call ``draw``, render what it returns into the output, close its figures (under :data:`PYPLOT_LOCK`).
+
+        Only what this thread prints and the figures it opens are the redraw's: a cell running on the main
+        thread meanwhile keeps its output and its figures.
+        """
+        printed, warned = io.StringIO(), io.StringIO()
+        figure = None
+        with _figures_opened_here() as opened:
+            try:
+                with _this_thread_writes_to(printed, warned):
+                    figure = self.draw(**values)
+                shown = _text_outputs(printed.getvalue(), warned.getvalue())
+                if figure is not None:
+                    image = _figure_output(figure)
+                    shown.append(image)
+                    if self.first_png is None:
+                        self.first_png = base64.b64decode(image["data"]["image/png"])
+                # One state update replaces the whole content, instead of displaying into the Output from a
+                # callback (its context manager), which the browser routes by message id.
+                self.output.outputs = tuple(shown)
+            except Exception as error:
+                self.output.outputs = (*_text_outputs(printed.getvalue(), warned.getvalue()), _error_output(error))
+                raise
+            finally:
+                if figure is not None:
+                    plt.close(figure)
+                for other in opened():  # opened by a failed or untidy draw: never shown later
+                    plt.close(other)
+                self.status.value = ""
+        self.last_figure = figure
 
     def set(self, **values: Any) -> None:
         """Change several controls at once and redraw once (what tests use)."""
@@ -220,6 +260,127 @@ class InteractiveFigure:
         if self._held:
             return  # part of a larger action (set(), a follower's update): its end redraws once
         self.redraw()
+
+
+_THREAD_ATTRIBUTE = "_course_utils_opened_by_thread"
+_TAG_HOOK = "course_utils.widgets:_tag_with_thread"
+
+
+def _tag_with_thread(figure: Any) -> None:
+    """A pyplot figure hook (``rcParams["figure.hooks"]``): note which thread opened the figure."""
+    setattr(figure, _THREAD_ATTRIBUTE, threading.get_ident())
+
+
+@contextlib.contextmanager
+def _figures_opened_here() -> Iterator[Callable[[], list[Any]]]:
+    """Yield a function that lists the pyplot figures this thread opened since entering, still open.
+
+    pyplot's figure list is shared by every thread; a cell may open a figure on the main thread while a
+    redraw runs on a subshell's, and closing that one would take it from the cell.
+    """
+    import matplotlib
+    from matplotlib import _pylab_helpers
+
+    before = {manager.canvas.figure for manager in _pylab_helpers.Gcf.get_all_fig_managers()}
+    me = threading.get_ident()
+    hooks = list(matplotlib.rcParams["figure.hooks"])
+    if _TAG_HOOK not in hooks:
+        matplotlib.rcParams["figure.hooks"] = [*hooks, _TAG_HOOK]
+
+    def opened() -> list[Any]:
+        figures = [manager.canvas.figure for manager in _pylab_helpers.Gcf.get_all_fig_managers()]
+        return [f for f in figures if f not in before and getattr(f, _THREAD_ATTRIBUTE, me) == me]
+
+    try:
+        yield opened
+    finally:
+        if _TAG_HOOK not in hooks:
+            matplotlib.rcParams["figure.hooks"] = [h for h in matplotlib.rcParams["figure.hooks"] if h != _TAG_HOOK]
+
+
+class _PerThreadStream(io.TextIOBase):
+    """``sys.stdout`` or ``sys.stderr`` while ``draw`` runs: this thread's text to a buffer, others' to the stream."""
+
+    def __init__(self, original: Any, captured: io.StringIO) -> None:
+        self.original, self.captured, self.thread = original, captured, threading.get_ident()
+
+    def write(self, text: str) -> int:
+        if threading.get_ident() == self.thread:
+            return self.captured.write(text)
+        return self.original.write(text)
+
+    def flush(self) -> None:
+        if threading.get_ident() != self.thread:
+            self.original.flush()
+
+    def __getattr__(self, name: str) -> Any:  # encoding, fileno, isatty... of the stream it stands in for
+        return getattr(self.original, name)
+
+
+@contextlib.contextmanager
+def _this_thread_writes_to(printed: io.StringIO, warned: io.StringIO) -> Iterator[None]:
+    """What this thread prints goes to ``printed`` and ``warned``; other threads keep writing where they wrote."""
+    import sys
+
+    with contextlib.redirect_stdout(_PerThreadStream(sys.stdout, printed)):
+        with contextlib.redirect_stderr(_PerThreadStream(sys.stderr, warned)):
+            yield
+
+
+def serialize_inline_flush() -> None:
+    """Make matplotlib's inline backend take :data:`PYPLOT_LOCK` when it flushes figures after a cell or a message.
+
+    matplotlib-inline registers ``flush_figures`` on IPython's
+    ``post_execute`` event: it shows every open pyplot figure and closes them
+    all. The event fires after each cell and, from the ``comm`` package, after
+    each widget message, which may run on a subshell thread while a redraw
+    runs on another. The registered callback is replaced, in place, by one
+    that holds the lock while it flushes; it compares equal to
+    ``flush_figures``, so ``%matplotlib`` switching backends still removes it.
+    Does nothing outside IPython, without the inline backend, or when the
+    callback is already wrapped.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with ipywidgets
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    callbacks = shell.events.callbacks.get("post_execute", [])
+    for position, callback in enumerate(callbacks):
+        if _is_inline_flush(callback):
+            callbacks[position] = _FlushUnderLock(callback)
+
+
+def _is_inline_flush(callback: Any) -> bool:
+    return (
+        getattr(callback, "__name__", "") == "flush_figures"
+        and getattr(callback, "__module__", "") == "matplotlib_inline.backend_inline"
+    )
+
+
+class _FlushUnderLock:
+    """matplotlib-inline's ``flush_figures``, called while holding :data:`PYPLOT_LOCK`."""
+
+    def __init__(self, flush: Callable[[], Any]) -> None:
+        self.flush = flush
+
+    def __call__(self) -> Any:
+        with PYPLOT_LOCK:
+            return self.flush()
+
+    def __eq__(self, other: object) -> bool:
+        # matplotlib-inline unregisters its callback by equality when the backend changes: match it.
+        if isinstance(other, _FlushUnderLock):
+            return self.flush == other.flush
+        return self.flush == other
+
+    def __hash__(self) -> int:
+        return hash(self.flush)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.flush!r})"
 
 
 def _figure_output(figure: Any) -> dict[str, Any]:

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import pytest
@@ -209,3 +212,124 @@ def test_what_draw_prints_and_its_errors_show_in_the_figure_area():
     assert not any("\n" in line for line in error["traceback"]), "one line per entry"
     assert explorer.redraw_count == 1, "a failed draw is not counted"
     assert plt.get_fignums() == [], "no figure left open"
+
+
+# Redraws and other threads. With JupyterLab's "comms over subshells" (ipykernel 7), widget messages run on a
+# subshell thread beside the main one, and after each message matplotlib's inline backend flushes (shows, then
+# closes) every open pyplot figure: a ToggleButtons click's second message once flushed the figure its first
+# message was drawing, and the widget showed a blank image.
+
+
+@pytest.fixture
+def ipython_shell():
+    from IPython.core.interactiveshell import InteractiveShell
+    from matplotlib_inline import backend_inline
+    from traitlets.config import Config
+
+    config = Config()
+    config.HistoryManager.enabled = False  # no history database in the tests' IPython folder
+    shell = InteractiveShell.instance(config=config)
+    shell.events.register("post_execute", backend_inline.flush_figures)  # what `%matplotlib inline` registers
+    yield shell
+    for callback in [c for c in shell.events.callbacks["post_execute"] if c == backend_inline.flush_figures]:
+        shell.events.unregister("post_execute", callback)
+    InteractiveShell.clear_instance()
+    plt.close("all")
+
+
+def _flush_on_another_thread_while_drawing(shell, monkeypatch):
+    """Draw twice; each draw fires post_execute on a second thread and gives it 0.5 s to run. Returns what the
+    flush showed and whether each flush thread was still waiting when the draw went on."""
+    from matplotlib_inline import backend_inline
+
+    shown = []
+    monkeypatch.setattr(backend_inline, "display", lambda figure, **kwargs: shown.append(figure))
+    waiting, threads = [], []
+
+    def draw(alpha):
+        figure = _draw(alpha, "drawn")
+        backend_inline.show._draw_called = True  # what pyplot's interactive mode does for a new figure
+        flusher = threading.Thread(target=shell.events.trigger, args=("post_execute",))
+        flusher.start()
+        flusher.join(timeout=0.5)
+        waiting.append(flusher.is_alive())
+        threads.append(flusher)
+        figure.axes[0].plot([0, 1], [0, alpha])  # still drawing after the flush had its chance
+        return figure
+
+    explorer = InteractiveFigure(draw, alpha=widgets.FloatSlider(value=0.4))
+    explorer.set(alpha=0.8)
+    for thread in threads:
+        thread.join(timeout=10)
+    assert not any(thread.is_alive() for thread in threads), "a flush never finished: deadlock"
+    return explorer, shown, waiting
+
+
+def test_a_flush_on_another_thread_waits_until_the_figure_is_drawn_and_closed(ipython_shell, monkeypatch):
+    explorer, shown, waiting = _flush_on_another_thread_while_drawing(ipython_shell, monkeypatch)
+    assert waiting == [True, True], "the flush must wait for the redraw's lock"
+    assert shown == [], "the flush must not show (and close) a figure a redraw is drawing"
+    assert explorer.redraw_count == 2 and plt.get_fignums() == []
+
+
+def test_without_the_lock_the_flush_takes_the_figure_being_drawn(ipython_shell, monkeypatch):
+    """The hazard the lock removes, shown with the lock replaced by a no-op (so the test above can fail)."""
+    from course_utils import widgets as widgets_module
+
+    monkeypatch.setattr(widgets_module, "PYPLOT_LOCK", contextlib.nullcontext())
+    _, shown, waiting = _flush_on_another_thread_while_drawing(ipython_shell, monkeypatch)
+    assert waiting == [False, False] and len(shown) == 2
+
+
+def test_the_inline_flush_is_wrapped_once_and_still_removed_by_a_backend_switch(ipython_shell):
+    from matplotlib_inline import backend_inline
+
+    from course_utils.widgets import serialize_inline_flush
+
+    serialize_inline_flush()
+    serialize_inline_flush()
+    (callback,) = [c for c in ipython_shell.events.callbacks["post_execute"] if c == backend_inline.flush_figures]
+    assert callback is not backend_inline.flush_figures and callback == backend_inline.flush_figures
+    assert callback.flush is backend_inline.flush_figures, "wrapped once, not twice"
+    ipython_shell.events.unregister("post_execute", backend_inline.flush_figures)  # what %matplotlib qt does
+    assert backend_inline.flush_figures not in ipython_shell.events.callbacks["post_execute"]
+
+
+def test_a_redraw_keeps_what_other_threads_print_and_the_figures_they_open(capsys):
+    def draw(alpha):
+        figure = _draw(alpha, "mine")
+        plt.figure()  # an untidy draw: a second figure, never shown
+
+        def a_cell_on_the_main_thread():
+            print("a cell's own output")
+            plt.figure(num="a cell's figure")
+
+        other = threading.Thread(target=a_cell_on_the_main_thread)
+        other.start()
+        other.join()
+        print("printed by draw")
+        return figure
+
+    explorer = InteractiveFigure(draw, alpha=widgets.FloatSlider(value=0.4))
+    printed, _ = explorer.output.outputs
+    assert printed["text"] == "printed by draw\n"
+    assert "a cell's own output" in capsys.readouterr().out
+    assert plt.get_figlabels() == ["a cell's figure"], "the redraw closes its own figures, not another thread's"
+    plt.close("all")
+
+
+def test_a_change_from_another_thread_during_a_draw_is_drawn_after_it():
+    calls = []
+
+    def draw(alpha):
+        calls.append(alpha)
+        if alpha == 0.5:  # a message on another thread moves the slider while this draw runs
+            mover = threading.Thread(target=setattr, args=(explorer.controls["alpha"], "value", 0.7))
+            mover.start()
+            mover.join(timeout=10)
+            assert not mover.is_alive(), "the change waited for the draw: deadlock"
+        return _draw(alpha, "x")
+
+    explorer = InteractiveFigure(draw, alpha=widgets.FloatSlider(value=0.1, step=0.1))
+    explorer.controls["alpha"].value = 0.5
+    assert calls == [0.1, 0.5, 0.7] and explorer.last_values == {"alpha": 0.7}
