@@ -98,6 +98,19 @@ _IMAGES_READY = """(output) => {
   return images.length > 0 && images.every(i => i.complete && i.naturalWidth > 0);
 }"""
 
+# A fingerprint of the images the Output shows (a hash of their data URLs); '' while one is missing or undecoded.
+_IMAGE_SIGNATURE = """(output) => {
+  const images = [...output.querySelectorAll('img')];
+  if (!images.length || !images.every(i => i.complete && i.naturalWidth > 0)) return '';
+  let hash = 0;
+  for (const image of images)
+    for (let k = 0; k < image.src.length; k += 1) hash = (Math.imul(hash, 31) + image.src.charCodeAt(k)) | 0;
+  return `${images.length}:${images.map(i => i.src.length).join(',')}:${hash}`;
+}"""
+
+# Resolves after the browser has painted twice: a decoded image is on screen.
+_PAINTED = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
+
 # Is the element on screen, inside the notebook, and the topmost thing at its centre?
 _ON_SCREEN = """(el) => {
   const box = el.getBoundingClientRect();
@@ -290,21 +303,27 @@ def stable_output(page, index: int, timeout_s: float = 15.0) -> bytes:
         time.sleep(SETTLE_S)
 
 
-def changed_output(page, index: int, before: bytes, timeout_s: float = 8.0) -> bytes:
-    """The figure's stable screenshot once it differs from ``before`` and is not blank, or the last one after
-    ``timeout_s``.
+def image_signature(page, index: int) -> str:
+    """A fingerprint of the images in the figure's Output ('' while one is missing or not yet decoded)."""
+    return figure(page, index).locator(":scope > .widget-output").evaluate(_IMAGE_SIGNATURE)
+
+
+def changed_output(page, index: int, before: str, timeout_s: float = 8.0) -> tuple[bytes, str]:
+    """A screenshot of the figure's Output once it shows decoded images other than ``before`` (an
+    :func:`image_signature`), or after ``timeout_s``; and the signature it shows.
 
     The status line is cleared right after the kernel sends the new image; the browser may still be
-    replacing the old output with it (for a moment the output can be empty), so neither an unchanged nor an
-    empty screenshot right after the redraw is yet evidence of a broken figure: look again until the timeout.
+    replacing the old output with it (for a moment the output can be empty), so the data of the images
+    is watched, not screenshots: one screenshot, once the new images are decoded and painted, is judged
+    (changed pixels, not blank) by the caller. An image that never changes is waited for until the timeout.
     """
     deadline = time.monotonic() + timeout_s
-    while True:
-        shot = stable_output(page, index)
-        settled = not same_pixels(before, shot) and ink_fraction(shot) >= MIN_INK_FRACTION
-        if settled or time.monotonic() > deadline:
-            return shot
-        time.sleep(0.2)
+    signature = image_signature(page, index)
+    while not (signature and signature != before) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        signature = image_signature(page, index)
+    page.evaluate(_PAINTED)
+    return output_png(page, index), image_signature(page, index)
 
 
 def ink_fraction(png: bytes) -> float:
@@ -433,6 +452,7 @@ def move_every_control(
     before = stable_output(page, index)
     if not same_pixels(before, output_png(page, index)):
         return [Move(index, -1, "", window=window, problems=[f"figure {index} keeps changing without any move"])]
+    signature = image_signature(page, index)
     first = Move(index, -1, "", action="as first drawn", window=window)
     first.problems += blank_problem(before, f"figure {index} as first drawn ({window})")
     moves.append(first)
@@ -459,7 +479,7 @@ def move_every_control(
                 f"(status line showed 'redrawing…' {log['started']} times)"
             )
             continue
-        after = changed_output(page, index, before)
+        after, signature = changed_output(page, index, signature)
         if same_pixels(before, after):
             move.problems.append(f"{name}: {move.action}, the figure was redrawn but did not change")
         move.problems += blank_problem(after, f"{name}: {move.action}")
@@ -500,6 +520,7 @@ def clamp_a_dependent_slider(
     handle = slider.locator(".noUi-handle").first
     moves: list[Move] = []
     shown = stable_output(page, index)  # the figure as it stands; each action leaves its new image here
+    signature = image_signature(page, index)
 
     def selected() -> str:
         return select.evaluate("s => s.options[s.selectedIndex].text")
@@ -509,7 +530,7 @@ def clamp_a_dependent_slider(
 
     def act(action: str, do) -> Move:
         """One user action that changes something, its redraw awaited and the figure checked."""
-        nonlocal shown
+        nonlocal shown, signature
         move = Move(index, -1, "clamp", action=action, window=window)
         moves.append(move)
         started = time.monotonic()
@@ -520,7 +541,7 @@ def clamp_a_dependent_slider(
         if log["finished"] < 1:
             move.problems.append(f"figure {index}: {action} did not redraw within {redraw_timeout_s:.0f} s")
         # Every action here changes the figure (another layer, another page): wait for the new image, then judge it.
-        shown = changed_output(page, index, shown)
+        shown, signature = changed_output(page, index, signature)
         move.problems += blank_problem(shown, f"figure {index}: {action} ({window})")
         return move
 
