@@ -51,8 +51,11 @@ import ipywidgets as widgets
 __all__ = ["PYPLOT_LOCK", "InteractiveFigure", "serialize_inline_flush"]
 
 #: Held while a redraw's figure exists in pyplot (drawn, rendered, closed) and while the inline backend flushes
-#: pyplot's figures: reentrant, so a ``draw`` that redraws another InteractiveFigure does not deadlock.
+#: pyplot's figures: reentrant, so a ``draw`` that redraws another InteractiveFigure does not deadlock. A
+#: ``draw`` runs under it, so it should not wait for another thread (an import that thread holds, a queue).
 PYPLOT_LOCK = threading.RLock()
+
+_THIS_THREAD = threading.local()  # .drawing: this thread is inside a draw (holds PYPLOT_LOCK)
 
 #: The narrowest a slider's track gets, in CSS pixels: wide enough to hit on a projector and to pick every
 #: value of a 20-step slider by dragging.
@@ -105,9 +108,10 @@ class InteractiveFigure:
         self.last_values: dict[str, Any] = {}
         self.first_png: bytes | None = None
         self._held = 0  # > 0 while controls change as part of one action: no redraw until it ends
-        self._drawing = False
         self._stale = False  # a control changed while held or while drawing: one redraw is owed
-        self._state_lock = threading.Lock()  # _drawing and _stale: a change may arrive on another thread
+        # _held, _stale and _drawer change under this lock: a change may arrive on another thread.
+        self._state = threading.Condition()
+        self._drawer: int | None = None  # the thread that is drawing
         self._followers: dict[str, list[Callable[[Any], None]]] = {}
         for control in self.controls.values():
             _fit_for_a_projector(control)
@@ -128,25 +132,37 @@ class InteractiveFigure:
 
         A call while another redraw runs, on this thread (a ``draw`` that moves
         a control) or on another one, only marks the figure stale: the running
-        redraw draws the newest values once more when it ends.
+        redraw draws the newest values once more when it ends. A ``draw`` that
+        raises ends the redraw; a change that arrived meanwhile waits for the
+        next one.
         """
-        with self._state_lock:
+        with self._state:
             self._stale = True
-            if self._drawing:
+            if self._drawer is not None:
                 return
-            self._drawing = True
+            self._drawer = threading.get_ident()
         try:
             while True:
-                with self._state_lock:
+                with self._state:
                     if not self._stale:
-                        self._drawing = False
-                        return
+                        break
                     self._stale = False
                 self._draw_once()
-        except BaseException:
-            with self._state_lock:
-                self._drawing = False
-            raise
+        finally:
+            with self._state:
+                self._drawer = None
+                self._state.notify_all()
+
+    def _wait_for_other_threads_draw(self, timeout_s: float = 600.0) -> None:
+        """Return once no other thread is drawing this figure (a draw of this thread is not waited for).
+
+        Not from inside a ``draw`` (this thread holds :data:`PYPLOT_LOCK`, which the other draw may need).
+        """
+        if getattr(_THIS_THREAD, "drawing", False):
+            return
+        me = threading.get_ident()
+        with self._state:
+            self._state.wait_for(lambda: self._drawer in (None, me), timeout=timeout_s)
 
     def _draw_once(self) -> None:
         import matplotlib.pyplot as plt
@@ -155,7 +171,11 @@ class InteractiveFigure:
         self.status.value = "<i>redrawing&hellip;</i>"
         serialize_inline_flush()
         with PYPLOT_LOCK:
-            self._draw_and_show(values, plt)
+            was_drawing, _THIS_THREAD.drawing = getattr(_THIS_THREAD, "drawing", False), True
+            try:
+                self._draw_and_show(values, plt)
+            finally:
+                _THIS_THREAD.drawing = was_drawing
         self.last_values = values
         self.redraw_count += 1
 
@@ -192,7 +212,10 @@ class InteractiveFigure:
         self.last_figure = figure
 
     def set(self, **values: Any) -> None:
-        """Change several controls at once and redraw once (what tests use)."""
+        """Change several controls at once and redraw once (what tests use).
+
+        Returns once these values are drawn, also when a redraw was running on another thread (a widget message's).
+        """
         unknown = set(values) - set(self.controls)
         if unknown:
             raise KeyError(f"No control named {sorted(unknown)}; controls: {sorted(self.controls)}")
@@ -200,6 +223,7 @@ class InteractiveFigure:
             for name, value in values.items():
                 self.controls[name].value = value
         self.redraw()
+        self._wait_for_other_threads_draw()  # a redraw running on another thread draws these values: see them drawn
 
     def follow(self, name: str, update: Callable[[Any], None]) -> None:
         """Run ``update(new value)`` whenever control ``name`` changes, before the one redraw of that change.
@@ -225,11 +249,13 @@ class InteractiveFigure:
 
     @contextlib.contextmanager
     def _holding(self) -> Iterator[None]:
-        self._held += 1
+        with self._state:
+            self._held += 1
         try:
             yield
         finally:
-            self._held -= 1
+            with self._state:
+                self._held -= 1
 
     def display(self) -> None:
         """Show the controls and the figure in the notebook.
@@ -257,7 +283,9 @@ class InteractiveFigure:
         with self._holding():
             for update in self._followers.get(name or "", []):
                 update(change.get("new"))
-        if self._held:
+        with self._state:
+            held = self._held > 0
+        if held:
             return  # part of a larger action (set(), a follower's update): its end redraws once
         self.redraw()
 
@@ -276,55 +304,69 @@ def _figures_opened_here() -> Iterator[Callable[[], list[Any]]]:
     """Yield a function that lists the pyplot figures this thread opened since entering, still open.
 
     pyplot's figure list is shared by every thread; a cell may open a figure on the main thread while a
-    redraw runs on a subshell's, and closing that one would take it from the cell.
+    redraw runs on a subshell's, and closing that one would take it from the cell. A figure is this
+    thread's only if the tag hook (installed here, and again if a style or rc reset removed it) says so.
     """
     import matplotlib
     from matplotlib import _pylab_helpers
 
+    if _TAG_HOOK not in matplotlib.rcParams["figure.hooks"]:
+        matplotlib.rcParams["figure.hooks"] = [*matplotlib.rcParams["figure.hooks"], _TAG_HOOK]
     before = {manager.canvas.figure for manager in _pylab_helpers.Gcf.get_all_fig_managers()}
     me = threading.get_ident()
-    hooks = list(matplotlib.rcParams["figure.hooks"])
-    if _TAG_HOOK not in hooks:
-        matplotlib.rcParams["figure.hooks"] = [*hooks, _TAG_HOOK]
 
     def opened() -> list[Any]:
         figures = [manager.canvas.figure for manager in _pylab_helpers.Gcf.get_all_fig_managers()]
-        return [f for f in figures if f not in before and getattr(f, _THREAD_ATTRIBUTE, me) == me]
+        return [f for f in figures if f not in before and getattr(f, _THREAD_ATTRIBUTE, None) == me]
 
-    try:
-        yield opened
-    finally:
-        if _TAG_HOOK not in hooks:
-            matplotlib.rcParams["figure.hooks"] = [h for h in matplotlib.rcParams["figure.hooks"] if h != _TAG_HOOK]
+    yield opened
 
 
-class _PerThreadStream(io.TextIOBase):
-    """``sys.stdout`` or ``sys.stderr`` while ``draw`` runs: this thread's text to a buffer, others' to the stream."""
+class _PerThreadStream:
+    """``sys.stdout`` or ``sys.stderr`` while ``draw`` runs: this thread's text to a buffer, others' to the stream.
+
+    Everything but ``write`` and ``flush`` is the stream's own (its encoding, ``fileno``, ``isatty``...).
+    Once the redraw ends it passes everything through, so a copy that another thread's capture saved and
+    later restores is harmless.
+    """
 
     def __init__(self, original: Any, captured: io.StringIO) -> None:
         self.original, self.captured, self.thread = original, captured, threading.get_ident()
+        self.active = True
+
+    def _mine(self) -> bool:
+        return self.active and threading.get_ident() == self.thread
 
     def write(self, text: str) -> int:
-        if threading.get_ident() == self.thread:
-            return self.captured.write(text)
-        return self.original.write(text)
+        return self.captured.write(text) if self._mine() else self.original.write(text)
 
     def flush(self) -> None:
-        if threading.get_ident() != self.thread:
+        if not self._mine():
             self.original.flush()
 
-    def __getattr__(self, name: str) -> Any:  # encoding, fileno, isatty... of the stream it stands in for
+    def __getattr__(self, name: str) -> Any:
         return getattr(self.original, name)
 
 
 @contextlib.contextmanager
 def _this_thread_writes_to(printed: io.StringIO, warned: io.StringIO) -> Iterator[None]:
-    """What this thread prints goes to ``printed`` and ``warned``; other threads keep writing where they wrote."""
+    """What this thread prints goes to ``printed`` and ``warned``; other threads keep writing where they wrote.
+
+    ``sys.stdout`` is one for all threads: the previous stream is put back only if nobody replaced the
+    stand-in meanwhile (a cell's capture that began during the redraw restores its own when it ends).
+    """
     import sys
 
-    with contextlib.redirect_stdout(_PerThreadStream(sys.stdout, printed)):
-        with contextlib.redirect_stderr(_PerThreadStream(sys.stderr, warned)):
-            yield
+    out, err = _PerThreadStream(sys.stdout, printed), _PerThreadStream(sys.stderr, warned)
+    sys.stdout, sys.stderr = out, err
+    try:
+        yield
+    finally:
+        out.active = err.active = False
+        if sys.stdout is out:
+            sys.stdout = out.original
+        if sys.stderr is err:
+            sys.stderr = err.original
 
 
 def serialize_inline_flush() -> None:
@@ -348,8 +390,9 @@ def serialize_inline_flush() -> None:
     if shell is None:
         return
     callbacks = shell.events.callbacks.get("post_execute", [])
-    for position, callback in enumerate(callbacks):
-        if _is_inline_flush(callback):
+    for position, callback in enumerate(list(callbacks)):
+        # Another thread may register or unregister meanwhile: replace only what is still in that place.
+        if _is_inline_flush(callback) and position < len(callbacks) and callbacks[position] is callback:
             callbacks[position] = _FlushUnderLock(callback)
 
 

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
+import time
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
@@ -238,20 +240,24 @@ def ipython_shell():
 
 
 def _flush_on_another_thread_while_drawing(shell, monkeypatch):
-    """Draw twice; each draw fires post_execute on a second thread and gives it 0.5 s to run. Returns what the
-    flush showed and whether each flush thread was still waiting when the draw went on."""
+    """Draw twice; each draw fires post_execute on a second thread, sees it start, and gives it 1 s to finish.
+    Returns what the flush showed and whether each flush thread was still waiting when the draw went on."""
     from matplotlib_inline import backend_inline
 
     shown = []
     monkeypatch.setattr(backend_inline, "display", lambda figure, **kwargs: shown.append(figure))
+    started = threading.Event()
+    shell.events.callbacks["post_execute"].insert(0, started.set)  # runs just before the flush
     waiting, threads = [], []
 
     def draw(alpha):
         figure = _draw(alpha, "drawn")
         backend_inline.show._draw_called = True  # what pyplot's interactive mode does for a new figure
+        started.clear()
         flusher = threading.Thread(target=shell.events.trigger, args=("post_execute",))
         flusher.start()
-        flusher.join(timeout=0.5)
+        assert started.wait(timeout=30), "the post_execute thread never started"
+        flusher.join(timeout=1.0)
         waiting.append(flusher.is_alive())
         threads.append(flusher)
         figure.axes[0].plot([0, 1], [0, alpha])  # still drawing after the flush had its chance
@@ -261,6 +267,7 @@ def _flush_on_another_thread_while_drawing(shell, monkeypatch):
     explorer.set(alpha=0.8)
     for thread in threads:
         thread.join(timeout=10)
+    shell.events.callbacks["post_execute"].remove(started.set)
     assert not any(thread.is_alive() for thread in threads), "a flush never finished: deadlock"
     return explorer, shown, waiting
 
@@ -310,12 +317,76 @@ def test_a_redraw_keeps_what_other_threads_print_and_the_figures_they_open(capsy
         print("printed by draw")
         return figure
 
+    stdout_before = sys.stdout
     explorer = InteractiveFigure(draw, alpha=widgets.FloatSlider(value=0.4))
     printed, _ = explorer.output.outputs
     assert printed["text"] == "printed by draw\n"
     assert "a cell's own output" in capsys.readouterr().out
     assert plt.get_figlabels() == ["a cell's figure"], "the redraw closes its own figures, not another thread's"
+    assert sys.stdout is stdout_before, "the stream is put back"
     plt.close("all")
+
+
+def test_other_threads_see_the_real_stream_while_a_redraw_runs():
+    seen = {}
+
+    def draw(alpha):
+        def look():
+            seen.update(encoding=sys.stdout.encoding, isatty=sys.stdout.isatty(), errors=sys.stderr.errors)
+
+        other = threading.Thread(target=look)
+        other.start()
+        other.join()
+        return _draw(alpha, "x")
+
+    real = sys.stdout.encoding, sys.stdout.isatty(), sys.stderr.errors
+    InteractiveFigure(draw, alpha=widgets.FloatSlider(value=0.4))
+    assert (seen["encoding"], seen["isatty"], seen["errors"]) == real
+
+
+def test_a_figure_another_thread_opens_after_an_rc_reset_is_left_open():
+    """A style or rc reset on another thread drops the tag hook: an untagged figure is not the redraw's to close."""
+
+    def draw(alpha):
+        def a_cell():
+            plt.rcdefaults()
+            plt.figure(num="after a reset")
+
+        other = threading.Thread(target=a_cell)
+        other.start()
+        other.join()
+        return _draw(alpha, "x")
+
+    import matplotlib
+
+    with matplotlib.rc_context():  # the reset stays inside this test
+        InteractiveFigure(draw, alpha=widgets.FloatSlider(value=0.4))
+    assert plt.get_figlabels() == ["after a reset"]
+    plt.close("all")
+
+
+def test_set_waits_for_a_draw_running_on_another_thread():
+    """A check cell's set() sees its values drawn even when a widget message's redraw was running elsewhere."""
+    release = threading.Event()
+    calls = []
+
+    def draw(alpha):
+        calls.append(alpha)
+        if alpha == 0.2:
+            release.wait(timeout=30)  # the widget message's draw, still running when the check cell calls set()
+        return _draw(alpha, "x")
+
+    explorer = InteractiveFigure(draw, alpha=widgets.FloatSlider(value=0.1, step=0.1))
+    message = threading.Thread(target=setattr, args=(explorer.controls["alpha"], "value", 0.2))
+    message.start()
+    deadline = time.monotonic() + 30
+    while calls[-1] != 0.2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    threading.Timer(0.3, release.set).start()
+    explorer.set(alpha=0.5)
+    drawn_when_set_returned = dict(explorer.last_values)
+    message.join(timeout=10)
+    assert drawn_when_set_returned == {"alpha": 0.5} and calls == [0.1, 0.2, 0.5]
 
 
 def test_a_change_from_another_thread_during_a_draw_is_drawn_after_it():
