@@ -17,18 +17,22 @@ whose update runs with redraws held, so a clamped value never triggers a
 second redraw of its own. Two redraws for one action once left a blank
 figure in the browser (the second image, from a superseded state, won).
 
-Redraws may run on two threads at once. JupyterLab (4.4 and later, its
-default "comms over subshells") sends widget messages to a kernel subshell,
+Widget messages may arrive on a second thread. JupyterLab (4.4 and
+later, its default "comms over subshells") sends them to a kernel subshell,
 which ipykernel 7 runs on its own thread beside the main one; and after
 every widget message the ``comm`` package fires IPython's ``post_execute``
 event, on which matplotlib's inline backend shows and closes every open
-pyplot figure. A ToggleButtons click sends two messages: the second one's
-flush, on the subshell thread, took the figure the first one was drawing,
-and the widget showed a blank image (seen in the browser test, about one
-click in ten under load). So a redraw holds :data:`PYPLOT_LOCK` from the
-moment ``draw`` starts until its figure is rendered and closed, and the
-inline backend's flush is wrapped to take the same lock
-(:func:`serialize_inline_flush`): a flush never sees a half-drawn figure.
+pyplot figure (ipykernel issue 1564, JupyterLab issue 19719). A
+ToggleButtons click sends two messages: the second one's flush, on the
+subshell thread, took the figure the first one was drawing, and the widget
+showed a blank image (seen in the browser test, about one click in ten
+under load). So a change that arrives on another thread is drawn on the
+thread that built the figure (in a kernel, the main thread, between cells,
+as before subshells: never beside a cell that draws with pyplot); a redraw
+holds :data:`PYPLOT_LOCK` from the moment ``draw`` starts until its figure
+is rendered and closed; and the inline backend's flush takes the same lock
+(:func:`serialize_inline_flush`), so a message's flush never sees a
+half-drawn figure.
 
 Made for a projector: the controls wrap onto as many rows as they need and
 every slider track keeps a usable width (sized from its label); sliders report a value when released, not
@@ -40,6 +44,7 @@ the widget.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import io
@@ -54,6 +59,15 @@ __all__ = ["PYPLOT_LOCK", "InteractiveFigure", "serialize_inline_flush"]
 #: pyplot's figures: reentrant, so a ``draw`` that redraws another InteractiveFigure does not deadlock. A
 #: ``draw`` runs under it, so it should not wait for another thread (an import that thread holds, a queue).
 PYPLOT_LOCK = threading.RLock()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop running on this thread (the kernel's, in a notebook cell), or None."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
 
 _THIS_THREAD = threading.local()  # .drawing: this thread is inside a draw (holds PYPLOT_LOCK)
 
@@ -112,6 +126,9 @@ class InteractiveFigure:
         # _held, _stale and _drawer change under this lock: a change may arrive on another thread.
         self._state = threading.Condition()
         self._drawer: int | None = None  # the thread that is drawing
+        # Where the figure was built: in a kernel, the main thread and its event loop (see _on_change).
+        self._home_thread, self._home_loop = threading.get_ident(), _running_loop()
+        self._shown_error: Exception | None = None  # the last error of draw, shown in the figure's place
         self._followers: dict[str, list[Callable[[Any], None]]] = {}
         for control in self.controls.values():
             _fit_for_a_projector(control)
@@ -138,6 +155,11 @@ class InteractiveFigure:
         """
         with self._state:
             self._stale = True
+        self._draw_while_stale()
+
+    def _draw_while_stale(self) -> None:
+        """Draw until no change is owed, unless a redraw already runs (which then draws the owed change)."""
+        with self._state:
             if self._drawer is not None:
                 return
             self._drawer = threading.get_ident()
@@ -202,6 +224,7 @@ class InteractiveFigure:
                 self.output.outputs = tuple(shown)
             except Exception as error:
                 self.output.outputs = (*_text_outputs(printed.getvalue(), warned.getvalue()), _error_output(error))
+                self._shown_error = error
                 raise
             finally:
                 if figure is not None:
@@ -287,7 +310,26 @@ class InteractiveFigure:
             held = self._held > 0
         if held:
             return  # part of a larger action (set(), a follower's update): its end redraws once
+        if self._home_loop is not None and threading.get_ident() != self._home_thread:
+            # A widget message on a subshell's thread: draw on the kernel's main thread, between cells, so that a
+            # redraw never runs beside a cell that draws with pyplot (whose current figure is one for all threads).
+            with self._state:
+                self._stale = True
+            self.status.value = "<i>redrawing&hellip;</i>"  # from now, also while a running cell delays it
+            try:
+                self._home_loop.call_soon_threadsafe(self._draw_owed_change)
+                return
+            except RuntimeError:  # the loop has closed (the kernel is shutting down): draw here
+                pass
         self.redraw()
+
+    def _draw_owed_change(self) -> None:
+        """A redraw scheduled on the main thread; a draw error is shown in the figure's place, not raised into the loop."""
+        try:
+            self._draw_while_stale()
+        except Exception as error:
+            if error is not self._shown_error:  # a draw's error is already shown where the figure goes
+                raise
 
 
 _THREAD_ATTRIBUTE = "_course_utils_opened_by_thread"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sys
 import threading
@@ -404,3 +405,30 @@ def test_a_change_from_another_thread_during_a_draw_is_drawn_after_it():
     explorer = InteractiveFigure(draw, alpha=widgets.FloatSlider(value=0.1, step=0.1))
     explorer.controls["alpha"].value = 0.5
     assert calls == [0.1, 0.5, 0.7] and explorer.last_values == {"alpha": 0.7}
+
+
+def test_a_change_from_a_subshell_thread_is_drawn_on_the_figures_thread_between_cells():
+    """In a kernel the figure is built on the main thread, whose event loop runs the cells: a widget message
+    handled on a subshell's thread has its redraw run there, once the running cell has finished."""
+    drawn_on = []
+
+    def draw(alpha):
+        drawn_on.append(threading.get_ident())
+        return _draw(alpha, "x")
+
+    async def kernel():
+        explorer = InteractiveFigure(draw, alpha=widgets.FloatSlider(value=0.1, step=0.1))
+        message = threading.Thread(target=setattr, args=(explorer.controls["alpha"], "value", 0.5))
+        message.start()
+        message.join(timeout=10)  # a cell still running: it holds the main thread
+        during_the_cell = dict(explorer.last_values)
+        for _ in range(500):  # the cell has ended: the loop is free
+            await asyncio.sleep(0.01)
+            if explorer.last_values == {"alpha": 0.5}:
+                break
+        return explorer, during_the_cell
+
+    explorer, during_the_cell = asyncio.run(kernel())
+    assert during_the_cell == {"alpha": 0.1}, "never drawn beside a running cell"
+    assert explorer.last_values == {"alpha": 0.5} and explorer.redraw_count == 2
+    assert set(drawn_on) == {threading.get_ident()}, "drawn on the figure's own thread, not the message's"
