@@ -209,29 +209,29 @@ class InteractiveFigure:
         """
         printed, warned = io.StringIO(), io.StringIO()
         figure = None
-        with _figures_opened_here() as opened:
-            try:
-                with _this_thread_writes_to(printed, warned):
-                    figure = self.draw(**values)
-                shown = _text_outputs(printed.getvalue(), warned.getvalue())
-                if figure is not None:
-                    image = _figure_output(figure)
-                    shown.append(image)
-                    if self.first_png is None:
-                        self.first_png = base64.b64decode(image["data"]["image/png"])
-                # One state update replaces the whole content, instead of displaying into the Output from a
-                # callback (its context manager), which the browser routes by message id.
-                self.output.outputs = tuple(shown)
-            except Exception as error:
-                self.output.outputs = (*_text_outputs(printed.getvalue(), warned.getvalue()), _error_output(error))
-                self._shown_error = error
-                raise
-            finally:
-                if figure is not None:
-                    plt.close(figure)
-                for other in opened():  # opened by a failed or untidy draw: never shown later
-                    plt.close(other)
-                self.status.value = ""
+        opened = _figures_opened_here()
+        try:
+            with _this_thread_writes_to(printed, warned):
+                figure = self.draw(**values)
+            shown = _text_outputs(printed.getvalue(), warned.getvalue())
+            if figure is not None:
+                image = _figure_output(figure)
+                shown.append(image)
+                if self.first_png is None:
+                    self.first_png = base64.b64decode(image["data"]["image/png"])
+            # One state update replaces the whole content, instead of displaying into the Output from a
+            # callback (its context manager), which the browser routes by message id.
+            self.output.outputs = tuple(shown)
+        except Exception as error:
+            self.output.outputs = (*_text_outputs(printed.getvalue(), warned.getvalue()), _error_output(error))
+            self._shown_error = error
+            raise
+        finally:
+            if figure is not None:
+                plt.close(figure)
+            for other in opened():  # opened by a failed or untidy draw: never shown later
+                plt.close(other)
+            self.status.value = ""
         self.last_figure = figure
 
     def set(self, **values: Any) -> None:
@@ -341,9 +341,8 @@ def _tag_with_thread(figure: Any) -> None:
     setattr(figure, _THREAD_ATTRIBUTE, threading.get_ident())
 
 
-@contextlib.contextmanager
-def _figures_opened_here() -> Iterator[Callable[[], list[Any]]]:
-    """Yield a function that lists the pyplot figures this thread opened since entering, still open.
+def _figures_opened_here() -> Callable[[], list[Any]]:
+    """A function that lists the pyplot figures this thread opened since this call, still open.
 
     pyplot's figure list is shared by every thread; a cell may open a figure on the main thread while a
     redraw runs on a subshell's, and closing that one would take it from the cell. A figure is this
@@ -361,7 +360,7 @@ def _figures_opened_here() -> Iterator[Callable[[], list[Any]]]:
         figures = [manager.canvas.figure for manager in _pylab_helpers.Gcf.get_all_fig_managers()]
         return [f for f in figures if f not in before and getattr(f, _THREAD_ATTRIBUTE, None) == me]
 
-    yield opened
+    return opened
 
 
 class _PerThreadStream:

@@ -92,13 +92,8 @@ _WATCH_STATUS = """(status) => {
 
 _STATUS_LOG = """(status) => ({...status.__browserTestLog, text: status.textContent.trim()})"""
 
-# At least one image, all decoded: while the browser swaps the old image for the new one, the output can be empty.
-_IMAGES_READY = """(output) => {
-  const images = [...output.querySelectorAll('img')];
-  return images.length > 0 && images.every(i => i.complete && i.naturalWidth > 0);
-}"""
-
-# A fingerprint of the images the Output shows (a hash of their data URLs); '' while one is missing or undecoded.
+# A fingerprint of the images the Output shows (a hash of their data URLs); '' while there is none or one is not
+# decoded (while the browser swaps the old image for the new one, the output can be empty).
 _IMAGE_SIGNATURE = """(output) => {
   const images = [...output.querySelectorAll('img')];
   if (!images.length || !images.every(i => i.complete && i.naturalWidth > 0)) return '';
@@ -293,7 +288,7 @@ def stable_output(page, index: int, timeout_s: float = 15.0) -> bytes:
     deadline = time.monotonic() + timeout_s
     previous = None
     while True:
-        if output.evaluate(_IMAGES_READY):
+        if output.evaluate(_IMAGE_SIGNATURE):
             shot = output_png(page, index)
             if previous is not None and same_pixels(previous, shot):
                 return shot
