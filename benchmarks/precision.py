@@ -23,8 +23,8 @@ logit margin, as in notebook 08) where their areas move by at most
 ``AUC_CHANGE`` (1 %). Agreement depends on the model, so each model gets its
 own verdict lines. ``config.settings().forward_precision`` is used where a
 forward-only method agrees on the model a notebook runs it on: LIME on VGG19
-(notebook 03), the deletion and insertion curves on the trained course CNN
-(notebook 08).
+(notebook 03), occlusion, LIME and the deletion and insertion curves on the
+trained course CNN (notebook 08).
 
 Usage::
 

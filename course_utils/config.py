@@ -32,8 +32,9 @@ COURSE_PRECISION
     training the course CNN, in cpu and full mode. Where the hardware computes
     bfloat16 natively (:func:`native_bfloat16`), ``auto`` trains in mixed
     precision in both modes (:func:`training_precision`) and runs the
-    forward-only methods in bfloat16 in full mode (:func:`forward_precision`);
-    float32 elsewhere. Quick mode is always float32.
+    forward-only methods in bfloat16 in both modes (:func:`forward_precision`;
+    EfficientNet-Lite0 stays float32); float32 elsewhere. Quick mode is
+    always float32.
 """
 
 from __future__ import annotations
@@ -302,7 +303,7 @@ def settings(quick: bool | None = None, mode: str | None = None) -> Settings:
     return Settings(
         quick=quick,
         mode=mode,
-        forward_precision="float32" if quick else forward_precision(mode=mode),
+        forward_precision="float32" if quick else forward_precision(),
         train_precision="float32" if quick else training_precision(),
         **_PRESETS[mode],
     )
@@ -311,21 +312,24 @@ def settings(quick: bool | None = None, mode: str | None = None) -> Settings:
 PRECISION_CHOICES: tuple[str, ...] = ("auto", "float32", "bfloat16")
 
 
-def forward_precision(environ: Mapping[str, str] | None = None, mode: str = "full") -> str:
+def forward_precision(environ: Mapping[str, str] | None = None) -> str:
     """The number format of the forward-only methods in cpu and full mode: ``"float32"`` or ``"bfloat16"``.
 
     ``COURSE_PRECISION`` decides when set to ``float32`` or ``bfloat16``;
-    otherwise (``auto``) full mode uses bfloat16 where the hardware computes
-    it natively (:func:`native_bfloat16`), and cpu mode float32: its ImageNet
-    model, EfficientNet-Lite0, is mostly depthwise convolutions, which gain
-    nothing from bfloat16 on a CPU (LIME at 1000 samples: 16.4 s in bfloat16
-    against 12.5 s in float32, ``benchmarks/lite0_vs_vgg19.py``). On two AVX-512 BF16 cores a forward pass took
-    0.5-0.7 of its float32 time, and the results agreed where the notebooks
-    use it (``benchmarks/precision.py``: LIME's weights on VGG19, rank
-    correlation 0.9996; deletion and insertion AUCs on the trained course
-    CNN, within 0.2 %). On other hardware bfloat16 is emulated and slower, so
-    float32 stays. Which methods use it is the notebooks' choice: LIME (03)
-    and the deletion and insertion curves (08).
+    otherwise (``auto``) bfloat16 where the hardware computes it natively
+    (:func:`native_bfloat16`). On two AVX-512 BF16 cores a forward pass of a
+    network of dense convolutions (VGG19, the course CNN) took 0.5-0.7 of its
+    float32 time, and the results agreed where the notebooks use it
+    (``benchmarks/precision.py``: LIME's weights on VGG19, rank correlation
+    0.9996; deletion and insertion AUCs on the trained course CNN, within
+    0.2 %). On other hardware bfloat16 is emulated and slower, so float32
+    stays. The notebooks apply it through
+    :func:`course_utils.models.forward_pass_model`, which keeps networks of
+    depthwise convolutions such as EfficientNet-Lite0 in float32 (they gain
+    nothing: LIME at 1000 samples took 16.4 s in bfloat16 against 12.5 s in
+    float32, ``benchmarks/lite0_vs_vgg19.py``). Which methods use it is the
+    notebooks' choice: LIME (03) and, in 08, occlusion, LIME and the deletion
+    and insertion curves.
 
     Raises
     ------
@@ -335,7 +339,7 @@ def forward_precision(environ: Mapping[str, str] | None = None, mode: str = "ful
     raw = _precision_variable(environ)
     if raw != "auto":
         return raw
-    return "bfloat16" if mode == "full" and native_bfloat16() else "float32"
+    return "bfloat16" if native_bfloat16() else "float32"
 
 
 def _precision_variable(environ: Mapping[str, str] | None) -> str:

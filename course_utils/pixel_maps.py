@@ -109,6 +109,7 @@ def course_methods(
     seed: int = 0,
     occlusion_patch: int | None = None,
     occlusion_stride: int | None = None,
+    forward_precision: str = "float32",
 ) -> list[PixelMapMethod]:
     """The methods of the course, ready to compare on the course's CNN.
 
@@ -131,6 +132,14 @@ def course_methods(
     occlusion_patch, occlusion_stride
         Occlusion's square patch and its stride in pixels (notebooks pass
         ``settings()`` values); default ``image_size // 8`` and half of it.
+    forward_precision
+        The number format of the forward-only methods, occlusion and LIME
+        (notebooks pass ``settings().forward_precision``): ``"bfloat16"`` runs
+        them on the model's bfloat16 twin
+        (:func:`course_utils.models.forward_pass_model`), where the trained
+        course CNN's maps agree with float32 ones (rank correlation at least
+        0.99, ``benchmarks/precision.py``) in half the time on hardware with
+        native bfloat16. The gradient methods always run in float32.
 
     Returns
     -------
@@ -150,6 +159,7 @@ def course_methods(
         ]
     )
     seed = positive_int("seed", seed, 0)
+    models.check_precision(forward_precision)
     smoothgrad_noise = real_number("smoothgrad_noise", smoothgrad_noise, minimum=0.0)
     backdrop = as_image_batch(background, "background")
     patch, stride = _occlusion_geometry(image_size, occlusion_patch, occlusion_stride)
@@ -164,12 +174,15 @@ def course_methods(
     smooth = functools.partial(
         _smoothgrad_map, samples=smoothgrad_samples, noise=smoothgrad_noise, batch_size=batch_size, seed=seed
     )
-    occlusion = functools.partial(_occlusion_map, patch=patch, stride=stride, batch_size=max(batch_size, 64))
+    occlusion = functools.partial(
+        _occlusion_map, patch=patch, stride=stride, batch_size=max(batch_size, 64), precision=forward_precision
+    )
+    lime = functools.partial(_lime_map, samples=lime_samples, seed=seed, precision=forward_precision)
     methods += [
         PixelMapMethod("Integrated Gradients", integrated, ig_steps + 1, True),
         PixelMapMethod("SmoothGrad", smooth, smoothgrad_samples, True),
         PixelMapMethod(f"Occlusion ({patch} px)", occlusion, positions + 1, False),
-        PixelMapMethod("LIME", functools.partial(_lime_map, samples=lime_samples, seed=seed), lime_samples + 1, False),
+        PixelMapMethod("LIME", lime, lime_samples + 1, False),
         # Expected gradients runs nsamples gradient evaluations per class down to the explained one's rank
         # (one class for a predicted class).
         PixelMapMethod(
@@ -214,21 +227,25 @@ def _smoothgrad_map(
 
 
 def _occlusion_map(
-    model: keras.Model, images: Any, class_index: Any, *, patch: int, stride: int, batch_size: int
+    model: keras.Model, images: Any, class_index: Any, *, patch: int, stride: int, batch_size: int, precision: str
 ) -> np.ndarray:
+    network = models.forward_pass_model(model, precision)
     return attributions.occlusion_sensitivity(
-        _target(model), images, class_index, patch=patch, stride=stride, batch_size=batch_size
+        _target(network), images, class_index, patch=patch, stride=stride, batch_size=batch_size
     )
 
 
-def _lime_map(model: keras.Model, images: Any, class_index: Any, *, samples: int, seed: int) -> np.ndarray:
+def _lime_map(
+    model: keras.Model, images: Any, class_index: Any, *, samples: int, seed: int, precision: str
+) -> np.ndarray:
     given = method_inputs(model, images, class_index)
     batch, classes = given.batch, given.classes
+    network = models.forward_pass_model(model, precision)
     params = lime_segmentation_params(batch.shape[1])
     maps = []
     for image, label in zip(batch, classes):
         explanation = explainers.lime_explanation(
-            _target(model),
+            _target(network),
             image,
             top_labels=1,
             labels=[int(label)],

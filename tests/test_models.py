@@ -272,6 +272,43 @@ def test_every_method_of_the_course_runs_on_a_bfloat16_model():
             assert np.all(agreement > 0.9), (method.name, agreement)
 
 
+def test_the_forward_pass_model_is_a_bfloat16_twin_kept_until_the_weights_change():
+    from tiny_models import images, small_cnn
+
+    original = small_cnn(softmax=True, name="forward_twin_original")
+    batch = images(3, seed=4)
+    twin = models.forward_pass_model(original, "bfloat16")
+    assert models.compute_precision(twin) == "bfloat16" and models.compute_precision(original) == "float32"
+    assert models.forward_pass_model(original, "bfloat16") is twin, "built once while the weights stay"
+    np.testing.assert_allclose(twin(batch).numpy(), original(batch).numpy(), atol=0.02)
+    assert models.forward_pass_model(original, "float32") is original
+
+    # A copy randomized layer by layer changes its weights in place: the twin must follow, never go stale.
+    scores = original.get_layer("scores")
+    scores.kernel.assign(-scores.kernel.numpy())
+    renewed = models.forward_pass_model(original, "bfloat16")
+    assert renewed is not twin
+    np.testing.assert_allclose(renewed(batch).numpy(), original(batch).numpy(), atol=0.02)
+    assert np.abs(twin(batch).numpy() - original(batch).numpy()).max() > 0.05, "the old twin computes the old weights"
+    with pytest.raises(ValueError, match="precision must be one of float32, bfloat16, got 'int8'"):
+        models.forward_pass_model(original, "int8")
+
+
+def test_a_network_of_depthwise_convolutions_keeps_its_forward_passes_in_float32():
+    """bfloat16 slowed EfficientNet-Lite0's depthwise convolutions down on a CPU, so no twin is made for them."""
+    import keras
+
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.DepthwiseConv2D(3, padding="same", name="depthwise")(inputs)
+    outputs = keras.layers.Dense(2, name="scores")(keras.layers.GlobalAveragePooling2D()(x))
+    depthwise = keras.Model(inputs, outputs, name="depthwise_net")
+    assert models.has_depthwise_convolutions(depthwise)
+    assert models.forward_pass_model(depthwise, "bfloat16") is depthwise
+    from tiny_models import small_cnn
+
+    assert not models.has_depthwise_convolutions(small_cnn())
+
+
 def test_the_course_cnn_can_compute_in_bfloat16(monkeypatch, tmp_path):
     from course_utils import training
 

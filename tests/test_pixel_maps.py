@@ -109,3 +109,20 @@ def test_the_shap_map_of_a_many_class_model_explains_the_asked_class_down_to_its
     predicted = shap.explain(model, batch, None)
     assert len(forward_passes) == 1, "the predicted class and the ranks come from one forward pass"
     assert asked[-1] == 1 and np.allclose(predicted, top), "None explains the predicted class, like its index"
+
+
+def test_forward_precision_moves_occlusion_and_lime_to_the_bfloat16_twin_and_leaves_gradients_in_float32(cnn):
+    from course_utils.metrics import rank_correlation
+
+    background, batch = images(4, seed=1), images(2, seed=6)
+    sizes = dict(ig_steps=4, smoothgrad_samples=3, lime_samples=24, shap_nsamples=3, batch_size=8)
+    plain = {m.name: m for m in pixel_maps.course_methods(16, background, **sizes)}
+    fast = {m.name: m for m in pixel_maps.course_methods(16, background, forward_precision="bfloat16", **sizes)}
+    for name in ("Grad-CAM (block3_conv2)", "Integrated Gradients", "SmoothGrad"):
+        np.testing.assert_array_equal(fast[name].explain(cnn, batch, 0), plain[name].explain(cnn, batch, 0), name)
+    for name in ("Occlusion (2 px)", "LIME"):
+        ours, theirs = fast[name].explain(cnn, batch, 0), plain[name].explain(cnn, batch, 0)
+        assert not np.array_equal(ours, theirs), f"{name} ran in float32"
+        assert np.all(rank_correlation(ours, theirs) > 0.9), name
+    with pytest.raises(ValueError, match="precision must be one of float32, bfloat16, got 'half'"):
+        pixel_maps.course_methods(16, background, forward_precision="half")
