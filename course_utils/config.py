@@ -157,7 +157,8 @@ class Settings:
     faithfulness_seeds: int  # training runs of the CNN (seeds 0, 1, ...) whose verdicts 08 compares
     faithfulness_lime_samples: int  # LIME's samples per image on the CNN in 08 (some 40 superpixels, not ~100)
     faithfulness_occlusion_stride: int | None  # occlusion stride on the CNN in 08; None: half the patch (size // 16)
-    # Forward-only methods (LIME, deletion / insertion curves): "float32" or "bfloat16" (models.with_precision);
+    # Forward-only methods (LIME, occlusion, deletion / insertion curves): "float32" or "bfloat16", applied through
+    # models.forward_pass_model, which keeps depthwise networks (EfficientNet-Lite0) in float32;
     # benchmarks/precision.py measures where their results agree (forward_precision() says how it is chosen).
     forward_precision: str = "float32"
     # Training the course CNN: "float32" or "bfloat16" (mixed precision: float32 weights; training_precision()).

@@ -292,6 +292,9 @@ def test_the_forward_pass_model_is_a_bfloat16_twin_kept_until_the_weights_change
     assert np.abs(twin(batch).numpy() - original(batch).numpy()).max() > 0.05, "the old twin computes the old weights"
     with pytest.raises(ValueError, match="precision must be one of float32, bfloat16, got 'int8'"):
         models.forward_pass_model(original, "int8")
+    # It only ever lowers the precision: a bfloat16 model is used as it is, for either setting.
+    assert models.forward_pass_model(renewed, "float32") is renewed
+    assert models.forward_pass_model(renewed, "bfloat16") is renewed
 
 
 def test_a_network_of_depthwise_convolutions_keeps_its_forward_passes_in_float32():
@@ -304,6 +307,9 @@ def test_a_network_of_depthwise_convolutions_keeps_its_forward_passes_in_float32
     depthwise = keras.Model(inputs, outputs, name="depthwise_net")
     assert models.has_depthwise_convolutions(depthwise)
     assert models.forward_pass_model(depthwise, "bfloat16") is depthwise
+    separable = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.SeparableConv2D(2, 3)], name="separable")
+    nesting = keras.Model(inputs, separable(inputs), name="nesting")
+    assert models.has_depthwise_convolutions(nesting), "a nested model's separable convolution counts"
     from tiny_models import small_cnn
 
     assert not models.has_depthwise_convolutions(small_cnn())

@@ -126,3 +126,19 @@ def test_forward_precision_moves_occlusion_and_lime_to_the_bfloat16_twin_and_lea
         assert np.all(rank_correlation(ours, theirs) > 0.9), name
     with pytest.raises(ValueError, match="precision must be one of float32, bfloat16, got 'half'"):
         pixel_maps.course_methods(16, background, forward_precision="half")
+
+
+def test_a_bfloat16_method_follows_a_copy_randomized_in_place_through_the_cascade(cnn):
+    """parameter_randomization changes one copy's weights layer by layer; a stale twin would keep explaining the
+    previous layer's network, so two successive checkpoints would give the very same maps and correlations."""
+    from course_utils import metrics
+
+    occlusion = next(
+        m
+        for m in pixel_maps.course_methods(16, images(4, seed=1), lime_samples=12, forward_precision="bfloat16")
+        if m.name.startswith("Occlusion")
+    )
+    results = metrics.parameter_randomization(cnn, images(3, seed=8), occlusion.explain, [0, 1, 0], seed=0)
+    similarities = [tuple(np.round(similarity, 6)) for _, similarity in results]
+    assert len(results) > 3
+    assert len(set(similarities)) == len(similarities), "two checkpoints explained the same network"
