@@ -107,7 +107,7 @@ def test_citations_are_matched_by_title_words_inside_the_references_section_only
 def test_licence_files_state_the_code_and_text_licences():
     licence = (ROOT / "LICENSE").read_text(encoding="utf-8")
     assert "Apache License" in licence and "Version 2.0, January 2004" in licence and "END OF TERMS AND CONDITIONS" in licence
-    assert 'license = { text = "Apache-2.0" }' in (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert 'license = "Apache-2.0"' in (ROOT / "pyproject.toml").read_text(encoding="utf-8")  # an SPDX expression
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "CC BY 4.0" in readme and "Apache-2.0" in readme
     assert "CC BY 4.0" in course_site.FOOTER and "Apache-2.0" in course_site.FOOTER

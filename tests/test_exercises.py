@@ -210,3 +210,48 @@ def test_student_edition_drops_every_solution_cell_and_keeps_stubs_and_checks(tm
 def test_student_edition_needs_a_folder_of_notebooks(tmp_path: Path):
     with pytest.raises(ValueError, match="no NN_"):
         notebook_runner.write_student_edition(tmp_path, tmp_path / "out")
+
+
+def test_a_curve_answer_is_right_from_the_float32_model_and_from_the_forward_pass_twin_the_notebook_uses(monkeypatch):
+    """08's curves run on models.forward_pass_model(cnn, S.forward_precision): 08.1, 08.2 and 08.4 accept both."""
+    import tiny_models
+
+    from course_utils import metrics, models
+
+    model = tiny_models.small_cnn(softmax=True)
+    scores = model.get_layer("scores")
+    scores.set_weights([50 * w for w in scores.get_weights()])   # margins of tens, as a trained CNN's: bfloat16 shows
+    images = tiny_models.structured_images(4)
+    maps = {"mean": images.mean(axis=-1), "red": images[..., 0]}
+    classes = np.asarray(model(images)).argmax(1)
+    fractions = np.linspace(0.0, 1.0, 6)
+    twin = models.forward_pass_model(model, "bfloat16")   # what cnn_forward is in cpu mode on native hardware
+
+    def black_aucs(network):
+        return {n: metrics.curve_auc(*metrics.deletion_curve(network, images, m, classes, fractions, "black", "margin"))
+                for n, m in maps.items()}
+
+    blur = {n: metrics.curve_auc(*metrics.deletion_curve(model, images, m, classes, fractions, "blur", "margin"))
+            for n, m in maps.items()}
+    first_aucs = {"model": black_aucs(model), "twin": black_aucs(twin)}
+    assert not np.allclose(first_aucs["model"]["mean"], first_aucs["twin"]["mean"], rtol=1e-3, atol=1e-3), (
+        "the two formats agree here: this test would not show that the twin is accepted"
+    )
+    arguments = dict(model=model, images=images, maps=maps, classes=classes, fractions=fractions, score="margin",
+                     blur_auc=blur)
+    probability = {n: metrics.deletion_curve(twin, images, m, classes, fractions, "blur", "probability")[1]
+                   for n, m in maps.items()}
+    probability_arguments = dict(model=model, images=images, maps=maps, classes=classes, fractions=fractions, fill="blur")
+
+    monkeypatch.setenv("COURSE_MODE", "cpu")
+    monkeypatch.setenv("COURSE_PRECISION", "bfloat16")
+    for answer in first_aucs.values():
+        assert exercises.evaluate("08.1", answer, **arguments).passed
+    assert exercises.evaluate("08.1", blur, **arguments).status == "wrong"
+    assert exercises.evaluate("08.2", probability, **probability_arguments).passed
+    assert exercises.evaluate("08.4", first_aucs["twin"]["mean"], model=model, images=images, maps=maps["mean"],
+                              classes=classes, fractions=fractions, fill="black", score="margin").passed
+
+    monkeypatch.setenv("COURSE_PRECISION", "float32")   # no twin: only the float32 numbers are right
+    assert exercises.evaluate("08.1", first_aucs["twin"], **arguments).status == "wrong"
+    assert exercises.evaluate("08.1", first_aucs["model"], **arguments).passed
