@@ -1032,31 +1032,38 @@ def _deletion_auc(
     )
 
 
-def _forward_models(model: Any) -> list[Any]:
-    """The networks whose numbers a notebook's forward-only answer may come from: ``model``, then its twin.
+def _forward_twin(model: Any) -> Any:
+    """The forward-pass model a notebook may have used instead of ``model`` (08's ``cnn_forward``), or None.
 
-    08 runs its curves on ``models.forward_pass_model(cnn, S.forward_precision)``, a bfloat16 twin in cpu and
-    full mode on native hardware, whose AUCs differ from float32 ones by up to a few hundredths: an answer
-    computed either way is right.
+    08 runs its curves on ``models.forward_pass_model(cnn, S.forward_precision)``: a bfloat16 twin in cpu and
+    full mode on native hardware, whose AUCs differ from float32 ones by up to a few hundredths. None where
+    that is ``model`` itself (quick mode, float32) or where no twin can be built.
     """
     from course_utils import config, models
 
-    twin = models.forward_pass_model(model, config.settings().forward_precision)
-    return [model] if twin is model else [model, twin]
+    try:
+        twin = models.forward_pass_model(model, config.settings().forward_precision)
+    except (ValueError, TypeError, AttributeError):
+        return None
+    return None if twin is model else twin
 
 
 def _close_to_a_forward_model(
     value: Any, model: Any, compute: Callable[[Any], Any], what: str, **tolerances: Any
 ) -> None:
-    """``_close(value, compute(network), what, ...)`` for the first of :func:`_forward_models` it matches."""
-    mismatch: _Wrong | None = None
-    for network in _forward_models(model):
+    """``_close(value, compute(model), what, ...)``, or the same on :func:`_forward_twin`: either is right."""
+    try:
+        _close(value, compute(model), what, **tolerances)
+        return
+    except _Wrong as wrong:
+        mismatch = wrong  # the float32 model's message: the one the hint and the prompt speak of
+    twin = _forward_twin(model)
+    if twin is not None:
         try:
-            _close(value, compute(network), what, **tolerances)
+            _close(value, compute(twin), what, **tolerances)
             return
-        except _Wrong as wrong:
-            mismatch = mismatch or wrong
-    assert mismatch is not None
+        except _Wrong:
+            pass
     raise mismatch
 
 

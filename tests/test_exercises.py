@@ -255,3 +255,28 @@ def test_a_curve_answer_is_right_from_the_float32_model_and_from_the_forward_pas
     monkeypatch.setenv("COURSE_PRECISION", "float32")   # no twin: only the float32 numbers are right
     assert exercises.evaluate("08.1", first_aucs["twin"], **arguments).status == "wrong"
     assert exercises.evaluate("08.1", first_aucs["model"], **arguments).passed
+
+
+def test_a_curve_check_on_a_model_without_a_bfloat16_twin_judges_the_float32_numbers(monkeypatch):
+    import tiny_models
+
+    from course_utils import metrics, models
+
+    model = tiny_models.small_cnn(softmax=True)
+    images = tiny_models.structured_images(2)
+    maps = images.mean(axis=-1)
+    classes = np.asarray(model(images)).argmax(1)
+    fractions = np.linspace(0.0, 1.0, 6)
+    monkeypatch.setenv("COURSE_MODE", "cpu")
+    monkeypatch.setenv("COURSE_PRECISION", "bfloat16")
+
+    def cannot_cast(network, precision):  # what with_precision says of a subclassed model
+        raise ValueError("with_precision needs a functional model")
+
+    monkeypatch.setattr(models, "forward_pass_model", cannot_cast)
+    right = metrics.curve_auc(*metrics.deletion_curve(model, images, maps, classes, fractions, "blur", "margin"))
+    arguments = dict(model=model, images=images, maps=maps, classes=classes, fractions=fractions, fill="blur",
+                     score="margin")
+    assert exercises.evaluate("08.4", right, **arguments).passed
+    verdict = exercises.evaluate("08.4", right + 0.5, **arguments)
+    assert verdict.status == "wrong" and "does not match" in verdict.message
