@@ -1043,7 +1043,7 @@ def _forward_twin(model: Any) -> Any:
 
     try:
         twin = models.forward_pass_model(model, config.settings().forward_precision)
-    except (ValueError, TypeError, AttributeError):
+    except ValueError:  # forward_pass_model's word for a model it cannot cast (subclassed, say)
         return None
     return None if twin is model else twin
 
