@@ -484,6 +484,15 @@ def _explained(explain: Explain, model: keras.Model, batch: np.ndarray, classes:
     return _check_maps(explain(model, batch, classes), batch, what=f"the maps explain() returned for {what}")
 
 
+def _trained_maps(
+    explain: Explain, model: keras.Model, batch: np.ndarray, classes: np.ndarray, given: Any
+) -> np.ndarray:
+    """The trained model's maps: ``given`` (checked against the images) or, when None, explained now."""
+    if given is None:
+        return _explained(explain, model, batch, classes, "the trained model")
+    return _check_maps(given, batch, what="trained_maps (the trained model's maps of these images)")
+
+
 def parameter_randomization(
     model: keras.Model,
     images: Any,
@@ -492,6 +501,7 @@ def parameter_randomization(
     seed: int = 0,
     absolute: bool = False,
     evaluate_at: Sequence[str] | None = None,
+    trained_maps: Any = None,
 ) -> list[tuple[str, np.ndarray]]:
     """Cascading model-parameter randomization (Adebayo et al., 2018).
 
@@ -527,6 +537,11 @@ def parameter_randomization(
         every weighted layer. A deep network has about a hundred weighted
         layers (EfficientNet-Lite0: 99), so a check at block boundaries
         costs a tenth of the full cascade and shows the same trend.
+    trained_maps
+        The maps ``explain`` gives for the trained model on these images and
+        classes, if they are already computed (``(N, H, W)`` or
+        ``(N, H, W, C)``); ``None`` computes them. Passing the same maps to
+        :func:`data_randomization` saves explaining the trained model twice.
 
     Returns
     -------
@@ -538,7 +553,8 @@ def parameter_randomization(
     Raises
     ------
     ValueError
-        If a name in ``evaluate_at`` is not a weighted layer of the model.
+        If a name in ``evaluate_at`` is not a weighted layer of the model, or
+        ``trained_maps`` do not hold one finite map per image.
     """
     given = method_inputs(model, images, class_index)
     batch, classes = given.batch, given.classes
@@ -556,7 +572,7 @@ def parameter_randomization(
                 + ", ".join(weighted[:12] + (["..."] if len(weighted) > 12 else []))
             )
     checkpoints = set(weighted if evaluate_at is None else evaluate_at)
-    original = _explained(explain, model, batch, classes, "the trained model")
+    original = _trained_maps(explain, model, batch, classes, trained_maps)
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     rng = np.random.default_rng(seed)
@@ -581,6 +597,7 @@ def data_randomization(
     explain: Explain,
     class_index: Any = None,
     absolute: bool = False,
+    trained_maps: Any = None,
 ) -> np.ndarray:
     """Data randomization test (Adebayo et al., 2018): maps of a model trained on shuffled labels.
 
@@ -594,9 +611,10 @@ def data_randomization(
     ----------
     model, shuffled_label_model
         The trained classifier and its shuffled-label control (same input shape and classes).
-    images, explain, class_index, absolute
+    images, explain, class_index, absolute, trained_maps
         As in :func:`parameter_randomization`; the classes are resolved on
-        ``model`` and explained on both.
+        ``model`` and explained on both (on ``model`` only when
+        ``trained_maps`` is None).
 
     Returns
     -------
@@ -606,7 +624,7 @@ def data_randomization(
     given = method_inputs(model, images, class_index)
     batch, classes = given.batch, given.classes
     check_classifier(shuffled_label_model, batch, "shuffled_label_model")
-    original = _explained(explain, model, batch, classes, "the trained model")
+    original = _trained_maps(explain, model, batch, classes, trained_maps)
     with quiet_retracing():
         control = _explained(explain, shuffled_label_model, batch, classes, "the shuffled-label model")
     return rank_correlation(original, control, absolute)

@@ -230,6 +230,34 @@ def test_data_randomization_is_one_for_the_same_model_and_lower_for_another():
         metrics.data_randomization(model, other, batch, lambda m, x, c: np.ones((3, 2, 2)))
 
 
+def test_randomization_checks_reuse_given_trained_maps_and_check_their_shape():
+    model = small_cnn(softmax=True, seed=5, name="trained")
+    other = small_cnn(softmax=True, seed=6, name="control")
+    batch = structured_images(3, seed=10)
+    explained = []
+
+    def gradients(m, x, c):
+        explained.append(m)
+        return attributions.vanilla_gradients(m, x, c)
+
+    trained = gradients(model, batch, None)
+    explained.clear()
+    cascade = metrics.parameter_randomization(model, batch, gradients, seed=0, trained_maps=trained)
+    assert model not in explained, "the trained model was explained again although its maps were given"
+    for (_, given), (_, computed) in zip(cascade, metrics.parameter_randomization(model, batch, gradients, seed=0)):
+        np.testing.assert_allclose(given, computed, atol=1e-6)
+    explained.clear()
+    control = metrics.data_randomization(model, other, batch, gradients, trained_maps=trained)
+    assert explained == [other]
+    np.testing.assert_allclose(control, metrics.data_randomization(model, other, batch, gradients), atol=1e-6)
+    # Maps that are not the trained model's (here: the control's) change the answer: they are used, not ignored.
+    assert not np.allclose(metrics.data_randomization(model, other, batch, gradients, trained_maps=gradients(other, batch, None)), control)
+    with pytest.raises(ValueError, match="trained_maps"):
+        metrics.data_randomization(model, other, batch, gradients, trained_maps=trained[:2])
+    with pytest.raises(ValueError, match="trained_maps"):
+        metrics.parameter_randomization(model, batch, gradients, trained_maps=np.full(trained.shape, np.nan))
+
+
 def test_bootstrap_interval_covers_the_mean_and_narrows_with_more_images():
     rng = np.random.default_rng(1)
     few, many = rng.normal(3.0, 1.0, 20), rng.normal(3.0, 1.0, 2000)
