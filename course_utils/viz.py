@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.colors import Colormap, LinearSegmentedColormap
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Colormap, LinearSegmentedColormap, ListedColormap
 
 from course_utils._core import positive_int
 
@@ -31,6 +32,7 @@ __all__ = [
     "normalize_heatmap",
     "overlay_heatmap",
     "plot_overlay",
+    "colors_as_seen",
     "show_images",
     "attribution_to_mask",
     "plot_attribution",
@@ -214,13 +216,35 @@ def overlay_heatmap(image: Any, heatmap: Any, alpha: float = 0.4, cmap: str | Co
     return np.clip(blended, 0, 255).astype(np.uint8)
 
 
+def colors_as_seen(shown: Any) -> ScalarMappable:
+    """A colorbar source with the colours a drawn map shows on a white page, for any opacity.
+
+    An overlay drawn with ``imshow(..., alpha=0.4)`` and a transparent-to-red
+    colour map is ``0.4 x`` the map's own opacity at each value, but
+    matplotlib's colorbar applies a scalar ``alpha`` to every level alike and
+    so draws a single flat colour from 0 to 1. This one is opaque: each level
+    is the map's colour blended onto white with the opacity the image uses.
+
+    Parameters
+    ----------
+    shown
+        What ``imshow`` returned: its colour map, opacity and norm are read.
+    """
+    alpha = shown.get_alpha()
+    scalar = 1.0 if alpha is None or np.ndim(alpha) else float(alpha)
+    levels = shown.get_cmap()(np.linspace(0.0, 1.0, 256))
+    opacity = scalar * levels[:, 3:]
+    seen = (1.0 - opacity) + opacity * levels[:, :3]
+    return ScalarMappable(norm=shown.norm, cmap=ListedColormap(seen, name=f"{shown.get_cmap().name} as seen"))
+
+
 def _finish_axes(ax: plt.Axes, shown: Any, title: str | None, colorbar: bool, label: str) -> plt.Axes:
     """Hide the axes, set the title and add a slim colorbar for ``shown``: every map plot ends so."""
     ax.set_axis_off()
     if title:
         ax.set_title(title)
     if colorbar:
-        ax.figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.04, label=label)
+        ax.figure.colorbar(colors_as_seen(shown), ax=ax, fraction=0.046, pad=0.04, label=label)
     return ax
 
 

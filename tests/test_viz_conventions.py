@@ -218,3 +218,39 @@ def test_plot_shap_layers_draws_positive_values_red():
     _assert_red(_rendered_color(ax, 4, 4), "plot_shap_layers, positive cell")
     _assert_blue(_rendered_color(ax, 28, 28), "plot_shap_layers, negative cell")
     plt.close(figure)
+
+
+def _colorbar_colors(fig: plt.Figure, colorbar_ax: plt.Axes) -> tuple[np.ndarray, np.ndarray]:
+    """The rendered RGB at the bottom (0) and the top (1) of a vertical colorbar, read from the canvas."""
+    fig.canvas.draw()
+    pixels = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(float)
+    box = colorbar_ax.get_window_extent()
+    height = pixels.shape[0]
+    column = int((box.x0 + box.x1) / 2)
+    bottom, top = height - int(box.y0 + 0.05 * box.height), height - int(box.y1 - 0.05 * box.height)
+    return pixels[bottom, column], pixels[top, column]   # at 0.05 and 0.95 of the bar
+
+
+@pytest.mark.parametrize("alpha", [0.4, 1.0])
+def test_overlay_colorbars_run_from_the_page_to_the_overlay_red_at_its_opacity(alpha):
+    """A scalar alpha once made matplotlib draw the whole bar one flat pink: the bar must show the ramp."""
+    fig, ax = plt.subplots(figsize=(4, 3), dpi=80)
+    viz.plot_overlay(ax, _image(), np.clip(_signed_map(), 0, None), alpha=alpha)
+    low, high = _colorbar_colors(fig, fig.axes[-1])
+
+    def on_white(value: float) -> np.ndarray:  # what the overlay draws at this value over a white pixel
+        *rgb, opacity = viz.red_transparent(value)
+        return 255.0 * (1 - alpha * opacity) + alpha * opacity * np.array(rgb) * 255.0
+
+    np.testing.assert_allclose(low, on_white(0.05), atol=4, err_msg="near 0 the bar shows the page (transparent)")
+    np.testing.assert_allclose(high, on_white(0.95), atol=4, err_msg="near 1 the course red at the overlay's opacity")
+    assert np.abs(low - high).max() > 60 * alpha
+    plt.close(fig)
+
+
+def test_pixel_ranking_colorbar_shows_the_ramp_too():
+    fig, ax = plt.subplots(figsize=(4, 3), dpi=80)
+    viz.plot_pixel_ranking(ax, _image(), _signed_map())
+    low, high = _colorbar_colors(fig, fig.axes[-1])
+    assert np.abs(low - high).max() > 60, f"the rank colorbar is one flat colour: {low} at 0, {high} at 1"
+    plt.close(fig)
