@@ -383,7 +383,8 @@ def _augmentation_gap(answer: Any, history: Mapping[str, Sequence[float]]) -> st
 @_exercise(
     "01.4",
     "A shallower layer",
-    'call `attributions.grad_cam(model, image[None], class_index=predicted, layer="block2_conv2")[0]`.',
+    "explain the margin as section 6 does: call `attributions.grad_cam(models.contrast_logits_model(model), "
+    'image[None], class_index=predicted, layer="block2_conv2")[0]`.',
 )
 def _shallow_grad_cam(answer: Any, model: Any, image: Any, class_index: int, last_layer: str) -> str:
     from course_utils import attributions
@@ -396,7 +397,9 @@ def _shallow_grad_cam(answer: Any, model: Any, image: Any, class_index: int, las
     if _same(shallow, last):
         raise _Wrong(f"this is the map at {last_layer}, the last convolutional layer.")
     expected = attributions.grad_cam(model, image[None], class_index=class_index, layer="block2_conv2")[0]
-    _close(shallow, expected, "the map", atol=1e-4, why="is it block2_conv2, for the predicted class?")
+    _close(
+        shallow, expected, "the map", atol=1e-4, why="is it the margin's map at block2_conv2, for the predicted class?"
+    )
     return "the map at block2_conv2 is the Grad-CAM of that layer; compare its detail with the deep map."
 
 
