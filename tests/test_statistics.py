@@ -110,7 +110,8 @@ def test_paired_comparison_reports_what_is_behind_it():
     result = statistics.paired_comparison(better, reference, groups=groups, resamples=999)
     assert (result.images, result.clusters) == (20, 5)
     assert result.mean == pytest.approx(-1.0, abs=0.05)
-    assert result.high < 0 and result.p_value == pytest.approx(2 / 1000)
+    # Every one of the 5 clusters favours the method: the exact sign-flip test's smallest p-value, 2 / 2**5.
+    assert result.high < 0 and result.p_value == pytest.approx(2 / 2**5)
     with pytest.raises(ValueError, match="same images"):
         statistics.paired_comparison(better, reference[:-1])
 
@@ -196,11 +197,59 @@ def test_group_labels_may_be_any_hashable_kind():
     assert statistics.bootstrap_interval(values, groups=names) == statistics.bootstrap_interval(values, groups=numbers)
 
 
-def test_paired_comparison_is_the_interval_and_p_value_of_the_differences():
+def test_paired_comparison_is_the_bootstrap_interval_and_the_sign_flip_p_value_of_the_differences():
     rng = np.random.default_rng(9)
     a, b = rng.normal(0.3, 1.0, 14), rng.normal(0.0, 1.0, 14)
     groups, strata = np.repeat(np.arange(7), 2), np.repeat([0, 1], [6, 8])
     found = statistics.paired_comparison(a, b, resamples=700, seed=4, groups=groups, strata=strata)
     interval = statistics.bootstrap_interval(a - b, resamples=700, seed=4, groups=groups, strata=strata)
-    p_value = statistics.bootstrap_p_value(a - b, resamples=700, seed=4, groups=groups, strata=strata)
+    p_value = statistics.sign_flip_p_value(a - b, groups=groups)
     assert (found.mean, found.low, found.high) == pytest.approx(interval) and found.p_value == p_value
+
+
+def _sign_flip_by_enumeration(cluster_sums):
+    """The paired randomization test written out: every sign pattern, |sum| at least the observed one."""
+    import itertools
+
+    observed = abs(sum(cluster_sums))
+    patterns = list(itertools.product((-1, 1), repeat=len(cluster_sums)))
+    extreme = sum(abs(sum(s * v for s, v in zip(signs, cluster_sums))) >= observed - 1e-12 for signs in patterns)
+    return extreme / len(patterns)
+
+
+def test_sign_flip_p_value_matches_the_enumeration_and_flips_clusters_together():
+    assert statistics.sign_flip_p_value([1.0, 2.0, 3.0]) == pytest.approx(2 / 8)
+    rng = np.random.default_rng(5)
+    for _ in range(10):
+        values = rng.normal(0.3, 1.0, 7)
+        assert statistics.sign_flip_p_value(values) == pytest.approx(_sign_flip_by_enumeration(values))
+    values, groups = _clustered_sample(rng, clusters=6, per_cluster=3)
+    sums = [values[groups == g].sum() for g in np.unique(groups)]
+    assert statistics.sign_flip_p_value(values, groups=groups) == pytest.approx(_sign_flip_by_enumeration(sums))
+    # Four photos that all favour one method: the bootstrap claims p = 2 / (B + 1); four cases cannot show that.
+    four = np.array([-0.03, -0.05, -0.01, -0.02])
+    assert statistics.bootstrap_p_value(four, resamples=1999) == pytest.approx(2 / 2000)
+    assert statistics.sign_flip_p_value(four) == pytest.approx(2 / 16)
+    assert statistics.paired_comparison(four, np.zeros(4)).p_value == pytest.approx(2 / 16)
+
+
+def test_sign_flip_p_value_samples_many_clusters_and_still_decides():
+    rng = np.random.default_rng(8)
+    shifted = rng.normal(2.0, 1.0, 30)
+    assert statistics.sign_flip_p_value(shifted, resamples=999) == pytest.approx(1 / 1000)
+    centred = rng.normal(0.0, 1.0, 30)
+    centred -= centred.mean()
+    assert statistics.sign_flip_p_value(centred, resamples=999) > 0.9
+    with pytest.raises(ValueError, match="1-D"):
+        statistics.sign_flip_p_value(np.zeros((3, 2)))
+
+
+def test_sign_flip_keeps_its_level_with_few_clusters_where_the_bootstrap_does_not():
+    """Null data, 6 independent cases: how often does each p-value fall below 0.05?"""
+    rng = np.random.default_rng(3)
+    trials = 400
+    samples = rng.normal(0.0, 1.0, (trials, 6))
+    flip = np.mean([statistics.sign_flip_p_value(x) < 0.05 for x in samples])
+    boot = np.mean([statistics.bootstrap_p_value(x, resamples=400, seed=k) < 0.05 for k, x in enumerate(samples)])
+    assert flip <= 0.05 + 0.02, f"the sign-flip test rejected {flip:.1%} of true nulls"
+    assert boot > flip + 0.03, f"the bootstrap rejected {boot:.1%}, the sign-flip test {flip:.1%}"
