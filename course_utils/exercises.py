@@ -696,13 +696,15 @@ def _gradient_times_input(answer: Any, model: Any, images: Any, classes: Any) ->
 def _difference_map_sum(answer: Any, model: Any, image: Any, true_class: int, predicted_class: int) -> str:
     from course_utils import attributions
 
+    if true_class == predicted_class:
+        raise _Wrong("the two classes are the same, so the difference map is zero: take the class not predicted.")
     image = np.asarray(image, dtype=np.float32)
     total = _number(answer, "the sum of the difference map")
     baseline = attributions.make_baseline(image[None], "blurred")
     scores = _predict(model, np.concatenate([image[None], baseline]))
     change = (scores[0, true_class] - scores[1, true_class]) - (scores[0, predicted_class] - scores[1, predicted_class])
     tolerance = 0.1 * abs(change) + 0.05
-    if true_class != predicted_class and abs(change) > 0.2 and abs(total - change / 2) <= 0.05 * abs(change / 2):
+    if abs(change) > 0.2 and abs(total - change / 2) <= 0.05 * abs(change / 2):
         raise _Wrong("that is half of it: the difference of two opposite maps is twice either change.")
     if abs(total - change) > tolerance:
         raise _Wrong(f"the difference map sums to {total:.3f}, which does not match the change of the two margins.")
@@ -995,7 +997,15 @@ def _rms_changes(answer: Any, raw: Mapping[str, Any], start: Any) -> str:
         expected = float(np.sqrt(np.mean((np.asarray(pixels, dtype=np.float64) - start) ** 2)))
         if not math.isclose(change, expected, rel_tol=1e-4, abs_tol=1e-4):
             raise _Wrong(f"the rms change of the {depth} image is not {change:.1f} grey levels.")
-    return "the two changes are about equal in pixels: 'more' means more visible."
+    changes = {depth: float(found[depth]) for depth in raw}
+    larger = max(changes, key=changes.__getitem__)
+    ratio = changes[larger] / max(min(changes.values()), 1e-12)
+    if ratio < 1.25:
+        return "the two changes are about equal in pixels: 'more' means more visible."
+    return (
+        f"the {larger} filter moved the pixels {ratio:.1f}x as far: same step size, but its steps kept one "
+        "direction while the other's wandered and partly cancelled."
+    )
 
 
 @_exercise(
@@ -1198,10 +1208,13 @@ def _first_block_deletion(
 @_exercise(
     "08.5",
     "Gradients in bfloat16",
-    "for each (precision, steps), the median over the images of "
-    "`attributions.completeness(...)['relative_error']`; in float32 it should fall as the steps grow.",
+    "explain the margin, `models.contrast_logits_model(cnn)`, and its bfloat16 twin, "
+    '`models.contrast_logits_model(models.with_precision(cnn, "bfloat16"))`; for each (precision, steps) take the '
+    "median over the images of `attributions.completeness(...)['relative_error']` of IG with `steps=steps`.",
 )
-def _bfloat16_completeness(answer: Any, steps: Sequence[int]) -> str:
+def _bfloat16_completeness(
+    answer: Any, steps: Sequence[int], model: Any = None, images: Any = None, classes: Any = None
+) -> str:
     keys = [(precision, n) for precision in ("float32", "bfloat16") for n in steps]
     found = _mapping(answer, keys, "the errors")
     errors = {key: _number(value, f"the error {key}") for key, value in found.items()}
@@ -1209,6 +1222,19 @@ def _bfloat16_completeness(answer: Any, steps: Sequence[int]) -> str:
         raise _Wrong("a relative error is never negative.")
     if not errors[("float32", max(steps))] <= errors[("float32", min(steps))] + 1e-9:
         raise _Wrong("in float32 the error should not grow with the steps: is `steps=steps` passed on?")
+    if all(math.isclose(errors[("float32", n)], errors[("bfloat16", n)], rel_tol=1e-6) for n in steps):
+        raise _Wrong("both formats give the same errors: is the bfloat16 twin (models.with_precision) explained?")
+    if model is not None:
+        from course_utils import attributions, models
+
+        margin = models.contrast_logits_model(model)
+        batch, few = np.asarray(images, dtype=np.float32), min(steps)
+        ig = attributions.integrated_gradients(margin, batch, class_index=classes, steps=few)
+        expected = float(np.median(attributions.completeness(margin, batch, ig, class_index=classes)["relative_error"]))
+        if not math.isclose(errors[("float32", few)], expected, rel_tol=0.05, abs_tol=1e-4):
+            raise _Wrong(
+                f"float32 at {few} steps should be about {expected:.4f} (IG of the margin, median over the images)."
+            )
     return "float32's error falls with the steps; see whether bfloat16's stops falling."
 
 
