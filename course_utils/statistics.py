@@ -11,13 +11,14 @@ it resamples clusters within each stratum (each class), so every resample
 keeps the design's mix of classes.
 
 Whether two methods differ is tested with a **paired sign-flip test** over
-clusters (Fisher, 1935; Good, 2005, ch. 3): if the two methods were
+clusters (Fisher, 1935): if the two methods were
 interchangeable, each cluster's summed difference would be as likely
 positive as negative, so the observed mean is compared with the means of
-every pattern of flipped signs. It is exact at any sample size, where the
-bootstrap's p-value is not: with four photos that all favour one method, the
-bootstrap reports p = 2 / (B + 1) (0.001 for B = 2000), while no test on four
-independent cases can honestly go below 2 / 2^4 = 0.125.
+every pattern of flipped signs. Its level is exact at any sample size under
+that null (each cluster's sum symmetric about 0), where the bootstrap's
+p-value is not: with four photos that all favour one method, the bootstrap
+reports p = 2 / (B + 1) (0.001 for B = 2000), while no test that assumes only
+that symmetry can go below 2 / 2^4 = 0.125 on four independent cases.
 
 A table of many such comparisons also needs a **multiple-comparison
 correction**: at 95 % one comparison in twenty "separates" by chance. Holm's
@@ -32,7 +33,6 @@ Davison & Hinkley (1997). Bootstrap Methods and their Application. Cambridge Uni
 Field & Welsh (2007). Bootstrapping clustered data. Journal of the Royal Statistical Society B 69(3).
 Holm (1979). A Simple Sequentially Rejective Multiple Test Procedure. Scandinavian Journal of Statistics 6(2).
 Fisher (1935). The Design of Experiments. Oliver & Boyd (section 21: the paired randomization test).
-Good (2005). Permutation, Parametric and Bootstrap Tests of Hypotheses, 3rd ed. Springer.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ __all__ = [
     "bootstrap_interval",
     "bootstrap_p_value",
     "sign_flip_p_value",
+    "smallest_sign_flip_p_value",
     "curve_interval",
     "holm_adjust",
     "paired_comparison",
@@ -69,7 +70,8 @@ class Comparison:
     p_value
         Two-sided p-value of the paired sign-flip test over clusters (:func:`sign_flip_p_value`),
         uncorrected; pass a family of them to :func:`holm_adjust`. Exact for up to 16 clusters, so it
-        never falls below ``2 / 2**clusters``: few clusters cannot show a difference, however clear.
+        never falls below ``2 / 2**clusters`` (:func:`smallest_sign_flip_p_value`): few clusters cannot
+        show a difference, however clear.
     images, clusters
         How many images and how many independent clusters (rendered models) are behind the numbers.
     """
@@ -290,9 +292,24 @@ def bootstrap_p_value(
 
 #: Up to this many clusters the sign-flip test enumerates every pattern (2**16 = 65,536); above, it samples.
 EXACT_SIGN_FLIP_CLUSTERS = 16
+#: Random sign patterns :func:`paired_comparison` draws above that many clusters.
+SIGN_FLIP_RESAMPLES = 10_000
 
 
-def sign_flip_p_value(values: Any, groups: Any = None, resamples: int = 10_000, seed: int = 0) -> float:
+def smallest_sign_flip_p_value(clusters: int, resamples: int = SIGN_FLIP_RESAMPLES) -> float:
+    """The least p-value :func:`sign_flip_p_value` can return for ``clusters`` clusters.
+
+    ``2 / 2**clusters`` when every pattern is enumerated (up to 16 clusters),
+    ``1 / (resamples + 1)`` when patterns are sampled. Multiplied by the size
+    of a Holm family it says whether any verdict is possible at all.
+    """
+    clusters = positive_int("clusters", clusters)
+    if clusters <= EXACT_SIGN_FLIP_CLUSTERS:
+        return min(1.0, 2.0 / 2**clusters)
+    return 1.0 / (positive_int("resamples", resamples) + 1)
+
+
+def sign_flip_p_value(values: Any, groups: Any = None, resamples: int = SIGN_FLIP_RESAMPLES, seed: int = 0) -> float:
     """Two-sided p-value of the paired sign-flip (randomization) test of "the mean of ``values`` is 0".
 
     ``values`` are per-image differences of two methods. Under the null
@@ -330,7 +347,7 @@ def sign_flip_p_value(values: Any, groups: Any = None, resamples: int = 10_000, 
     ids, clusters = _cluster_ids(array.size, _check_labels(groups, array.size, "groups"))
     sums = np.bincount(ids, weights=array, minlength=clusters)
     observed = abs(sums.sum())
-    tolerance = 1e-12 * max(1.0, float(np.abs(sums).sum()))  # ties in floating point count as ties
+    tolerance = 1e-12 * float(np.abs(sums).sum())  # ties in floating point count as ties, at any scale
     if clusters <= EXACT_SIGN_FLIP_CLUSTERS:
         patterns = 1 - 2 * ((np.arange(2**clusters)[:, None] >> np.arange(clusters)) & 1)
         return float(np.mean(np.abs(patterns @ sums) >= observed - tolerance))
@@ -383,7 +400,7 @@ def paired_comparison(
     means = bootstrap_means(difference, groups, strata, resamples, seed)
     low, high = _percentiles(means, _check_confidence(confidence))
     _, clusters = _cluster_ids(a.size, _check_labels(groups, a.size, "groups"))
-    p_value = sign_flip_p_value(difference, groups, max(resamples, 10_000), seed)
+    p_value = sign_flip_p_value(difference, groups, SIGN_FLIP_RESAMPLES, seed)
     return Comparison(float(difference.mean()), float(low), float(high), p_value, images=int(a.size), clusters=clusters)
 
 

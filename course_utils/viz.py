@@ -217,7 +217,7 @@ def overlay_heatmap(image: Any, heatmap: Any, alpha: float = 0.4, cmap: str | Co
 
 
 def colors_as_seen(shown: Any) -> ScalarMappable:
-    """A colorbar source with the colours a drawn map shows on a white page, for any opacity.
+    """A colorbar source with the colours a drawn map shows on a white page, for a scalar opacity.
 
     An overlay drawn with ``imshow(..., alpha=0.4)`` and a transparent-to-red
     colour map is ``0.4 x`` the map's own opacity at each value, but
@@ -228,7 +228,8 @@ def colors_as_seen(shown: Any) -> ScalarMappable:
     Parameters
     ----------
     shown
-        What ``imshow`` returned: its colour map, opacity and norm are read.
+        What ``imshow`` returned: its colour map, opacity and norm are read (a per-pixel alpha
+        array has no single colour per level; the map's own opacities are used then).
     """
     alpha = shown.get_alpha()
     scalar = 1.0 if alpha is None or np.ndim(alpha) else float(alpha)

@@ -253,3 +253,16 @@ def test_sign_flip_keeps_its_level_with_few_clusters_where_the_bootstrap_does_no
     boot = np.mean([statistics.bootstrap_p_value(x, resamples=400, seed=k) < 0.05 for k, x in enumerate(samples)])
     assert flip <= 0.05 + 0.02, f"the sign-flip test rejected {flip:.1%} of true nulls"
     assert boot > flip + 0.03, f"the bootstrap rejected {boot:.1%}, the sign-flip test {flip:.1%}"
+
+
+def test_paired_comparison_samples_sign_patterns_above_sixteen_clusters_and_the_floor_says_so():
+    rng = np.random.default_rng(12)
+    values, groups = _clustered_sample(rng, clusters=20, per_cluster=2)
+    shifted = values + 0.2
+    found = statistics.paired_comparison(shifted, np.zeros_like(shifted), groups=groups, seed=3)
+    assert found.clusters == 20
+    assert found.p_value == statistics.sign_flip_p_value(shifted, groups=groups, seed=3)
+    assert statistics.smallest_sign_flip_p_value(10) == pytest.approx(2 / 2**10)
+    assert statistics.smallest_sign_flip_p_value(20) == pytest.approx(1 / (statistics.SIGN_FLIP_RESAMPLES + 1))
+    # Ties count at any scale: the same data a trillion times smaller gives the same p-value.
+    assert statistics.sign_flip_p_value([1e-13, 2e-13, 3e-13]) == pytest.approx(2 / 8)
