@@ -315,7 +315,7 @@ def sign_flip_p_value(values: Any, groups: Any = None, resamples: int = SIGN_FLI
     ``values`` are per-image differences of two methods. Under the null
     hypothesis that the methods are interchangeable, each cluster's summed
     difference is symmetric about 0, so flipping its sign gives an equally
-    likely sample (Fisher, 1935; Good, 2005). The p-value is the share of
+    likely sample (Fisher, 1935). The p-value is the share of
     sign patterns whose |mean| is at least the observed one: every one of the
     ``2**C`` patterns for ``C <= 16`` clusters (exact), otherwise ``resamples``
     random patterns counted with the observed one ((k + 1) / (B + 1)). Unlike

@@ -88,12 +88,17 @@ def test_stratum_with_one_cluster_and_cluster_across_strata_are_refused():
         statistics.bootstrap_means(values, groups=[0, 0, 1, 1, 2, 2], strata=[0, 0, 0, 1, 1, 1])
 
 
+def _shifted_and_centred(rng, shift, size):
+    """A sample far from 0 (mean ``shift``, sd 1) and one centred exactly on 0, drawn in that order."""
+    shifted = rng.normal(shift, 1.0, size)
+    centred = rng.normal(0.0, 1.0, size)
+    return shifted, centred - centred.mean()
+
+
 def test_p_value_agrees_with_the_interval_and_the_data():
     rng = np.random.default_rng(11)
-    shifted = rng.normal(3.0, 1.0, 20)
+    shifted, centred = _shifted_and_centred(rng, shift=3.0, size=20)
     assert statistics.bootstrap_p_value(shifted, resamples=999) == pytest.approx(2 / 1000)
-    centred = rng.normal(0.0, 1.0, 20)
-    centred -= centred.mean()
     assert statistics.bootstrap_p_value(centred, resamples=999) > 0.8
     for seed in range(20):
         values = rng.normal(rng.uniform(-1, 1), 1.0, 15)
@@ -234,11 +239,8 @@ def test_sign_flip_p_value_matches_the_enumeration_and_flips_clusters_together()
 
 
 def test_sign_flip_p_value_samples_many_clusters_and_still_decides():
-    rng = np.random.default_rng(8)
-    shifted = rng.normal(2.0, 1.0, 30)
+    shifted, centred = _shifted_and_centred(np.random.default_rng(8), shift=2.0, size=30)
     assert statistics.sign_flip_p_value(shifted, resamples=999) == pytest.approx(1 / 1000)
-    centred = rng.normal(0.0, 1.0, 30)
-    centred -= centred.mean()
     assert statistics.sign_flip_p_value(centred, resamples=999) > 0.9
     with pytest.raises(ValueError, match="1-D"):
         statistics.sign_flip_p_value(np.zeros((3, 2)))
