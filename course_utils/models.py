@@ -23,7 +23,7 @@ import socket
 import sys
 import weakref
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import keras
 import numpy as np
@@ -52,6 +52,7 @@ __all__ = [
     "logits_model",
     "logits_getter",
     "guided_relu_model",
+    "class_group_model",
     "contrast_logits_model",
     "validate_class_index",
 ]
@@ -1000,6 +1001,61 @@ def contrast_logits_model(model: keras.Model) -> keras.Model:
     outputs = _ContrastLogits(name="contrast_logits")(logits.outputs[0])
     single = logits.inputs[0] if len(logits.inputs) == 1 else logits.inputs  # a list would warn on every call
     return keras.Model(single, outputs, name=f"{model.name}_contrast_logits")
+
+
+class _ClassGroupScore(keras.layers.Layer):
+    """The sum of the scores of a fixed set of classes, kept as one output column."""
+
+    def __init__(self, classes: Sequence[int], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.classes = [int(c) for c in classes]
+
+    def call(self, scores: Any) -> Any:
+        return keras.ops.sum(keras.ops.take(scores, self.classes, axis=-1), axis=-1, keepdims=True)
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return (*input_shape[:-1], 1)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "classes": self.classes}
+
+
+def class_group_model(model: keras.Model, classes: Sequence[int]) -> keras.Model:
+    """A one-output model: the summed probability of a group of classes.
+
+    ImageNet splits many objects into close classes (five kinds of domestic
+    cat, 281-285). When a photo fits several, hiding or changing a region
+    moves probability *between* them, and an explanation of one class's
+    probability shows those trades; the group's summed probability asks
+    whether the object itself is still seen. Explain it with
+    ``class_index=0``. The returned model shares its weights with ``model``.
+
+    Parameters
+    ----------
+    model
+        A classifier whose output is a probability vector ``(N, K)``.
+    classes
+        Distinct class indices in ``[0, K)``, at least one.
+
+    Returns
+    -------
+    keras.Model
+        Same input as ``model``; output ``(N, 1)``, the sum in ``[0, 1]``.
+
+    Raises
+    ------
+    ValueError
+        If ``classes`` is empty, repeats an index or names one outside ``[0, K)``.
+    """
+    group = [int(c) for c in classes]
+    count = model.outputs[0].shape[-1]
+    if not group or len(set(group)) != len(group):
+        raise ValueError(f"classes must be distinct class indices, at least one; got {list(classes)}")
+    if count is not None and not all(0 <= c < count for c in group):
+        raise ValueError(f"classes must lie in [0, {count}) for {model.name!r}'s {count} outputs; got {group}")
+    outputs = _ClassGroupScore(group, name="class_group")(model.outputs[0])
+    single = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    return keras.Model(single, outputs, name=f"{model.name}_class_group")
 
 
 def split_model(model: keras.Model, layer: str | keras.layers.Layer) -> tuple[keras.Model, keras.Model]:

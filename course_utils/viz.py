@@ -477,6 +477,7 @@ def plot_signed(
     image: Any = None,
     percentile: float = 99.9,
     label: str = "attribution",
+    limit: float | None = None,
 ) -> plt.Axes:
     """Draw signed attributions: red positive, blue negative, transparent zero.
 
@@ -500,6 +501,9 @@ def plot_signed(
         Percentile of ``|attributions|`` used as the color limit, in (0, 100].
     label
         Colorbar label.
+    limit
+        Symmetric colour limit ``+-limit``, a positive number, to draw several
+        maps on one scale; ``None``: from ``percentile``.
     """
     values = np.asarray(attributions, dtype=np.float64)
     if values.ndim == 4 and values.shape[0] == 1:
@@ -511,7 +515,12 @@ def plot_signed(
     if not 0.0 < float(percentile) <= 100.0:
         raise ValueError(f"percentile must be in (0, 100], got {percentile!r}")
     values = np.nan_to_num(values)
-    limit = float(np.percentile(np.abs(values), percentile))
+    if limit is not None:
+        if not np.isfinite(limit) or limit <= 0.0:
+            raise ValueError(f"limit must be a positive number (the colour scale's +- bound), got {limit!r}")
+        limit = float(limit)
+    else:
+        limit = float(np.percentile(np.abs(values), percentile))
     if limit <= 0.0:
         # All-zero attributions: any positive limit draws them transparent.
         limit = max(float(np.abs(values).max()), 1e-12)

@@ -227,6 +227,23 @@ def test_contrast_logits_are_the_two_class_margin_and_share_weights():
     assert models.find_layer(contrast, "block3_conv2") is model.get_layer("block3_conv2")
 
 
+def test_a_class_group_model_sums_the_named_probabilities_and_explains_through_them():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(5, activation="softmax")])
+    x = np.random.default_rng(2).normal(size=(4, 6)).astype("float32")
+    p = model(x).numpy()
+    group = models.class_group_model(model, [3, 1])
+    np.testing.assert_allclose(group(x).numpy()[:, 0], p[:, 1] + p[:, 3], rtol=1e-6)
+    assert group.output_shape == (None, 1)
+    everything = models.class_group_model(model, range(5))
+    np.testing.assert_allclose(everything(x).numpy(), 1.0, rtol=1e-6)   # the whole softmax: nothing to explain
+    model.layers[-1].bias.assign([0.0, 4.0, 0.0, 0.0, 0.0])   # the group follows the shared weights
+    assert (group(x).numpy()[:, 0] > p[:, 1] + p[:, 3]).all()
+    for wrong, words in (([], "at least one"), ([1, 1], "distinct"), ([5], r"\[0, 5\)"), ([-1], r"\[0, 5\)")):
+        with pytest.raises(ValueError, match=words):
+            models.class_group_model(model, wrong)
+
+
 # --------------------------------------------------------------------------- precision
 def test_a_bfloat16_twin_takes_and_returns_float32_and_agrees_with_its_original():
     from tiny_models import images, small_cnn

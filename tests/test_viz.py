@@ -116,6 +116,12 @@ def test_plot_signed_uses_symmetric_limits():
     fig2, ax2 = plt.subplots()
     viz.plot_signed(ax2, np.zeros((4, 4, 3)), colorbar=False)  # all zero: still finite limits
     assert np.isfinite(ax2.get_images()[0].get_clim()).all() and len(fig2.axes) == 1
+    fig3, ax3 = plt.subplots()
+    viz.plot_signed(ax3, values, limit=10.0)   # one scale for several maps, whatever their own range
+    assert ax3.get_images()[-1].get_clim() == (-10.0, 10.0)
+    for wrong in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="limit must be a positive number"):
+            viz.plot_signed(ax3, values, limit=wrong)
 
 
 def test_to_uint8_image_never_guesses_the_range_from_the_values():
