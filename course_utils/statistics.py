@@ -55,6 +55,8 @@ __all__ = [
     "curve_interval",
     "holm_adjust",
     "paired_comparison",
+    "cohens_d",
+    "largest_d_by_chance",
 ]
 
 
@@ -433,3 +435,96 @@ def holm_adjust(p_values: Any) -> np.ndarray:
     adjusted = np.empty_like(raw)
     adjusted[order] = np.minimum(np.maximum.accumulate(scaled), 1.0)
     return adjusted
+
+
+def cohens_d(first: Any, second: Any) -> np.ndarray:
+    """Standardised mean difference of two groups, column by column (Cohen, 1988).
+
+    ``d = (mean(first) - mean(second)) / s`` with ``s`` the pooled standard
+    deviation, ``sqrt(((n1 - 1) s1^2 + (n2 - 1) s2^2) / (n1 + n2 - 2))``. A raw
+    difference of means is in the units of each column, so a column with
+    large values looks important whatever its spread; ``d`` is in units of
+    the column's own spread and compares columns fairly.
+
+    Parameters
+    ----------
+    first, second
+        ``(N1,)`` or ``(N1, F)`` and ``(N2,)`` or ``(N2, F)`` finite numbers,
+        at least 2 rows each, the same number of columns.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(F,)`` float64 (a 0-d array for 1-D inputs); 0 where both groups
+        are constant and equal, +-inf where they are constant and differ.
+    """
+    a, b = _check_values(first, "first"), _check_values(second, "second")
+    if a.shape[1:] != b.shape[1:]:
+        raise ValueError(f"first and second need the same columns, got shapes {a.shape} and {b.shape}")
+    n1, n2 = a.shape[0], b.shape[0]
+    pooled = np.sqrt(((n1 - 1) * a.var(axis=0, ddof=1) + (n2 - 1) * b.var(axis=0, ddof=1)) / (n1 + n2 - 2))
+    difference = a.mean(axis=0) - b.mean(axis=0)
+    constant = np.where(difference == 0, 0.0, np.copysign(np.inf, difference))
+    return np.where(pooled > 0, difference / np.where(pooled > 0, pooled, 1.0), constant)
+
+
+def largest_d_by_chance(
+    values: Any, labels: Any, groups: Any = None, quantile: float = 0.95, resamples: int = 1000, seed: int = 0
+) -> float:
+    """The largest ``|cohens_d|`` over the columns that label noise alone reaches, at a quantile.
+
+    When many columns (the filters of a layer, say) are compared between two
+    classes, the largest ``|d|`` is large even if no column differs: it is
+    the maximum of many noisy numbers. This permutes the labels, recomputes
+    every column's ``d`` and keeps the largest ``|d|``; its ``quantile`` over
+    ``resamples`` permutations is the threshold that a column must pass
+    before its difference is more than noise, for all columns at once (the
+    max-statistic permutation test, Westfall & Young, 1993). With ``groups``
+    the labels are permuted among clusters, whole clusters keeping one label
+    (images of one rendered model are not independent).
+
+    Parameters
+    ----------
+    values
+        ``(N, F)`` finite numbers, one row per image.
+    labels
+        ``(N,)`` two distinct labels; the ``d`` is first minus second in sorted order,
+        but only ``|d|`` matters here.
+    groups
+        Optional ``(N,)`` cluster of each image; every cluster must carry one label.
+    quantile
+        Strictly between 0 and 1 (0.95: a noise-only layer passes with probability about 5 %).
+    resamples
+        Number of permutations (>= 1).
+    seed
+        Seeds the permutations.
+
+    Returns
+    -------
+    float
+        The threshold on ``|d|``, >= 0.
+    """
+    array = _check_values(values)
+    label_array = _check_labels(labels, array.shape[0], "labels")
+    if label_array is None:
+        raise ValueError("labels are required: one of two classes per image")
+    kinds = np.unique(label_array)
+    if kinds.size != 2:
+        raise ValueError(f"labels must take exactly two values, got {kinds.size}: {kinds.tolist()[:5]}")
+    level = _check_confidence(quantile)
+    resamples = positive_int("resamples", resamples)
+    cluster, count = _cluster_ids(array.shape[0], _check_labels(groups, array.shape[0], "groups"))
+    cluster_label = np.empty(count, dtype=label_array.dtype)
+    cluster_label[cluster] = label_array
+    if np.any(cluster_label[cluster] != label_array):
+        raise ValueError("every cluster in groups must carry one label (a rendered model is a horse or a human)")
+    rng = np.random.default_rng(seed)
+    largest = np.empty(resamples)
+    for r in range(resamples):
+        shuffled = rng.permutation(cluster_label)[cluster]
+        first, second = array[shuffled == kinds[0]], array[shuffled == kinds[1]]
+        if len(first) < 2 or len(second) < 2:
+            largest[r] = 0.0
+            continue
+        largest[r] = np.max(np.abs(cohens_d(first, second)))
+    return float(np.quantile(largest, level))

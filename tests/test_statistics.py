@@ -268,3 +268,43 @@ def test_paired_comparison_samples_sign_patterns_above_sixteen_clusters_and_the_
     assert statistics.smallest_sign_flip_p_value(20) == pytest.approx(1 / (statistics.SIGN_FLIP_RESAMPLES + 1))
     # Ties count at any scale: the same data a trillion times smaller gives the same p-value.
     assert statistics.sign_flip_p_value([1e-13, 2e-13, 3e-13]) == pytest.approx(2 / 8)
+
+
+def test_cohens_d_is_the_mean_difference_in_pooled_standard_deviations():
+    first = np.array([[1.0, 10.0], [3.0, 30.0], [5.0, 50.0]])
+    second = np.array([[0.0, 0.0], [2.0, 20.0]])
+    pooled = np.sqrt((2 * 4.0 + 1 * 2.0) / 3)   # column 0: variances 4 and 2 (ddof=1)
+    d = statistics.cohens_d(first, second)   # means 3 and 1
+    np.testing.assert_allclose(d, [2.0 / pooled, 2.0 / pooled])   # column 1 is column 0 in other units: same d
+    assert statistics.cohens_d(np.ones((3, 1)), np.ones((2, 1)))[0] == 0.0
+    assert statistics.cohens_d(np.ones((3, 1)), np.zeros((2, 1)))[0] == np.inf
+    with pytest.raises(ValueError, match="same columns"):
+        statistics.cohens_d(np.ones((3, 2)), np.ones((3, 3)))
+
+
+def test_largest_d_by_chance_holds_its_level_and_passes_a_real_difference():
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 12)
+    exceeded = [np.abs(statistics.cohens_d(v[labels == 0], v[labels == 1])).max()
+                > statistics.largest_d_by_chance(v, labels, resamples=200, seed=s)
+                for s, v in enumerate(rng.normal(size=(120, 24, 30)))]
+    assert 0.01 <= np.mean(exceeded) <= 0.11, "noise alone passes the 95 % threshold about 5 % of the time"
+    values = rng.normal(size=(24, 30))
+    values[labels == 0, 7] += 2.0
+    d = statistics.cohens_d(values[labels == 0], values[labels == 1])
+    assert abs(d[7]) > statistics.largest_d_by_chance(values, labels, resamples=200) > np.sort(np.abs(d))[-2]
+
+
+def test_largest_d_by_chance_permutes_whole_clusters():
+    rng = np.random.default_rng(1)
+    groups = np.repeat(np.arange(6), 8)          # 6 rendered models of 8 images each
+    labels = (groups >= 3).astype(int)
+    # Each model has its own offset: images of one model are alike, so 48 images are 6 cases, not 48.
+    values = rng.normal(size=(48, 20)) * 0.2 + rng.normal(size=(6, 20))[groups]
+    by_image = statistics.largest_d_by_chance(values, labels, resamples=300)
+    by_model = statistics.largest_d_by_chance(values, labels, groups=groups, resamples=300)
+    assert by_model > 2 * by_image, "6 clusters make much larger differences by chance than 48 independent images"
+    with pytest.raises(ValueError, match="one label"):
+        statistics.largest_d_by_chance(values, np.arange(48) % 2, groups=groups)
+    with pytest.raises(ValueError, match="exactly two values"):
+        statistics.largest_d_by_chance(values, np.arange(48) % 3)
