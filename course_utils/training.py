@@ -12,6 +12,7 @@ measures generalisation to horses and people the network has never seen.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import sys
 import time
@@ -37,6 +38,7 @@ __all__ = [
     "augmentation",
     "keep_best_epoch",
     "make_pipeline",
+    "shuffled_label_training_set",
     "TrainingResult",
     "train",
 ]
@@ -337,6 +339,55 @@ def _with_permuted_labels(dataset: Any, seed: int) -> Any:
         return pair[0], tf.gather(permuted, index)
 
     return dataset.enumerate().map(relabel)
+
+
+def shuffled_label_training_set(
+    image_size: int,
+    seed: int = 0,
+    data_dir: str | os.PathLike | None = None,
+    max_images: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The training images with the permuted labels the shuffled-label control was trained on.
+
+    :func:`train` with ``shuffle_labels=True`` (and :func:`course_cnn` with
+    ``shuffled_labels=True``) permutes the training labels once, seeded by
+    ``seed``; this rebuilds the same permutation, so the control's accuracy
+    on the labels it was given can be measured: how much of the noise it
+    memorised (Zhang et al., 2017; Adebayo et al., 2018's control fitted it
+    completely).
+
+    Parameters
+    ----------
+    image_size
+        Square side in pixels, as the model was trained.
+    seed
+        The training seed (0 for the course's control).
+    data_dir
+        Local horses-or-humans folder (default: the data source rule of
+        :func:`course_utils.data.load_horses_or_humans`).
+    max_images
+        As passed to :func:`train` (quick runs): the first ``max_images``
+        examples after the permutation.
+
+    Returns
+    -------
+    images, permuted, true : numpy.ndarray
+        ``(N, image_size, image_size, 3)`` float32 raw pixels in [0, 255],
+        the ``(N,)`` int64 permuted labels the control learned, and the
+        ``(N,)`` int64 true labels (0 horses, 1 humans).
+    """
+    image_size = positive_int("image_size", image_size)
+    if max_images is not None:
+        max_images = positive_int("max_images", max_images)
+    original = data.load_horses_or_humans("train", image_size=image_size, data_dir=data_dir)
+    pairs = itertools.islice(
+        zip(original.as_numpy_iterator(), _with_permuted_labels(original, seed).as_numpy_iterator()), max_images
+    )
+    rows = [(image, int(true), int(permuted)) for (image, true), (_, permuted) in pairs]
+    images = np.stack([image for image, _, _ in rows]).astype(np.float32)
+    true = np.array([label for _, label, _ in rows], dtype=np.int64)
+    permuted = np.array([label for _, _, label in rows], dtype=np.int64)
+    return images, permuted, true
 
 
 # --------------------------------------------------------------------------- the course's CNN

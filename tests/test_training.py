@@ -249,3 +249,26 @@ def test_training_precision_follows_the_mode_unless_given(monkeypatch):
         monkeypatch.setenv("COURSE_MODE", "cpu")
         assert training.train(**arguments).precision == "bfloat16"
         assert training.train(**arguments, precision="float32").precision == "float32"
+
+
+def test_the_shuffled_label_set_holds_the_labels_the_control_memorised():
+    """A control trained long enough on 32 images fits its permuted labels; the rebuilt labels must be those
+    (a wrong permutation would score near the true labels' accuracy, not near 1)."""
+    from course_utils import data
+
+    sample = data.embedded_sample_dir()
+    images, permuted, true = training.shuffled_label_training_set(16, seed=0, data_dir=sample, max_images=32)
+    assert images.shape == (32, 16, 16, 3) and images.dtype == np.float32 and 0 <= images.min() <= images.max() <= 255
+    everything = training.shuffled_label_training_set(16, seed=0, data_dir=sample)
+    assert np.bincount(everything[1]).tolist() == np.bincount(everything[2]).tolist(), "a permutation of the labels"
+    np.testing.assert_array_equal(everything[1][:32], permuted)
+    np.testing.assert_array_equal(everything[2][:32], true)
+    assert (permuted != true).sum() >= 8, "enough labels moved for the test to tell them apart"
+    other_seed = training.shuffled_label_training_set(16, seed=1, data_dir=sample)[1]
+    assert not np.array_equal(other_seed, everything[1])
+    result = training.train(sample, image_size=16, epochs=150, max_images=32, shuffle_labels=True, augment=False,
+                            seed=0, verbose=0)
+    predicted = result.model.predict(images, verbose=0).argmax(1)
+    assert (predicted == permuted).mean() >= 0.9 > (predicted == true).mean()
+    with pytest.raises(ValueError, match="max_images"):
+        training.shuffled_label_training_set(16, max_images=0, data_dir=sample)
