@@ -32,7 +32,10 @@ def test_the_command_line_does_not_load_tensorflow_for_run_notebooks():
     import sys
 
     probe = "import sys, course_utils.cli, course_utils.notebook_runner; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split() == ["False", "False"]
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split() == [
+        "False",
+        "False",
+    ]
 
 
 def test_epochs_for_trains_small_data_sets_longer():
@@ -49,7 +52,9 @@ def test_pipeline_batches_every_example_once_per_epoch():
     images = np.arange(10, dtype=np.float32).reshape(10, 1, 1, 1) * np.ones((1, 4, 4, 3), np.float32)
     ds = tf.data.Dataset.from_tensor_slices((images, np.arange(10)))
     batches = training.make_pipeline(ds, batch_size=4, training=True, seed=1)
-    assert int(batches.cardinality()) == 3, "an epoch is ceil(10 / 4) batches: no repeat(), no steps_per_epoch guesswork"
+    assert int(batches.cardinality()) == 3, (
+        "an epoch is ceil(10 / 4) batches: no repeat(), no steps_per_epoch guesswork"
+    )
     for _ in range(2):
         seen = sorted(int(y) for _, ys in batches for y in ys)
         assert seen == list(range(10))
@@ -131,7 +136,10 @@ def test_course_cnn_prefers_an_instructors_model_of_the_right_size(monkeypatch, 
 def test_each_training_seed_has_its_own_saved_model():
     assert training.course_cnn_path(16, seed=0) == training.course_cnn_path(16)
     assert training.course_cnn_path(16, seed=2).name == "horses_humans_16_seed2.keras"
-    assert training.course_cnn_path(16, shuffled_labels=True, seed=1).name == "horses_humans_16_shuffled_labels_seed1.keras"
+    assert (
+        training.course_cnn_path(16, shuffled_labels=True, seed=1).name
+        == "horses_humans_16_shuffled_labels_fitted_seed1.keras"
+    )
     with pytest.raises(ValueError, match="seed"):
         training.course_cnn_path(16, seed=-1)
 
@@ -251,10 +259,12 @@ def test_training_precision_follows_the_mode_unless_given(monkeypatch):
         assert training.train(**arguments, precision="float32").precision == "float32"
 
 
-def test_the_shuffled_label_set_holds_the_labels_the_control_memorised():
-    """A control trained long enough on 32 images fits its permuted labels; the rebuilt labels must be those
+def test_the_shuffled_label_set_holds_the_labels_the_control_memorised(monkeypatch, capsys):
+    """The course's control trains until it fits its permuted labels; the rebuilt labels must be those
     (a wrong permutation would score near the true labels' accuracy, not near 1)."""
     from course_utils import data
+
+    monkeypatch.setenv("HORSES_OR_HUMANS_DIR", str(data.embedded_sample_dir()))
 
     sample = data.embedded_sample_dir()
     images, permuted, true = training.shuffled_label_training_set(16, seed=0, data_dir=sample, max_images=32)
@@ -266,9 +276,45 @@ def test_the_shuffled_label_set_holds_the_labels_the_control_memorised():
     assert (permuted != true).sum() >= 8, "enough labels moved for the test to tell them apart"
     other_seed = training.shuffled_label_training_set(16, seed=1, data_dir=sample)[1]
     assert not np.array_equal(other_seed, everything[1])
-    result = training.train(sample, image_size=16, epochs=150, max_images=32, shuffle_labels=True, augment=False,
-                            seed=0, verbose=0)
-    predicted = result.model.predict(images, verbose=0).argmax(1)
+    control = training.course_cnn(16, epochs=30, max_images=32, shuffled_labels=True)  # at most 150 epochs
+    report = capsys.readouterr().out
+    epochs = int(report.split("... ")[1].split(" epochs")[0])
+    assert epochs < 150 and "of its shuffled labels fitted" in report, "it stopped because it fitted them"
+    predicted = control.predict(images, verbose=0).argmax(1)
     assert (predicted == permuted).mean() >= 0.9 > (predicted == true).mean()
     with pytest.raises(ValueError, match="max_images"):
         training.shuffled_label_training_set(16, max_images=0, data_dir=sample)
+
+
+def test_stop_when_fitted_ends_training_at_the_first_fitted_epoch():
+    import keras
+
+    stop = training.stop_when_fitted(0.9)
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    stop.set_model(model)
+    model.stop_training = False
+    stop.on_epoch_end(0, {"accuracy": 0.89})
+    assert not model.stop_training
+    stop.on_epoch_end(1, {"accuracy": 0.9})
+    assert model.stop_training
+    import tensorflow as tf
+
+    x = np.array([[1.0], [2.0]], dtype="float32")
+    all_wrong = tf.data.Dataset.from_tensor_slices((x, np.array([0, 0]))).batch(2)
+    confirmed = training.stop_when_fitted(0.9, all_wrong)
+    model = keras.Sequential(
+        [
+            keras.Input((1,)),
+            keras.layers.Dense(2, kernel_initializer="zeros", bias_initializer=keras.initializers.Constant([0.0, 1.0])),
+        ]
+    )
+    confirmed.set_model(model)
+    model.stop_training = False
+    confirmed.on_epoch_end(0, {"accuracy": 0.95})  # the log says fitted, the network without dropout does not
+    assert not model.stop_training
+    model.layers[-1].bias.assign([1.0, 0.0])
+    confirmed.on_epoch_end(1, {"accuracy": 0.95})
+    assert model.stop_training
+    for wrong in (0, 1.5, True, "0.9"):
+        with pytest.raises(ValueError, match=r"in \(0, 1\]"):
+            training.stop_when_fitted(wrong)
