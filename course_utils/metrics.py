@@ -601,8 +601,10 @@ def data_randomization(
 ) -> np.ndarray:
     """Data randomization test (Adebayo et al., 2018): maps of a model trained on shuffled labels.
 
-    The control network has the same architecture and training, but its
-    training labels were permuted, so it can only memorise (see
+    The control network has the same architecture and training images, but
+    its training labels were permuted, so it can only memorise; as in the
+    paper it trains until it has (the course's control: without augmentation,
+    until it fits 90 % of its labels; see
     :func:`course_utils.training.course_cnn` with ``shuffled_labels=True``).
     A method whose maps look the same for both models does not depend on the
     relation between images and labels that the real model learned.

@@ -29,7 +29,15 @@ import keras
 import numpy as np
 
 from course_utils import config
-from course_utils._core import as_image_batch, check_classifier, compiled, positive_int, predict, validate_class_index
+from course_utils._core import (
+    as_image_batch,
+    check_classifier,
+    compiled,
+    int_or_ints,
+    positive_int,
+    predict,
+    validate_class_index,
+)
 from course_utils.checkpoints import read_torch_checkpoint
 
 __all__ = [
@@ -1035,7 +1043,7 @@ def class_group_model(model: keras.Model, classes: Sequence[int]) -> keras.Model
     model
         A classifier whose output is a probability vector ``(N, K)``.
     classes
-        Distinct class indices in ``[0, K)``, at least one.
+        Distinct integer class indices in ``[0, K)``, at least one.
 
     Returns
     -------
@@ -1047,10 +1055,10 @@ def class_group_model(model: keras.Model, classes: Sequence[int]) -> keras.Model
     ValueError
         If ``classes`` is empty, repeats an index or names one outside ``[0, K)``.
     """
-    group = [int(c) for c in classes]
+    group, _ = int_or_ints("classes", list(classes) if isinstance(classes, Iterator) else classes)
     count = model.outputs[0].shape[-1]
-    if not group or len(set(group)) != len(group):
-        raise ValueError(f"classes must be distinct class indices, at least one; got {list(classes)}")
+    if len(set(group)) != len(group):
+        raise ValueError(f"classes must be distinct class indices, at least one; got {group}")
     if count is not None and not all(0 <= c < count for c in group):
         raise ValueError(f"classes must lie in [0, {count}) for {model.name!r}'s {count} outputs; got {group}")
     outputs = _ClassGroupScore(group, name="class_group")(model.outputs[0])

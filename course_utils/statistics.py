@@ -464,8 +464,11 @@ def cohens_d(first: Any, second: Any) -> np.ndarray:
     n1, n2 = a.shape[0], b.shape[0]
     pooled = np.sqrt(((n1 - 1) * a.var(axis=0, ddof=1) + (n2 - 1) * b.var(axis=0, ddof=1)) / (n1 + n2 - 2))
     difference = a.mean(axis=0) - b.mean(axis=0)
-    constant = np.where(difference == 0, 0.0, np.copysign(np.inf, difference))
-    return np.where(pooled > 0, difference / np.where(pooled > 0, pooled, 1.0), constant)
+    # Constant groups are told by their values, not by a pooled deviation that rounding can leave at 1e-17.
+    constant = (np.ptp(a, axis=0) == 0) & (np.ptp(b, axis=0) == 0)
+    exact = a[0] - b[0]
+    between_constants = np.where(exact == 0, 0.0, np.copysign(np.inf, exact))
+    return np.where(constant, between_constants, difference / np.where(constant, 1.0, pooled))
 
 
 def largest_d_by_chance(
@@ -493,7 +496,9 @@ def largest_d_by_chance(
     groups
         Optional ``(N,)`` cluster of each image; every cluster must carry one label.
     quantile
-        Strictly between 0 and 1 (0.95: a noise-only layer passes with probability about 5 %).
+        Strictly between 0 and 1 (0.95: a noise-only layer passes with probability about 5 %, when
+        the labels can be rearranged in many ways; with few clusters, say 2 against 2, there are few
+        distinct rearrangements and the threshold is coarse, or out of reach of any column).
     resamples
         Number of permutations (>= 1).
     seed
@@ -511,20 +516,26 @@ def largest_d_by_chance(
     kinds = np.unique(label_array)
     if kinds.size != 2:
         raise ValueError(f"labels must take exactly two values, got {kinds.size}: {kinds.tolist()[:5]}")
-    level = _check_confidence(quantile)
+    if isinstance(quantile, bool) or not isinstance(quantile, numbers.Real) or not 0 < float(quantile) < 1:
+        raise ValueError(f"quantile must be a number strictly between 0 and 1 (e.g. 0.95), got {quantile!r}")
+    level = float(quantile)
     resamples = positive_int("resamples", resamples)
+    if min(np.sum(label_array == kind) for kind in kinds) < 2:
+        raise ValueError(
+            f"each of the two labels needs at least 2 images, got {[int(np.sum(label_array == k)) for k in kinds]}"
+        )
     cluster, count = _cluster_ids(array.shape[0], _check_labels(groups, array.shape[0], "groups"))
     cluster_label = np.empty(count, dtype=label_array.dtype)
     cluster_label[cluster] = label_array
     if np.any(cluster_label[cluster] != label_array):
         raise ValueError("every cluster in groups must carry one label (a rendered model is a horse or a human)")
     rng = np.random.default_rng(seed)
-    largest = np.empty(resamples)
+    largest = np.full(resamples, np.nan)  # NaN: a rearrangement that leaves a label fewer than 2 images
     for r in range(resamples):
         shuffled = rng.permutation(cluster_label)[cluster]
         first, second = array[shuffled == kinds[0]], array[shuffled == kinds[1]]
-        if len(first) < 2 or len(second) < 2:
-            largest[r] = 0.0
-            continue
-        largest[r] = np.max(np.abs(cohens_d(first, second)))
-    return float(np.quantile(largest, level))
+        if len(first) >= 2 and len(second) >= 2:
+            largest[r] = np.max(np.abs(cohens_d(first, second)))
+    if np.all(np.isnan(largest)):
+        raise ValueError("no rearrangement of the clusters leaves both labels 2 images or more: too few clusters")
+    return float(np.nanquantile(largest, level))

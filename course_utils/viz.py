@@ -503,7 +503,7 @@ def plot_signed(
         Colorbar label.
     limit
         Symmetric colour limit ``+-limit``, a positive number, to draw several
-        maps on one scale; ``None``: from ``percentile``.
+        maps on one scale (``percentile`` is then not used); ``None``: from ``percentile``.
     """
     values = np.asarray(attributions, dtype=np.float64)
     if values.ndim == 4 and values.shape[0] == 1:

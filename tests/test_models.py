@@ -242,6 +242,9 @@ def test_a_class_group_model_sums_the_named_probabilities_and_explains_through_t
     for wrong, words in (([], "at least one"), ([1, 1], "distinct"), ([5], r"\[0, 5\)"), ([-1], r"\[0, 5\)")):
         with pytest.raises(ValueError, match=words):
             models.class_group_model(model, wrong)
+    with pytest.raises(TypeError, match="integers"):
+        models.class_group_model(model, [2.7])   # never truncated to class 2
+    assert models.class_group_model(model, (c for c in (1, 3))).output_shape == (None, 1)
 
 
 # --------------------------------------------------------------------------- precision

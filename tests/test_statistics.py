@@ -280,6 +280,8 @@ def test_cohens_d_is_the_mean_difference_in_pooled_standard_deviations():
     assert statistics.cohens_d(np.ones((3, 1)), np.zeros((2, 1)))[0] == np.inf
     with pytest.raises(ValueError, match="same columns"):
         statistics.cohens_d(np.ones((3, 2)), np.ones((3, 3)))
+    # Three 0.1s average to 0.1 plus one rounding step: a pooled deviation of 1e-17 must not make d = 1.
+    np.testing.assert_array_equal(statistics.cohens_d(np.full((3, 2), 0.1), np.full((2, 2), 0.1)), [0.0, 0.0])
 
 
 def test_largest_d_by_chance_holds_its_level_and_passes_a_real_difference():
@@ -308,3 +310,7 @@ def test_largest_d_by_chance_permutes_whole_clusters():
         statistics.largest_d_by_chance(values, np.arange(48) % 2, groups=groups)
     with pytest.raises(ValueError, match="exactly two values"):
         statistics.largest_d_by_chance(values, np.arange(48) % 3)
+    with pytest.raises(ValueError, match="at least 2 images"):
+        statistics.largest_d_by_chance(values, (np.arange(48) == 0).astype(int))
+    with pytest.raises(ValueError, match="quantile"):
+        statistics.largest_d_by_chance(values, labels, quantile=1.5)
