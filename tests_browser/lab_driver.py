@@ -475,6 +475,8 @@ def move_every_control(
             )
             continue
         after, signature = changed_output(page, index, signature)
+        if blank_problem(after, ""):  # maybe a frame caught while the browser swapped the images: judge it settled
+            after = stable_output(page, index)
         if same_pixels(before, after):
             move.problems.append(f"{name}: {move.action}, the figure was redrawn but did not change")
         move.problems += blank_problem(after, f"{name}: {move.action}")
@@ -537,6 +539,8 @@ def clamp_a_dependent_slider(
             move.problems.append(f"figure {index}: {action} did not redraw within {redraw_timeout_s:.0f} s")
         # Every action here changes the figure (another layer, another page): wait for the new image, then judge it.
         shown, signature = changed_output(page, index, signature)
+        if blank_problem(shown, ""):  # as in move_every_control: a blank that lasts is the failure, not one frame
+            shown = stable_output(page, index)
         move.problems += blank_problem(shown, f"figure {index}: {action} ({window})")
         return move
 
