@@ -108,12 +108,12 @@ def _check_labels(labels: Any, size: int, what: str) -> np.ndarray | None:
     return array
 
 
-def _check_confidence(confidence: Any) -> float:
+def _check_confidence(confidence: Any, name: str = "confidence") -> float:
     if isinstance(confidence, bool) or not isinstance(confidence, numbers.Real):
-        raise TypeError(f"confidence must be a number strictly between 0 and 1 (e.g. 0.95), got {confidence!r}")
+        raise TypeError(f"{name} must be a number strictly between 0 and 1 (e.g. 0.95), got {confidence!r}")
     level = float(confidence)
     if not 0 < level < 1:
-        raise ValueError(f"confidence must lie strictly between 0 and 1 (e.g. 0.95), got {confidence!r}")
+        raise ValueError(f"{name} must lie strictly between 0 and 1 (e.g. 0.95), got {confidence!r}")
     return level
 
 
@@ -516,9 +516,7 @@ def largest_d_by_chance(
     kinds = np.unique(label_array)
     if kinds.size != 2:
         raise ValueError(f"labels must take exactly two values, got {kinds.size}: {kinds.tolist()[:5]}")
-    if isinstance(quantile, bool) or not isinstance(quantile, numbers.Real) or not 0 < float(quantile) < 1:
-        raise ValueError(f"quantile must be a number strictly between 0 and 1 (e.g. 0.95), got {quantile!r}")
-    level = float(quantile)
+    level = _check_confidence(quantile, "quantile")
     resamples = positive_int("resamples", resamples)
     if min(np.sum(label_array == kind) for kind in kinds) < 2:
         raise ValueError(

@@ -12,7 +12,6 @@ measures generalisation to horses and people the network has never seen.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import os
 import sys
 import time
@@ -382,6 +381,11 @@ def _low_accuracy_message(result: TrainingResult, image_size: int, seed: int) ->
     )
 
 
+def _permuted(labels: np.ndarray, seed: int) -> np.ndarray:
+    """The one permutation of the training labels, for training the control and for measuring its fit."""
+    return np.random.default_rng(seed).permutation(labels)
+
+
 def _with_permuted_labels(dataset: Any, seed: int) -> Any:
     """The same images with their labels permuted once (fixed across epochs)."""
     import tensorflow as tf
@@ -392,7 +396,7 @@ def _with_permuted_labels(dataset: Any, seed: int) -> Any:
         return label
 
     labels = np.fromiter((int(y) for y in dataset.map(label_of).as_numpy_iterator()), dtype=np.int64)
-    permuted = tf.constant(np.random.default_rng(seed).permutation(labels))
+    permuted = tf.constant(_permuted(labels, seed))
 
     def relabel(index: Any, pair: Any) -> Any:
         return pair[0], tf.gather(permuted, index)
@@ -439,13 +443,11 @@ def shuffled_label_training_set(
     if max_images is not None:
         max_images = positive_int("max_images", max_images)
     original = data.load_horses_or_humans("train", image_size=image_size, data_dir=data_dir)
-    pairs = itertools.islice(
-        zip(original.as_numpy_iterator(), _with_permuted_labels(original, seed).as_numpy_iterator()), max_images
-    )
-    rows = [(image, int(true), int(permuted)) for (image, true), (_, permuted) in pairs]
-    images = np.stack([image for image, _, _ in rows]).astype(np.float32)
-    true = np.array([label for _, label, _ in rows], dtype=np.int64)
-    permuted = np.array([label for _, _, label in rows], dtype=np.int64)
+    rows = [(image, int(label)) for image, label in original.as_numpy_iterator()]  # decoded once
+    true = np.array([label for _, label in rows], dtype=np.int64)
+    permuted = _permuted(true, seed)[:max_images]
+    true = true[:max_images]
+    images = np.stack([image for image, _ in rows[: len(true)]]).astype(np.float32)
     return images, permuted, true
 
 
