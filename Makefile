@@ -49,6 +49,7 @@ test-compat:
 
 ## The interactive figures in a real browser (tests_browser/): JupyterLab on a temporary copy of the notebooks,
 ## driven by Playwright in Debian's headless Chromium; every control of every InteractiveFigure must redraw it.
+## The notebooks load the quick-mode CNN and control that `make test` saved, when both are there.
 ## Installs chromium-headless-shell with apt where missing (never `playwright install`) and Playwright in .venv.
 BROWSER_STAMP := $(VENV)/.browser-stamp
 APT := $(shell [ "$$(id -u)" = 0 ] || echo sudo) env DEBIAN_FRONTEND=noninteractive apt-get
@@ -66,7 +67,7 @@ chromium:
 	{ $(APT) update -qq && $(APT) install -y -qq --no-install-recommends chromium-headless-shell > /dev/null; }
 
 test-browser: chromium $(BROWSER_STAMP)
-	COURSE_QUICK=1 $(PY) -m pytest tests_browser $(BROWSER_ARGS)
+	COURSE_QUICK=1 $(PY) -m pytest tests_browser --trained-models "$${COURSE_OUTPUT_DIR:-build}/models" $(BROWSER_ARGS)
 
 ## The rendered pages of a finished `make run` (RUN_OUT) opened from disk in Chromium with the network off:
 ## no CDN request, no console error, math typeset, images decoded.

@@ -39,6 +39,12 @@ def pytest_addoption(parser):
         help="check this notebook instead of the default ones (repeatable; copied to the server's root)",
     )
     parser.addoption(
+        "--trained-models",
+        default=None,
+        help="a folder with quick mode's trained CNN and shuffled-label control (what `make test` saved): the "
+        "notebooks load them, as in a class whose instructor trained before it, instead of training both",
+    )
+    parser.addoption(
         "--pages",
         default=None,
         help="check the rendered pages of this finished `make run` output folder (default: render a small one)",
@@ -102,8 +108,33 @@ class Lab:
         return self.log.read_text(errors="replace")[-chars:]
 
 
+def pretrained_models(folder: str | None, base: Path) -> dict[str, str]:
+    """The environment that makes the notebooks load quick mode's two trained CNNs from ``folder``, if both are there.
+
+    Training is not what the browser test checks (nbval trains both), and it is a third of a quick-mode Run All
+    (01's CNN about 55 s, 08's shuffled-label control about 45 s on two cores). The CNN is named by
+    ``HORSES_HUMANS_MODEL``, an instructor's pre-trained model (01 then loads it instead of training); the
+    control is copied to where ``training.course_cnn`` looks for it. A folder without both trains both.
+    """
+    from course_utils import config
+
+    if not folder:
+        return {}
+    size = config.settings(mode="quick").train_image_size
+    cnn, control = (Path(folder) / f"horses_humans_{size}{suffix}.keras" for suffix in ("", "_shuffled_labels_fitted"))
+    if not (cnn.is_file() and control.is_file()):
+        print(f"no trained quick-mode CNN and control in {folder}: the notebooks train them")
+        return {}
+    (base / "pretrained").mkdir()
+    (base / "build" / "models").mkdir(parents=True, exist_ok=True)
+    shutil.copy2(cnn, base / "pretrained" / cnn.name)
+    shutil.copy2(control, base / "build" / "models" / control.name)
+    print(f"the notebooks load the trained CNN and control of {folder} instead of training them")
+    return {"HORSES_HUMANS_MODEL": str(base / "pretrained" / cnn.name)}
+
+
 @pytest.fixture(scope="session")
-def lab(tmp_path_factory) -> Lab:
+def lab(tmp_path_factory, request) -> Lab:
     jupyter = Path(sys.executable).with_name("jupyter")
     probe = subprocess.run([sys.executable, "-c", "import jupyterlab"], capture_output=True, check=False)
     if probe.returncode != 0 or not jupyter.exists():
@@ -126,6 +157,8 @@ def lab(tmp_path_factory) -> Lab:
         JUPYTER_RUNTIME_DIR=str(base / "runtime"),
         PYTHONUNBUFFERED="1",
     )
+    env.pop("HORSES_HUMANS_MODEL", None)
+    env.update(pretrained_models(request.config.getoption("--trained-models"), base))
     env.pop("MPLBACKEND", None)  # the kernel's inline backend, as a student gets
     # IPYTHONDIR (set by the root conftest.py) makes the kernels fail a cell whose figure has overlapping titles.
     port, token = _free_port(), secrets.token_hex(16)
