@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,7 @@ class Lab:
 
     def __init__(self, base: str, token: str, root: Path, log: Path) -> None:
         self.base, self.token, self.root, self.log = base, token, root, log
+        self.models_loaded = False  # True when the notebooks load trained networks instead of training them
 
     def url(self, path: str) -> str:
         separator = "&" if "?" in path else "?"
@@ -108,29 +110,45 @@ class Lab:
         return self.log.read_text(errors="replace")[-chars:]
 
 
-def pretrained_models(folder: str | None, base: Path) -> dict[str, str]:
-    """The environment that makes the notebooks load quick mode's two trained CNNs from ``folder``, if both are there.
+def model_input_size(path: Path) -> int | None:
+    """The image size a saved ``.keras`` model takes (its InputLayer), read from the archive without TensorFlow."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            layers = json.loads(archive.read("config.json"))["config"]["layers"]
+        shape = next(layer["config"]["batch_shape"] for layer in layers if layer["class_name"] == "InputLayer")
+        return int(shape[1]) if shape[1] == shape[2] else None
+    except (OSError, KeyError, StopIteration, TypeError, ValueError, zipfile.BadZipFile):
+        return None
 
-    Training is not what the browser test checks (nbval trains both), and it is a third of a quick-mode Run All
-    (01's CNN about 55 s, 08's shuffled-label control about 45 s on two cores). The CNN is named by
+
+def pretrained_models(folder: str | None, base: Path) -> tuple[dict[str, str], str]:
+    """The environment that makes the notebooks load quick mode's two trained CNNs from ``folder``, and a line
+    saying what was chosen.
+
+    Training is not what the browser test checks (nbval trains them), and it is a third of the ten quick-mode
+    Run Alls (01's CNN about 55 s, 08's shuffled-label control about 45 s on two cores). The CNN is named by
     ``HORSES_HUMANS_MODEL``, an instructor's pre-trained model (01 then loads it instead of training); the
-    control is copied to where ``training.course_cnn`` looks for it. A folder without both trains both.
+    control is copied to where ``training.course_cnn`` looks for it. Without both files, each a readable
+    model of quick mode's image size, the notebooks train both.
     """
     from course_utils import config
 
     if not folder:
-        return {}
+        return {}, "no --trained-models folder: the notebooks train the CNN and its control"
     size = config.settings(mode="quick").train_image_size
     cnn, control = (Path(folder) / f"horses_humans_{size}{suffix}.keras" for suffix in ("", "_shuffled_labels_fitted"))
-    if not (cnn.is_file() and control.is_file()):
-        print(f"no trained quick-mode CNN and control in {folder}: the notebooks train them")
-        return {}
+    for path in (cnn, control):
+        if model_input_size(path) != size:
+            why = "missing" if not path.is_file() else f"not a readable {size}-pixel model"
+            return {}, f"{path} is {why}: the notebooks train the CNN and its control"
     (base / "pretrained").mkdir()
     (base / "build" / "models").mkdir(parents=True, exist_ok=True)
     shutil.copy2(cnn, base / "pretrained" / cnn.name)
     shutil.copy2(control, base / "build" / "models" / control.name)
-    print(f"the notebooks load the trained CNN and control of {folder} instead of training them")
-    return {"HORSES_HUMANS_MODEL": str(base / "pretrained" / cnn.name)}
+    dates = ", ".join(
+        f"{p.name} of {time.strftime('%Y-%m-%d %H:%M', time.localtime(p.stat().st_mtime))}" for p in (cnn, control)
+    )
+    return {"HORSES_HUMANS_MODEL": str(base / "pretrained" / cnn.name)}, f"the notebooks load {folder}: {dates}"
 
 
 @pytest.fixture(scope="session")
@@ -158,7 +176,9 @@ def lab(tmp_path_factory, request) -> Lab:
         PYTHONUNBUFFERED="1",
     )
     env.pop("HORSES_HUMANS_MODEL", None)
-    env.update(pretrained_models(request.config.getoption("--trained-models"), base))
+    loaded, models_line = pretrained_models(request.config.getoption("--trained-models"), base)
+    env.update(loaded)
+    _timings.append(("trained networks", 0.0, models_line))
     env.pop("MPLBACKEND", None)  # the kernel's inline backend, as a student gets
     # IPYTHONDIR (set by the root conftest.py) makes the kernels fail a cell whose figure has overlapping titles.
     port, token = _free_port(), secrets.token_hex(16)
@@ -186,6 +206,7 @@ def lab(tmp_path_factory, request) -> Lab:
                 time.sleep(0.5)
         autosave = server.api("lab/api/settings/@jupyterlab/docmanager-extension:plugin")["settings"]["autosave"]
         assert autosave is False, "the test server's settings did not turn autosave off"
+        server.models_loaded = bool(loaded)
         yield server
     finally:
         process.terminate()
@@ -219,4 +240,7 @@ def pytest_terminal_summary(terminalreporter):
         return
     terminalreporter.section("browser test: seconds per notebook")
     for name, seconds, detail in _timings:
-        terminalreporter.write_line(f"{name:40s} {seconds:6.1f} s  {detail}")
+        if seconds:
+            terminalreporter.write_line(f"{name:40s} {seconds:6.1f} s  {detail}")
+        else:
+            terminalreporter.write_line(f"{name}: {detail}")

@@ -273,16 +273,10 @@ def label(control) -> str:
 
 
 def output_screenshot(page, index: int) -> bytes:
-    """The figure's Output as the browser paints it, as JPEG at quality 100.
-
-    Chromium encodes a large figure as JPEG in about a third of its PNG time (117 against 379 ms for a
-    1300 x 800 figure), and every move takes a screenshot or two. At quality 100 a pixel moves a level or
-    two at most: far inside the 16 levels that count as ink, and identical pixels encode identically, so
-    "unchanged" and "blank" are judged as on PNG.
-    """
+    """The figure's Output as the browser paints it (PNG: lossless, so every pixel is judged as drawn)."""
     output = figure(page, index).locator(":scope > .widget-output")
     output.scroll_into_view_if_needed()
-    return output.screenshot(animations="disabled", type="jpeg", quality=100)
+    return output.screenshot(animations="disabled")
 
 
 #: Two screenshots this far apart that agree mean the figure has settled (an image swap takes one frame or two).

@@ -43,7 +43,7 @@ DEFAULT_NOTEBOOKS = [
     "04_integrated_gradients.ipynb",
     "05_shap.ipynb",
     "06_activations_occlusion_smoothgrad.ipynb",
-    # 08 (the longest Run All) while 06's 38 control moves are made; 09 while 07's 26 (see NotebookRuns)
+    # 08 (the longest Run All) while 05's and 06's controls are moved; 09 while 08's and 07's (see NotebookRuns)
     "08_do_explanations_tell_the_truth.ipynb",
     "07_feature_visualization.ipynb",
     "09_a_real_imagenet_network_crisp_or_faithful.ipynb",
@@ -51,9 +51,9 @@ DEFAULT_NOTEBOOKS = [
 #: (menu label, slider label) pairs whose slider range follows the menu: moved so that the slider must clamp.
 DEPENDENT_CONTROLS = [("layer", "page")]
 RUN_TIMEOUT_S = 900
-#: How many notebooks run ahead while the controls of one are moved. With one, the tests waited about 110 s
-#: in all for Run Alls to finish; with two, about 35 s, and the suite took 315 instead of 376 s on two
-#: cores; with three, 307 s, each move slower on cores already full.
+#: How many notebooks run ahead while the controls of one are moved (with the trained networks loaded). With
+#: one, the ten notebooks' tests waited 109 s in all for Run Alls to finish and took 376 s; with two, 37 s
+#: and 322 s on two cores; with three, 307 s, each move slower on cores already full.
 RUNS_AHEAD = 2
 REDRAW_TIMEOUT_S = 240
 
@@ -213,10 +213,13 @@ class NotebookRuns:
         return run
 
     def start_next(self, notebook: str) -> None:
-        """Start the ``RUNS_AHEAD`` notebooks that follow ``notebook`` in the test order, where not started yet."""
+        """Start the notebooks that follow ``notebook`` in the test order, where not started yet: ``RUNS_AHEAD``
+        of them, or one where the notebooks train the CNN (02 must not start before 01 has saved it, or it
+        trains a second one)."""
         if notebook in self.order:
             position = self.order.index(notebook)
-            for following in self.order[position + 1 : position + 1 + RUNS_AHEAD]:
+            ahead = RUNS_AHEAD if self.lab.models_loaded else 1
+            for following in self.order[position + 1 : position + 1 + ahead]:
                 self.start(following)
 
     def close_all(self) -> None:
