@@ -30,6 +30,7 @@ LAB_SETTINGS = {
 }
 
 _timings: list[tuple[str, float, str]] = []
+_summary_notes: list[str] = []  # lines printed above the timings (which trained networks were loaded)
 
 
 def pytest_addoption(parser):
@@ -178,7 +179,7 @@ def lab(tmp_path_factory, request) -> Lab:
     env.pop("HORSES_HUMANS_MODEL", None)
     loaded, models_line = pretrained_models(request.config.getoption("--trained-models"), base)
     env.update(loaded)
-    _timings.append(("trained networks", 0.0, models_line))
+    _summary_notes.append(f"trained networks: {models_line}")
     env.pop("MPLBACKEND", None)  # the kernel's inline backend, as a student gets
     # IPYTHONDIR (set by the root conftest.py) makes the kernels fail a cell whose figure has overlapping titles.
     port, token = _free_port(), secrets.token_hex(16)
@@ -239,8 +240,7 @@ def pytest_terminal_summary(terminalreporter):
     if not _timings:
         return
     terminalreporter.section("browser test: seconds per notebook")
+    for note in _summary_notes:
+        terminalreporter.write_line(note)
     for name, seconds, detail in _timings:
-        if seconds:
-            terminalreporter.write_line(f"{name:40s} {seconds:6.1f} s  {detail}")
-        else:
-            terminalreporter.write_line(f"{name}: {detail}")
+        terminalreporter.write_line(f"{name:40s} {seconds:6.1f} s  {detail}")

@@ -272,8 +272,7 @@ def label(control) -> str:
     return " ".join(t.strip() for t in labels if t.strip().strip("\u200b"))
 
 
-def output_screenshot(page, index: int) -> bytes:
-    """The figure's Output as the browser paints it (PNG: lossless, so every pixel is judged as drawn)."""
+def output_png(page, index: int) -> bytes:
     output = figure(page, index).locator(":scope > .widget-output")
     output.scroll_into_view_if_needed()
     return output.screenshot(animations="disabled")
@@ -290,12 +289,12 @@ def stable_output(page, index: int, timeout_s: float = 15.0) -> bytes:
     previous = None
     while True:
         if output.evaluate(_IMAGE_SIGNATURE):
-            shot = output_screenshot(page, index)
+            shot = output_png(page, index)
             if previous is not None and same_pixels(previous, shot):
                 return shot
             previous = shot
         if time.monotonic() > deadline:
-            return previous if previous is not None else output_screenshot(page, index)
+            return previous if previous is not None else output_png(page, index)
         time.sleep(SETTLE_S)
 
 
@@ -311,7 +310,9 @@ def changed_output(page, index: int, before: str, timeout_s: float = 8.0) -> tup
     The status line is cleared right after the kernel sends the new image; the browser may still be
     replacing the old output with it (for a moment the output can be empty), so the data of the images
     is watched, not screenshots: one screenshot, once the new images are decoded and painted, is judged
-    (changed pixels, not blank) by the caller. An image that never changes is waited for until the timeout.
+    (changed pixels, not blank) by the caller. A blank one is taken again once the figure has settled, so
+    that a blank that lasts is the failure, not one frame. An image that never changes is waited for until
+    the timeout.
     """
     deadline = time.monotonic() + timeout_s
     signature = image_signature(page, index)
@@ -319,12 +320,15 @@ def changed_output(page, index: int, before: str, timeout_s: float = 8.0) -> tup
         time.sleep(0.1)
         signature = image_signature(page, index)
     page.evaluate(_PAINTED)
-    return output_screenshot(page, index), image_signature(page, index)
+    shot = output_png(page, index)
+    if blank_problem(shot, ""):  # maybe a frame caught while the browser swapped the images: judge it settled
+        shot = stable_output(page, index)
+    return shot, image_signature(page, index)
 
 
-def ink_fraction(shot: bytes) -> float:
+def ink_fraction(png: bytes) -> float:
     """The fraction of pixels farther than 16 levels from the image's most common colour (its background)."""
-    pixels = np.asarray(Image.open(io.BytesIO(shot)).convert("RGB")).reshape(-1, 3).astype(np.int32)
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).reshape(-1, 3).astype(np.int32)
     packed = (pixels[:, 0] << 16) | (pixels[:, 1] << 8) | pixels[:, 2]  # one integer per colour: a fast mode
     values, counts = np.unique(packed, return_counts=True)
     mode = int(values[counts.argmax()])
@@ -332,8 +336,8 @@ def ink_fraction(shot: bytes) -> float:
     return float((np.abs(pixels - background).max(axis=1) > 16).mean())
 
 
-def blank_problem(shot: bytes, what: str) -> list[str]:
-    ink = ink_fraction(shot)
+def blank_problem(png: bytes, what: str) -> list[str]:
+    ink = ink_fraction(png)
     if ink < MIN_INK_FRACTION:
         return [f"{what}: the figure is blank ({ink:.2%} of its pixels differ from the background)"]
     return []
@@ -446,7 +450,7 @@ def move_every_control(
     moves = []
     status = status_line(page, index)
     before = stable_output(page, index)
-    if not same_pixels(before, output_screenshot(page, index)):
+    if not same_pixels(before, output_png(page, index)):
         return [Move(index, -1, "", window=window, problems=[f"figure {index} keeps changing without any move"])]
     signature = image_signature(page, index)
     first = Move(index, -1, "", action="as first drawn", window=window)
@@ -476,8 +480,6 @@ def move_every_control(
             )
             continue
         after, signature = changed_output(page, index, signature)
-        if blank_problem(after, ""):  # maybe a frame caught while the browser swapped the images: judge it settled
-            after = stable_output(page, index)
         if same_pixels(before, after):
             move.problems.append(f"{name}: {move.action}, the figure was redrawn but did not change")
         move.problems += blank_problem(after, f"{name}: {move.action}")
@@ -540,8 +542,6 @@ def clamp_a_dependent_slider(
             move.problems.append(f"figure {index}: {action} did not redraw within {redraw_timeout_s:.0f} s")
         # Every action here changes the figure (another layer, another page): wait for the new image, then judge it.
         shown, signature = changed_output(page, index, signature)
-        if blank_problem(shown, ""):  # as in move_every_control: a blank that lasts is the failure, not one frame
-            shown = stable_output(page, index)
         move.problems += blank_problem(shown, f"figure {index}: {action} ({window})")
         return move
 
