@@ -153,9 +153,9 @@ class Settings:
     faithfulness_images: int  # held-out images every method explains and the curves score
     faithfulness_fractions: int  # points of each deletion / insertion curve, 0 to 1
     randomization_images: int
-    # The shuffled-label control memorises its labels, which takes longer the more images it has: quick mode
-    # caps them (on the 732 real training images at 64 px memorising took some 150 s more than the 144 of the
-    # embedded sample). None: every training image.
+    # The shuffled-label control memorises its labels, which takes longer the more images it has: quick and cpu
+    # mode cap them (2 cores, to 90 %: 64 px, 144 images 37 s, 96 images 20 s; 96 px, all 732 real training
+    # images 237 s, 256 images 67 s). None: every training image.
     control_max_images: int | None
     bootstrap_resamples: int  # enough for Holm-corrected p-values of some thirty comparisons
     faithfulness_seeds: int  # training runs of the CNN (seeds 0, 1, ...) whose verdicts 08 compares
@@ -251,7 +251,7 @@ _QUICK: dict[str, Any] = dict(
     faithfulness_images=16,
     faithfulness_fractions=11,
     randomization_images=4,
-    control_max_images=144,
+    control_max_images=96,
     # One CNN: two more training runs would double the notebook's minute; full mode trains three.
     faithfulness_seeds=1,
     faithfulness_lime_samples=40,
@@ -281,6 +281,7 @@ _CPU: dict[str, Any] = dict(
     class_steps=40,
     faithfulness_images=32,
     randomization_images=8,
+    control_max_images=256,
     # Each further training run costs about 100 s of training and 200 s of explaining on two cores; 3 runs
     # measured once are in the README. LIME: 300 samples for the CNN's superpixels (1000 cost 79 s of 08).
     faithfulness_seeds=1,
