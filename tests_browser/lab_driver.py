@@ -273,6 +273,7 @@ def label(control) -> str:
 
 
 def output_png(page, index: int) -> bytes:
+    """The figure's Output as the browser paints it (PNG: lossless, so every pixel is judged as drawn)."""
     output = figure(page, index).locator(":scope > .widget-output")
     output.scroll_into_view_if_needed()
     return output.screenshot(animations="disabled")
