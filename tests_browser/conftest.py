@@ -93,9 +93,17 @@ class Lab:
         separator = "&" if "?" in path else "?"
         return f"{self.base}/{path}{separator}token={self.token}"
 
-    def api(self, path: str, method: str = "GET"):
+    @property
+    def runtime(self) -> Path:
+        """The server's runtime folder, where each kernel's connection file lies (kernel-<id>.json)."""
+        return self.root.parent / "runtime"
+
+    def api(self, path: str, method: str = "GET", body: dict | None = None):
         request = urllib.request.Request(
-            f"{self.base}/{path}", method=method, headers={"Authorization": f"token {self.token}"}
+            f"{self.base}/{path}",
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
         )
         with urllib.request.urlopen(request, timeout=30) as response:
             body = response.read()
