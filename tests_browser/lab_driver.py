@@ -155,7 +155,29 @@ def wait_for(condition, timeout_s: float, what: str) -> None:
 
 
 def open_notebook(page, url: str, timeout_s: float) -> None:
+    """Load JupyterLab at ``url`` (a notebook's tree URL); return once its cells show and its kernel is idle."""
     page.goto(url)
+    wait_for_notebook(page, timeout_s)
+
+
+def open_in_running_lab(page, path: str, timeout_s: float) -> None:
+    """Open the notebook at ``path`` (relative to the server's root) in the JupyterLab the page already runs, as
+    a double click in its file browser does; return once its cells show and its kernel is idle."""
+    page.evaluate(  # the command gives the document's widget, which cannot be sent back: return nothing
+        "async path => { await window.jupyterapp.commands.execute('docmanager:open', {path, factory: 'Notebook'}); }",
+        path,
+    )
+    wait_for_notebook(page, timeout_s)
+
+
+def close_notebook(page, timeout_s: float = 30) -> None:
+    """Close the notebook the page shows without saving it (its kernel keeps running: the test decides its fate)
+    and wait until its panel has left the page."""
+    page.evaluate("() => { const panel = window.jupyterapp.shell.currentWidget; if (panel) panel.dispose(); }")
+    wait_for(lambda: page.locator(".jp-NotebookPanel").count() == 0, timeout_s, "the notebook to close")
+
+
+def wait_for_notebook(page, timeout_s: float) -> None:
     page.wait_for_selector(f"{_PANEL} .jp-Notebook .jp-Cell", timeout=timeout_s * 1000)
     wait_for(lambda: (page.evaluate(_EXECUTION_STATE) or {}).get("status") == "idle", timeout_s, "the kernel to start")
 
@@ -247,12 +269,17 @@ class Control:
 
 
 # Every control of a figure described in one call: one round trip per control and property took a third of a
-# second per figure on busy cores. Each control is scrolled into view before its place is judged.
+# second per figure on busy cores. The row of controls is scrolled into view and painted (JupyterLab leaves cells
+# outside the view undrawn until they come into it) before places are judged; a control still outside the view
+# is scrolled to as well.
 _DESCRIBE_CONTROLS = (
-    """(figure) => {
+    """async (figure) => {
   const placement = %s;
+  figure.firstElementChild.scrollIntoView({block: 'nearest', inline: 'nearest'});
+  await new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)));
   return [...figure.querySelectorAll(':scope > .widget-box > [data-browser-test-control]')].map(el => {
-    el.scrollIntoView({block: 'nearest', inline: 'nearest'});
+    const seen = el.getBoundingClientRect();
+    if (seen.top < 0 || seen.bottom > innerHeight) el.scrollIntoView({block: 'nearest', inline: 'nearest'});
     const has = name => el.classList.contains(name);
     const kind = has('widget-slider') ? 'slider' : has('widget-dropdown') ? 'dropdown'
       : has('widget-checkbox') ? 'checkbox' : has('widget-toggle-buttons') ? 'toggle-buttons'
@@ -293,22 +320,27 @@ def layout_problems(page, index: int, window: str = "") -> list[str]:
     return problems
 
 
-# Scrolls the element into view and returns its box where the window shows all of it, else null.
+# Scrolls the element into view and returns its box, rounded outward to whole pixels as Playwright's element
+# screenshots round it, where the notebook's scrolling area shows all of it; else null.
 _BOX_IN_VIEW = """(el) => {
   el.scrollIntoView({block: 'nearest', inline: 'nearest'});
   const box = el.getBoundingClientRect();
-  const fits = box.width >= 1 && box.height >= 1 && box.left >= 0 && box.top >= 0
-    && box.right <= window.innerWidth && box.bottom <= window.innerHeight;
-  return fits ? {x: box.left, y: box.top, width: box.width, height: box.height} : null;
+  const scroller = el.closest('.jp-WindowedPanel-outer') || el.closest('.jp-NotebookPanel');
+  const area = scroller ? scroller.getBoundingClientRect() : {left: 0, top: 0, right: innerWidth, bottom: innerHeight};
+  const [left, top] = [Math.floor(box.left), Math.floor(box.top)];
+  const [right, bottom] = [Math.ceil(box.right), Math.ceil(box.bottom)];
+  const fits = box.width >= 1 && box.height >= 1 && left >= Math.max(0, area.left) && top >= Math.max(0, area.top)
+    && right <= Math.min(innerWidth, area.right) && bottom <= Math.min(innerHeight, area.bottom);
+  return fits ? {x: left, y: top, width: right - left, height: bottom - top} : null;
 }"""
 
 
 def output_png(page, index: int) -> bytes:
     """The figure's Output as the browser paints it (PNG: lossless, so every pixel is judged as drawn).
 
-    A clip of the window where the window shows the whole Output (about 40 % faster than an element
-    screenshot, which checks and scrolls first); an element screenshot otherwise (Playwright then also
-    captures what lies beyond the window).
+    A clip of the window where the notebook's scrolling area shows the whole Output (about 40 % faster than
+    an element screenshot, which checks and scrolls first); an element screenshot otherwise (Playwright then
+    also captures what lies beyond the window).
     """
     output = figure(page, index).locator(":scope > .widget-output")
     box = output.evaluate(_BOX_IN_VIEW)
@@ -317,14 +349,15 @@ def output_png(page, index: int) -> bytes:
     return output.screenshot(animations="disabled")
 
 
-#: Two screenshots this far apart that agree mean the figure has settled (an image swap takes one frame or two,
-#: 17 ms each at 60 frames a second).
-SETTLE_S = 0.1
+#: Two screenshots this far apart that agree mean the figure has settled (an image swap takes a frame or two; on
+#: busy cores a frame can take far longer than 17 ms, so the looks are well apart).
+SETTLE_S = 0.25
 
 
-def stable_output(page, index: int, timeout_s: float = 15.0) -> tuple[bytes, bool]:
-    """A screenshot of the figure's Output, and whether two looks ``SETTLE_S`` apart (images decoded) agreed on
-    it within ``timeout_s``; False means the figure kept changing, and the last look is returned."""
+def stable_output(page, index: int, timeout_s: float = 15.0) -> tuple[bytes, str]:
+    """A screenshot of the figure's Output, and how it stands: "settled" (two looks ``SETTLE_S`` apart, images
+    decoded, agreed within ``timeout_s``), "changing" (they never agreed; the last look is returned) or
+    "no image" (the Output never showed a decoded image: a draw that failed, or a blank Output)."""
     output = figure(page, index).locator(":scope > .widget-output")
     deadline = time.monotonic() + timeout_s
     previous = None
@@ -332,10 +365,10 @@ def stable_output(page, index: int, timeout_s: float = 15.0) -> tuple[bytes, boo
         if output.evaluate(_IMAGES_DECODED):
             shot = output_png(page, index)
             if previous is not None and same_pixels(previous, shot):
-                return shot, True
+                return shot, "settled"
             previous = shot
         if time.monotonic() > deadline:
-            return (previous if previous is not None else output_png(page, index)), False
+            return (previous, "changing") if previous is not None else (output_png(page, index), "no image")
         time.sleep(SETTLE_S)
 
 
@@ -502,9 +535,10 @@ def move_every_control(
     leave a figure that is not blank."""
     moves = []
     status = status_line(page, index)
-    before, settled = stable_output(page, index)
-    if not settled:
-        return [Move(index, -1, "", window=window, problems=[f"figure {index} keeps changing without any move"])]
+    before, state = stable_output(page, index)
+    if state != "settled":
+        why = "keeps changing without any move" if state == "changing" else "shows no image (nothing was drawn)"
+        return [Move(index, -1, "", window=window, problems=[f"figure {index} {why} ({window})"])]
     first = Move(index, -1, "", action="as first drawn", window=window)
     first.problems += blank_problem(before, f"figure {index} as first drawn ({window})")
     moves.append(first)

@@ -155,25 +155,54 @@ def write_student_edition(lab, notebook: str) -> Path:
 
 
 @dataclass
+class LabPage:
+    """A browser context whose page runs JupyterLab; its console errors go to ``errors`` (the notebook's list)."""
+
+    context: object
+    page: object
+    errors: list[str] = field(default_factory=list)
+
+    @classmethod
+    def new(cls, browser) -> LabPage:
+        context = browser.new_context(viewport=WINDOWS["1400x1000"])
+        lab_page = cls(context, context.new_page())
+        lab_page.page.on(
+            "console", lambda m: m.type == "error" and lab_page.errors.append(f"console: {m.text} ({m.location})")
+        )
+        lab_page.page.on("pageerror", lambda e: lab_page.errors.append(f"page error: {e}"))
+        return lab_page
+
+
+@dataclass
 class StartedRun:
-    """A notebook opened in its own browser context with Run All clicked (or the error that stopped that)."""
+    """A notebook opened in a browser context of its own with Run All clicked (or the error that stopped that)."""
 
     notebook: str
     path: Path | None = None
-    context: object = None
-    page: object = None
+    lab_page: LabPage | None = None
     digest_before: str = ""
     opened_at: float = 0.0
     console_errors: list[str] = field(default_factory=list)
     error: BaseException | None = None
 
-    def close(self, lab, keep_kernel: bool = False) -> str | None:
-        """Close the browser context and shut the notebook's kernel down (even if the browser is gone); with
-        ``keep_kernel``, leave its one idle session running instead and return the session's id."""
+    @property
+    def page(self):
+        return None if self.lab_page is None else self.lab_page.page
+
+    def close(self, lab, keep_kernel: bool = False, keep_page: bool = False) -> tuple[str | None, LabPage | None]:
+        """Close the notebook's browser context and shut its kernel down (even if the browser is gone). With
+        ``keep_kernel``, leave its one idle session running instead; with ``keep_page``, close only the notebook
+        and keep JupyterLab running in the page. Returns the kept session's id and the kept page (or None)."""
+        kept = None
         try:
-            if self.context is not None:
-                context, self.context = self.context, None
-                context.close()
+            if self.lab_page is not None:
+                lab_page, self.lab_page = self.lab_page, None
+                if keep_page:
+                    lab_driver.close_notebook(lab_page.page)
+                    lab_page.errors = []
+                    kept = lab_page
+                else:
+                    lab_page.context.close()
         except Exception:
             keep_kernel = False
             raise
@@ -181,7 +210,7 @@ class StartedRun:
             session = self._idle_session(lab) if keep_kernel else None
             if session is None and self.path is not None:
                 lab.shut_down_kernels(self.path.name)
-        return session
+        return session, kept
 
     def _idle_session(self, lab) -> str | None:
         sessions = [s for s in lab.api("api/sessions") if self.path and Path(s["path"]).name == self.path.name]
@@ -206,12 +235,17 @@ class NotebookRuns:
         self.lab, self.browser, self.order = lab, browser, list(order)
         self.runs: dict[str, StartedRun] = {}
         self.parked: list[str] = []  # sessions of finished notebooks, their kernels reset, for the next notebooks
+        self.free_pages: list[LabPage] = []  # JupyterLab pages of finished notebooks, for the next notebooks
         self.reused = 0
 
-    def release(self, run: StartedRun) -> None:
-        """Close a finished notebook's page; reset its kernel and park its session for a later notebook (shut
-        it down instead where the notebook failed or the reset does not go through)."""
-        session = run.close(self.lab, keep_kernel=run.error is None)
+    def release(self, run: StartedRun, passed: bool) -> None:
+        """Close a finished notebook's page and shut its kernel down; where the notebook passed and a later one
+        has yet to start, reset the kernel and park its session for it instead."""
+        waiting = any(notebook not in self.runs for notebook in self.order)
+        keep = passed and run.error is None and waiting
+        session, lab_page = run.close(self.lab, keep_kernel=keep, keep_page=keep)
+        if lab_page is not None:
+            self.free_pages.append(lab_page)
         if session is None:
             return
         try:
@@ -220,16 +254,29 @@ class NotebookRuns:
             parked = f"parked-kernel-{len(self.parked)}-{session[:8]}.ipynb"
             self.lab.api(f"api/sessions/{session}", "PATCH", {"path": parked, "name": parked})
             self.parked.append(session)
-        except Exception as error:  # a fresh kernel for the next notebook, then
+        except Exception as error:  # the next notebook gets a fresh kernel, then
             print(f"kernel of {run.notebook} not reused: {error}")
-            self.lab.api(f"api/sessions/{session}", method="DELETE")
+            self.shut_down(session)
 
     def give_parked_kernel(self, path: Path) -> None:
-        """Move a parked session to the notebook's path, so that the page opened next connects to its kernel."""
-        if self.parked:
+        """Move a parked session to the notebook's path, so that the page opened next connects to its kernel
+        (where that fails, the page starts a fresh one)."""
+        while self.parked:
             session = self.parked.pop(0)
-            self.lab.api(f"api/sessions/{session}", "PATCH", {"path": path.name, "name": path.name})
+            try:
+                self.lab.api(f"api/sessions/{session}", "PATCH", {"path": path.name, "name": path.name})
+            except Exception as error:
+                print(f"parked kernel not given to {path.name}: {error}")
+                self.shut_down(session)
+                continue
             self.reused += 1
+            return
+
+    def shut_down(self, session: str) -> None:
+        try:
+            self.lab.api(f"api/sessions/{session}", method="DELETE")
+        except Exception as error:  # reported, never raised over the error that led here
+            print(f"could not shut session {session} down: {error}")
 
     def start(self, notebook: str) -> StartedRun:
         if notebook in self.runs:
@@ -239,16 +286,20 @@ class NotebookRuns:
             run.path = write_student_edition(self.lab, notebook)
             run.digest_before = digest(run.path)
             self.give_parked_kernel(run.path)
-            run.context = self.browser.new_context(viewport=WINDOWS["1400x1000"])
-            page = run.page = run.context.new_page()
-            page.on(
-                "console",
-                lambda m: m.type == "error" and run.console_errors.append(f"console: {m.text} ({m.location})"),
-            )
-            page.on("pageerror", lambda e: run.console_errors.append(f"page error: {e}"))
             run.opened_at = time.monotonic()
-            workspace = re.sub(r"\W", "-", run.path.stem)
-            lab_driver.open_notebook(page, self.lab.url(f"lab/workspaces/{workspace}/tree/{run.path.name}?reset"), 180)
+            if self.free_pages:  # JupyterLab already runs there: open the notebook as from its file browser
+                run.lab_page = self.free_pages.pop(0)
+                run.lab_page.errors = run.console_errors
+                page = run.page
+                page.set_viewport_size(WINDOWS["1400x1000"])
+                lab_driver.open_in_running_lab(page, run.path.name, 180)
+            else:
+                run.lab_page = LabPage.new(self.browser)
+                run.lab_page.errors = run.console_errors
+                page = run.page
+                workspace = re.sub(r"\W", "-", run.path.stem)
+                url = self.lab.url(f"lab/workspaces/{workspace}/tree/{run.path.name}?reset")
+                lab_driver.open_notebook(page, url, 180)
             lab_driver.wait_for(
                 lambda: kernel_idle(self.lab, run.path.name), 180, f"the kernel of {run.path.name} to be idle"
             )
@@ -282,7 +333,12 @@ class NotebookRuns:
             except Exception as error:  # the others must still be closed
                 print(f"could not close {run.notebook}: {error}")
         for session in self.parked:
-            self.lab.api(f"api/sessions/{session}", method="DELETE")
+            self.shut_down(session)
+        for lab_page in self.free_pages:
+            try:
+                lab_page.context.close()
+            except Exception as error:
+                print(f"could not close a browser context: {error}")
         print(f"kernels reused: {self.reused} of {len(self.runs)} notebooks ran in a finished notebook's kernel")
 
 
@@ -294,6 +350,7 @@ def reset_kernel(connection_file: Path, timeout_s: float = 60) -> None:
     client.load_connection_file()
     client.start_channels()
     try:
+        client.wait_for_ready(timeout=timeout_s)  # or an execution sent before the channels connect may be lost
         for code in KERNEL_RESET:
             reply = client.execute_interactive(code, timeout=timeout_s, output_hook=lambda message: None)
             if reply["content"]["status"] != "ok":
@@ -336,6 +393,7 @@ def test_interactive_figures_work_in_jupyterlab(lab, notebook_runs, notebook, re
     run = notebook_runs.take(notebook)
     name, page = run.path.name, run.page
     problems: list[str] = []
+    failed = True  # until the test body has run through
     large, small = WINDOWS
     try:
         expected = expected_figures(run.path)
@@ -383,11 +441,12 @@ def test_interactive_figures_work_in_jupyterlab(lab, notebook_runs, notebook, re
             print(f"{name}: clamp scenario: " + "; ".join(f"[{m.window}] {m.action} {m.seconds:.1f} s" for m in clamps))
         if problems or run.console_errors:
             save_screenshot(page, tmp_path / f"{run.path.stem}-problems.png", lab)
+        failed = bool(problems or run.console_errors)
     except BaseException:
         save_screenshot(page, tmp_path / f"{run.path.stem}-failure.png", lab)
         raise
     finally:
-        notebook_runs.release(run)
+        notebook_runs.release(run, passed=not failed)
     problems += run.console_errors
     if digest(run.path) != run.digest_before:
         problems.append(f"{name} changed on disk while the browser had it open (autosave or a save)")
