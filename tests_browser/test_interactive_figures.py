@@ -13,10 +13,12 @@ pixels, a figure left blank (almost no pixel away from the background), and a no
 on disk. A figure whose page slider follows a layer menu (06) also has its slider clamped by a
 layer change, the case that once left a blank figure (in the 1400x1000 window).
 
-The next two notebooks' Run Alls start, each in its own browser context, while the controls of the
+The next two notebooks' Run Alls start, each in a browser context of its own, while the controls of the
 current one are moved (NotebookRuns, RUNS_AHEAD): the suite then takes about as long as its work on two
 busy cores, not the sum of runs and moves. A finished notebook's kernel, its namespace and widgets
-cleared, runs a later notebook (KERNEL_RESET): TensorFlow is imported once per kernel, not per notebook.
+cleared, runs a later notebook (KERNEL_RESET), and its page, JupyterLab still loaded, opens that notebook
+as from the file browser: TensorFlow is imported and JupyterLab loaded once per kernel and page, not per
+notebook.
 """
 
 from __future__ import annotations
@@ -227,8 +229,10 @@ class NotebookRuns:
     browser contexts while the controls of this one are moved. At most ``RUNS_AHEAD + 1`` kernels work at a
     time: this notebook's redraws and the next notebooks' cells. A finished notebook's kernel is reset
     (KERNEL_RESET) and parked under another name; the next notebook to start is given it, so that its page
-    connects to a kernel that has TensorFlow loaded (seven of the ten notebooks: 306 s for the step against
-    326 s with a fresh kernel each, 2026-12-05). nbval, in ``make test``, runs each notebook in a fresh kernel.
+    connects to a kernel that has TensorFlow loaded, and the finished notebook's page, where it opens from
+    the file browser instead of a new context loading JupyterLab (about 3 s of Chromium's time each). On two
+    cores, 2026-12-05: 326 s for the step with a fresh kernel and context each, 306 s with kernels reused,
+    288 s with pages reused too. nbval, in ``make test``, runs each notebook in a fresh kernel.
     """
 
     def __init__(self, lab, browser, order: Sequence[str]) -> None:
