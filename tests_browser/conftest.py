@@ -109,11 +109,14 @@ class Lab:
             body = response.read()
         return json.loads(body) if body else None
 
+    def sessions_of(self, notebook: str) -> list[dict]:
+        """The server's sessions (with their kernels) of the notebook file named ``notebook``."""
+        return [s for s in self.api("api/sessions") if Path(s["path"]).name == notebook and s.get("kernel")]
+
     def shut_down_kernels(self, notebook: str) -> None:
         """Shut down the kernels of the sessions of the notebook file named ``notebook``."""
-        for session in self.api("api/sessions"):
-            if Path(session["path"]).name == notebook:
-                self.api(f"api/sessions/{session['id']}", method="DELETE")
+        for session in self.sessions_of(notebook):
+            self.api(f"api/sessions/{session['id']}", method="DELETE")
 
     def log_tail(self, chars: int = 4000) -> str:
         return self.log.read_text(errors="replace")[-chars:]

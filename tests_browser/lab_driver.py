@@ -100,17 +100,12 @@ _MARK_SHOWN = """(output) => {
   for (const image of output.querySelectorAll('img')) image.__browserTestShown = image.src;
 }"""
 
-# Does the Output show decoded images, one of them not marked by _MARK_SHOWN? (While the browser swaps the old
-# image for the new one, the output can be empty or hold an image not decoded yet.)
-_NEW_IMAGES_DECODED = """(output) => {
+# Does the Output show images, all decoded (and, with newOnly, one of them not marked by _MARK_SHOWN)? While the
+# browser swaps the old image for the new one, the output can be empty or hold an image not decoded yet.
+_IMAGES_DECODED = """(output, newOnly) => {
   const images = [...output.querySelectorAll('img')];
   if (!images.length || !images.every(i => i.complete && i.naturalWidth > 0)) return false;
-  return images.some(i => i.__browserTestShown !== i.src);
-}"""
-
-_IMAGES_DECODED = """(output) => {
-  const images = [...output.querySelectorAll('img')];
-  return images.length > 0 && images.every(i => i.complete && i.naturalWidth > 0);
+  return !newOnly || images.some(i => i.__browserTestShown !== i.src);
 }"""
 
 # Resolves after the browser has painted twice: a decoded image is on screen.
@@ -362,7 +357,7 @@ def stable_output(page, index: int, timeout_s: float = 15.0) -> tuple[bytes, str
     deadline = time.monotonic() + timeout_s
     previous = None
     while True:
-        if output.evaluate(_IMAGES_DECODED):
+        if output.evaluate(_IMAGES_DECODED, False):
             shot = output_png(page, index)
             if previous is not None and same_pixels(previous, shot):
                 return shot, "settled"
@@ -390,7 +385,7 @@ def changed_output(page, index: int, timeout_s: float = 8.0) -> bytes:
     """
     output = figure(page, index).locator(":scope > .widget-output")
     deadline = time.monotonic() + timeout_s
-    while not output.evaluate(_NEW_IMAGES_DECODED) and time.monotonic() < deadline:
+    while not output.evaluate(_IMAGES_DECODED, True) and time.monotonic() < deadline:
         time.sleep(0.05)
     page.evaluate(_PAINTED)
     shot = output_png(page, index)
@@ -408,6 +403,8 @@ def decoded(png: bytes) -> np.ndarray:
     return pixels
 
 
+# A move's screenshot is judged blank or not twice: in changed_output and by its caller.
+@functools.lru_cache(maxsize=8)
 def ink_fraction(png: bytes) -> float:
     """The fraction of pixels farther than 16 levels from the image's most common colour (its background)."""
     rgb = decoded(png)
@@ -607,7 +604,7 @@ def clamp_a_dependent_slider(
     status, select = status_line(page, index), menu.locator("select")
     handle = slider.locator(".noUi-handle").first
     moves: list[Move] = []
-    shown, _ = stable_output(page, index)  # the figure as it stands; each action leaves its new image here
+    stable_output(page, index)  # the figure settles before the first action
 
     def selected() -> str:
         return select.evaluate("s => s.options[s.selectedIndex].text")
@@ -617,7 +614,6 @@ def clamp_a_dependent_slider(
 
     def act(action: str, do) -> Move:
         """One user action that changes something, its redraw awaited and the figure checked."""
-        nonlocal shown
         move = Move(index, -1, "clamp", action=action, window=window)
         moves.append(move)
         started = time.monotonic()
@@ -629,8 +625,8 @@ def clamp_a_dependent_slider(
         if log["finished"] < 1:
             move.problems.append(f"figure {index}: {action} did not redraw within {redraw_timeout_s:.0f} s")
         # Every action here changes the figure (another layer, another page): wait for the new image, then judge it.
-        shown = changed_output(page, index)
-        move.problems += blank_problem(shown, f"figure {index}: {action} ({window})")
+        shot = changed_output(page, index)
+        move.problems += blank_problem(shot, f"figure {index}: {action} ({window})")
         return move
 
     def to_the_end() -> None:

@@ -191,10 +191,11 @@ class StartedRun:
     def page(self):
         return None if self.lab_page is None else self.lab_page.page
 
-    def close(self, lab, keep_kernel: bool = False, keep_page: bool = False) -> tuple[str | None, LabPage | None]:
+    def close(self, lab, keep_kernel: bool = False, keep_page: bool = False) -> tuple[dict | None, LabPage | None]:
         """Close the notebook's browser context and shut its kernel down (even if the browser is gone). With
         ``keep_kernel``, leave its one idle session running instead; with ``keep_page``, close only the notebook
-        and keep JupyterLab running in the page. Returns the kept session's id and the kept page (or None)."""
+        and keep JupyterLab running in the page. Returns the kept session (the server's record) and the kept
+        page (or None)."""
         kept = None
         try:
             if self.lab_page is not None:
@@ -214,10 +215,10 @@ class StartedRun:
                 lab.shut_down_kernels(self.path.name)
         return session, kept
 
-    def _idle_session(self, lab) -> str | None:
-        sessions = [s for s in lab.api("api/sessions") if self.path and Path(s["path"]).name == self.path.name]
+    def _idle_session(self, lab) -> dict | None:
+        sessions = lab.sessions_of(self.path.name) if self.path else []
         if len(sessions) == 1 and sessions[0]["kernel"]["execution_state"] == "idle":
-            return sessions[0]["id"]
+            return sessions[0]
         return None
 
 
@@ -253,14 +254,13 @@ class NotebookRuns:
         if session is None:
             return
         try:
-            record = self.lab.api(f"api/sessions/{session}")
-            reset_kernel(self.lab.runtime / f"kernel-{record['kernel']['id']}.json")
-            parked = f"parked-kernel-{len(self.parked)}-{session[:8]}.ipynb"
-            self.lab.api(f"api/sessions/{session}", "PATCH", {"path": parked, "name": parked})
-            self.parked.append(session)
+            reset_kernel(self.lab.runtime / f"kernel-{session['kernel']['id']}.json")
+            parked = f"parked-kernel-{len(self.parked)}-{session['id'][:8]}.ipynb"
+            self.lab.api(f"api/sessions/{session['id']}", "PATCH", {"path": parked, "name": parked})
+            self.parked.append(session["id"])
         except Exception as error:  # the next notebook gets a fresh kernel, then
             print(f"kernel of {run.notebook} not reused: {error}")
-            self.shut_down(session)
+            self.shut_down(session["id"])
 
     def give_parked_kernel(self, path: Path) -> None:
         """Move a parked session to the notebook's path, so that the page opened next connects to its kernel
@@ -291,16 +291,14 @@ class NotebookRuns:
             run.digest_before = digest(run.path)
             self.give_parked_kernel(run.path)
             run.opened_at = time.monotonic()
-            if self.free_pages:  # JupyterLab already runs there: open the notebook as from its file browser
-                run.lab_page = self.free_pages.pop(0)
-                run.lab_page.errors = run.console_errors
-                page = run.page
+            reuse_page = bool(self.free_pages)
+            run.lab_page = self.free_pages.pop(0) if reuse_page else LabPage.new(self.browser)
+            run.lab_page.errors = run.console_errors
+            page = run.page
+            if reuse_page:  # JupyterLab already runs there: open the notebook as from its file browser
                 page.set_viewport_size(WINDOWS["1400x1000"])
                 lab_driver.open_in_running_lab(page, run.path.name, 180)
             else:
-                run.lab_page = LabPage.new(self.browser)
-                run.lab_page.errors = run.console_errors
-                page = run.page
                 workspace = re.sub(r"\W", "-", run.path.stem)
                 url = self.lab.url(f"lab/workspaces/{workspace}/tree/{run.path.name}?reset")
                 lab_driver.open_notebook(page, url, 180)
@@ -466,7 +464,7 @@ def errors_in_outputs(page) -> list[str]:
 
 
 def kernel_idle(lab, name: str) -> bool:
-    sessions = [s for s in lab.api("api/sessions") if s["path"].endswith(name) and s.get("kernel")]
+    sessions = lab.sessions_of(name)
     return bool(sessions) and all(s["kernel"]["execution_state"] == "idle" for s in sessions)
 
 
