@@ -123,7 +123,12 @@ _ON_SCREEN = """(el) => {
     return `sticks out of the notebook (x ${box.left.toFixed(0)}..${box.right.toFixed(0)}, `
       + `notebook ${area.left.toFixed(0)}..${area.right.toFixed(0)})`;
   const hit = document.elementFromPoint(box.left + box.width / 2, box.top + Math.min(box.height / 2, 10));
-  if (!hit || !(el.contains(hit) || hit.contains(el))) return `is covered by ${hit ? hit.className || hit.tagName : 'nothing'}`;
+  if (!hit || !(el.contains(hit) || hit.contains(el))) {
+    // Name the cover by its nearest JupyterLab part: the hit itself often has only a generated class name.
+    const part = hit && hit.closest('[class*="jp-"]');
+    const named = part ? [...part.classList].filter(c => c.startsWith('jp-')).join('.') : '';
+    return `is covered by ${hit ? named || hit.className || hit.tagName : 'nothing'}`;
+  }
   return '';
 }"""
 
@@ -266,15 +271,19 @@ class Control:
 # Every control of a figure described in one call: one round trip per control and property took a third of a
 # second per figure on busy cores. The row of controls is scrolled into view and painted (JupyterLab leaves cells
 # outside the view undrawn until they come into it) before places are judged; a control still outside the view
-# is scrolled to as well.
+# is scrolled to as well. "Outside the view" means outside the notebook's scrolling area, not the window: a
+# control under the status bar is inside the window, and the status bar is what its centre hits.
 _DESCRIBE_CONTROLS = (
     """async (figure) => {
   const placement = %s;
   figure.firstElementChild.scrollIntoView({block: 'nearest', inline: 'nearest'});
   await new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)));
+  const scroller = figure.closest('.jp-WindowedPanel-outer') || figure.closest('.jp-NotebookPanel');
   return [...figure.querySelectorAll(':scope > .widget-box > [data-browser-test-control]')].map(el => {
     const seen = el.getBoundingClientRect();
-    if (seen.top < 0 || seen.bottom > innerHeight) el.scrollIntoView({block: 'nearest', inline: 'nearest'});
+    const area = scroller ? scroller.getBoundingClientRect() : {top: 0, bottom: innerHeight};
+    if (seen.top < Math.max(0, area.top) || seen.bottom > Math.min(innerHeight, area.bottom))
+      el.scrollIntoView({block: 'nearest', inline: 'nearest'});
     const has = name => el.classList.contains(name);
     const kind = has('widget-slider') ? 'slider' : has('widget-dropdown') ? 'dropdown'
       : has('widget-checkbox') ? 'checkbox' : has('widget-toggle-buttons') ? 'toggle-buttons'
