@@ -270,14 +270,17 @@ class Control:
 
 # Every control of a figure described in one call: one round trip per control and property took a third of a
 # second per figure on busy cores. The row of controls is scrolled into view and painted (JupyterLab leaves cells
-# outside the view undrawn until they come into it) before places are judged; a control still outside the view
-# is scrolled to as well. "Outside the view" means outside the notebook's scrolling area, not the window: a
-# control under the status bar is inside the window, and the status bar is what its centre hits.
+# outside the view undrawn until they come into it) before places are judged (unless scrollRow is false); a
+# control still outside the view is scrolled to as well. "Outside the view" means outside the notebook's
+# scrolling area, not the window: a control under the status bar is inside the window, and the status bar is
+# what its centre hits.
 _DESCRIBE_CONTROLS = (
-    """async (figure) => {
+    """async (figure, scrollRow) => {
   const placement = %s;
-  figure.firstElementChild.scrollIntoView({block: 'nearest', inline: 'nearest'});
-  await new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)));
+  if (scrollRow) {
+    figure.firstElementChild.scrollIntoView({block: 'nearest', inline: 'nearest'});
+    await new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)));
+  }
   const scroller = figure.closest('.jp-WindowedPanel-outer') || figure.closest('.jp-NotebookPanel');
   return [...figure.querySelectorAll(':scope > .widget-box > [data-browser-test-control]')].map(el => {
     const seen = el.getBoundingClientRect();
@@ -302,15 +305,46 @@ _DESCRIBE_CONTROLS = (
 )
 
 
-def describe_controls(page, index: int) -> list[Control]:
-    """The controls of figure ``index``, in order (scrolls each into view)."""
-    return [Control(**fields) for fields in figure(page, index).evaluate(_DESCRIBE_CONTROLS)]
+def describe_controls(page, index: int, scroll_row: bool = True) -> list[Control]:
+    """The controls of figure ``index``, in order (scrolls each into view; the whole row first, with
+    ``scroll_row``)."""
+    return [Control(**fields) for fields in figure(page, index).evaluate(_DESCRIBE_CONTROLS, scroll_row)]
 
 
-def layout_problems(page, index: int, window: str = "") -> list[str]:
+# Scrolls the notebook so that the figure's last control starts 4 px above the bottom of the scrolling area: the
+# point judged on it lies under the status bar, the control inside the window (where a CI run once found a
+# control and reported it covered instead of scrolling to it). Returns where the control and the area end up.
+_LAST_CONTROL_UNDER_STATUS_BAR = """async (figure) => {
+  const painted = () => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)));
+  await painted();  // the layout of a window just resized
+  const controls = figure.querySelectorAll(':scope > .widget-box > [data-browser-test-control]');
+  const scroller = figure.closest('.jp-WindowedPanel-outer');
+  if (!controls.length || !scroller) return null;
+  const last = controls[controls.length - 1];
+  scroller.scrollTop += last.getBoundingClientRect().top - (scroller.getBoundingClientRect().bottom - 4);
+  await painted();
+  const box = last.getBoundingClientRect();
+  return {top: box.top, bottom: box.bottom, area: scroller.getBoundingClientRect().bottom, window: innerHeight};
+}"""
+
+
+def put_last_control_under_status_bar(page, index: int) -> str:
+    """Scroll figure ``index``'s last control mostly under the status bar; '' once it is there, else why not."""
+    place = figure(page, index).evaluate(_LAST_CONTROL_UNDER_STATUS_BAR)
+    if place is None:
+        return "the figure has no controls or the notebook no scrolling area"
+    if not place["top"] < place["area"] < place["top"] + 10 <= place["bottom"] <= place["window"]:
+        return (
+            f"the last control lies at y {place['top']:.0f}..{place['bottom']:.0f}, not across the scrolling area's "
+            f"end ({place['area']:.0f}) inside the window ({place['window']})"
+        )
+    return ""
+
+
+def layout_problems(page, index: int, window: str = "", scroll_row: bool = True) -> list[str]:
     """Controls that are hidden, clipped, covered, or sliders too narrow to use."""
     problems = []
-    for k, control in enumerate(describe_controls(page, index)):
+    for k, control in enumerate(describe_controls(page, index, scroll_row)):
         name = f"figure {index}, control {k} ({control.kind}, {control.label!r}, {window})"
         if not control.visible:
             problems.append(f"{name} is not visible")

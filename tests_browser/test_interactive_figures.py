@@ -11,7 +11,8 @@ cell whose figure has overlapping titles: tests/figure_checks.py), a control tha
 sticks out, a slider track under 200 px, a control whose change does not change the figure's
 pixels, a figure left blank (almost no pixel away from the background), and a notebook file changed
 on disk. A figure whose page slider follows a layer menu (06) also has its slider clamped by a
-layer change, the case that once left a blank figure (in the 1400x1000 window).
+layer change, the case that once left a blank figure (in the 1400x1000 window). In the smoke notebook the
+judge is checked too: a control put half under the status bar must be scrolled to, not reported covered.
 
 The next two notebooks' Run Alls start, each in a browser context of its own, while the controls of the
 current one are moved (NotebookRuns, RUNS_AHEAD): the suite then takes about as long as its work on two
@@ -37,9 +38,10 @@ import pytest
 from course_utils import notebook_runner
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+SMOKE_NOTEBOOK = "smoke_interactive_figure.ipynb"
 WINDOWS = {"1400x1000": {"width": 1400, "height": 1000}, "1024x768": {"width": 1024, "height": 768}}
 DEFAULT_NOTEBOOKS = [
-    "smoke_interactive_figure.ipynb",
+    SMOKE_NOTEBOOK,
     "01_train_horses_humans_cnn.ipynb",
     "02_grad_cam.ipynb",
     "03_lime.ipynb",
@@ -143,7 +145,7 @@ def write_student_edition(lab, notebook: str) -> Path:
     """
     name = Path(notebook).name
     target = lab.root / name
-    if name == "smoke_interactive_figure.ipynb" and not Path(notebook).exists():
+    if name == SMOKE_NOTEBOOK and not Path(notebook).exists():
         write_smoke_notebook(target)
         return target
     source = Path(notebook) if Path(notebook).exists() else NOTEBOOK_DIR / notebook
@@ -412,6 +414,11 @@ def test_interactive_figures_work_in_jupyterlab(lab, notebook_runs, notebook, re
         for window in (large, small):
             page.set_viewport_size(WINDOWS[window])
             for index in range(found):
+                if name == SMOKE_NOTEBOOK and window == small:
+                    # The judge itself: a control half under the status bar must be scrolled to, not reported.
+                    misplaced = lab_driver.put_last_control_under_status_bar(page, index)
+                    assert not misplaced, f"could not set up the status-bar case: {misplaced}"
+                    problems += lab_driver.layout_problems(page, index, f"{window}, under the status bar", False)
                 problems += lab_driver.layout_problems(page, index, window)
                 moves += lab_driver.move_every_control(page, index, REDRAW_TIMEOUT_S, test_photos, window)
                 # The clamp is kernel-side logic: one window shows whether it redraws; the moves above cover both.
