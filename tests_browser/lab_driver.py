@@ -111,14 +111,32 @@ _IMAGES_DECODED = """(output, newOnly) => {
 # Resolves after the browser has painted twice: a decoded image is on screen.
 _PAINTED = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
 
+# The element that scrolls a notebook's cells (JupyterLab's windowed notebook), or its panel.
+_SCROLLER = "(el => el.closest('.jp-WindowedPanel-outer') || el.closest('.jp-NotebookPanel'))"
+
+# The part of the window in which the notebook's scrolling area shows the element's cell: above it lie the
+# menus and toolbar, below it the status bar, both inside the window.
+_VISIBLE_AREA = (
+    """(el) => {
+  const scroller = %s(el);
+  const area = scroller ? scroller.getBoundingClientRect() : {left: 0, top: 0, right: innerWidth, bottom: innerHeight};
+  return {left: Math.max(0, area.left), top: Math.max(0, area.top),
+          right: Math.min(innerWidth, area.right), bottom: Math.min(innerHeight, area.bottom)};
+}"""
+    % _SCROLLER
+)
+
+#: A figure's controls (find_figures marks them).
+_CONTROLS = ":scope > .widget-box > [data-browser-test-control]"
+
 # Is the element on screen, inside the notebook, and the topmost thing at its centre?
-_ON_SCREEN = """(el) => {
+_ON_SCREEN = (
+    """(el) => {
   const box = el.getBoundingClientRect();
   if (box.width < 1 || box.height < 1) return 'has no size';
   const style = getComputedStyle(el);
   if (style.visibility === 'hidden' || style.display === 'none' || Number(style.opacity) === 0) return 'is hidden';
-  const panel = el.closest('.jp-WindowedPanel-outer') || el.closest('.jp-NotebookPanel');
-  const area = panel.getBoundingClientRect();
+  const area = %s(el).getBoundingClientRect();
   if (box.left < area.left - 1 || box.right > area.right + 1)
     return `sticks out of the notebook (x ${box.left.toFixed(0)}..${box.right.toFixed(0)}, `
       + `notebook ${area.left.toFixed(0)}..${area.right.toFixed(0)})`;
@@ -131,6 +149,8 @@ _ON_SCREEN = """(el) => {
   }
   return '';
 }"""
+    % _SCROLLER
+)
 
 
 @dataclass
@@ -254,7 +274,7 @@ def figure(page, index: int):
 
 
 def controls(page, index: int):
-    return figure(page, index).locator(":scope > .widget-box > [data-browser-test-control]")
+    return figure(page, index).locator(_CONTROLS)
 
 
 @dataclass(frozen=True)
@@ -274,19 +294,16 @@ class Control:
 # control still outside the view is scrolled to as well. "Outside the view" means outside the notebook's
 # scrolling area, not the window: a control under the status bar is inside the window, and the status bar is
 # what its centre hits.
-_DESCRIBE_CONTROLS = (
-    """async (figure, scrollRow) => {
-  const placement = %s;
+_DESCRIBE_CONTROLS = """async (figure, scrollRow) => {
+  const [placement, painted, visibleArea] = [%s, %s, %s];
   if (scrollRow) {
     figure.firstElementChild.scrollIntoView({block: 'nearest', inline: 'nearest'});
-    await new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)));
+    await painted();
   }
-  const scroller = figure.closest('.jp-WindowedPanel-outer') || figure.closest('.jp-NotebookPanel');
-  return [...figure.querySelectorAll(':scope > .widget-box > [data-browser-test-control]')].map(el => {
+  const area = visibleArea(figure);
+  return [...figure.querySelectorAll('%s')].map(el => {
     const seen = el.getBoundingClientRect();
-    const area = scroller ? scroller.getBoundingClientRect() : {top: 0, bottom: innerHeight};
-    if (seen.top < Math.max(0, area.top) || seen.bottom > Math.min(innerHeight, area.bottom))
-      el.scrollIntoView({block: 'nearest', inline: 'nearest'});
+    if (seen.top < area.top || seen.bottom > area.bottom) el.scrollIntoView({block: 'nearest', inline: 'nearest'});
     const has = name => el.classList.contains(name);
     const kind = has('widget-slider') ? 'slider' : has('widget-dropdown') ? 'dropdown'
       : has('widget-checkbox') ? 'checkbox' : has('widget-toggle-buttons') ? 'toggle-buttons'
@@ -300,9 +317,7 @@ _DESCRIBE_CONTROLS = (
     return {kind, label, visible, placement: visible ? placement(el) : '',
             track_px: track ? track.getBoundingClientRect().width : null};
   });
-}"""
-    % _ON_SCREEN
-)
+}""" % (_ON_SCREEN, _PAINTED, _VISIBLE_AREA, _CONTROLS)
 
 
 def describe_controls(page, index: int, scroll_row: bool = True) -> list[Control]:
@@ -315,17 +330,16 @@ def describe_controls(page, index: int, scroll_row: bool = True) -> list[Control
 # point judged on it lies under the status bar, the control inside the window (where a CI run once found a
 # control and reported it covered instead of scrolling to it). Returns where the control and the area end up.
 _LAST_CONTROL_UNDER_STATUS_BAR = """async (figure) => {
-  const painted = () => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)));
+  const [painted, scroller] = [%s, %s(figure)];
   await painted();  // the layout of a window just resized
-  const controls = figure.querySelectorAll(':scope > .widget-box > [data-browser-test-control]');
-  const scroller = figure.closest('.jp-WindowedPanel-outer');
+  const controls = figure.querySelectorAll('%s');
   if (!controls.length || !scroller) return null;
   const last = controls[controls.length - 1];
   scroller.scrollTop += last.getBoundingClientRect().top - (scroller.getBoundingClientRect().bottom - 4);
   await painted();
   const box = last.getBoundingClientRect();
   return {top: box.top, bottom: box.bottom, area: scroller.getBoundingClientRect().bottom, window: innerHeight};
-}"""
+}""" % (_PAINTED, _SCROLLER, _CONTROLS)
 
 
 def put_last_control_under_status_bar(page, index: int) -> str:
@@ -360,17 +374,19 @@ def layout_problems(page, index: int, window: str = "", scroll_row: bool = True)
 
 # Scrolls the element into view and returns its box, rounded outward to whole pixels as Playwright's element
 # screenshots round it, where the notebook's scrolling area shows all of it; else null.
-_BOX_IN_VIEW = """(el) => {
+_BOX_IN_VIEW = (
+    """(el) => {
   el.scrollIntoView({block: 'nearest', inline: 'nearest'});
   const box = el.getBoundingClientRect();
-  const scroller = el.closest('.jp-WindowedPanel-outer') || el.closest('.jp-NotebookPanel');
-  const area = scroller ? scroller.getBoundingClientRect() : {left: 0, top: 0, right: innerWidth, bottom: innerHeight};
+  const area = (%s)(el);
   const [left, top] = [Math.floor(box.left), Math.floor(box.top)];
   const [right, bottom] = [Math.ceil(box.right), Math.ceil(box.bottom)];
-  const fits = box.width >= 1 && box.height >= 1 && left >= Math.max(0, area.left) && top >= Math.max(0, area.top)
-    && right <= Math.min(innerWidth, area.right) && bottom <= Math.min(innerHeight, area.bottom);
+  const fits = box.width >= 1 && box.height >= 1 && left >= area.left && top >= area.top
+    && right <= area.right && bottom <= area.bottom;
   return fits ? {x: left, y: top, width: right - left, height: bottom - top} : null;
 }"""
+    % _VISIBLE_AREA
+)
 
 
 def output_png(page, index: int) -> bytes:
