@@ -279,7 +279,7 @@ _CPU: dict[str, Any] = dict(
     fv_image_size=160,
     fv_frame_every=4,
     class_steps=40,
-    faithfulness_images=32,
+    faithfulness_images=24,
     randomization_images=8,
     control_max_images=256,
     # Each further training run costs about 100 s of training and 200 s of explaining on two cores; 3 runs

@@ -41,6 +41,7 @@ __all__ = [
     "embedded_sample_dir",
     "held_out_images",
     "choose_cases",
+    "draw_across_models",
     "list_image_files",
     "validation_model_numbers",
     "model_number",
@@ -349,6 +350,67 @@ def held_out_models(data_dir: str | os.PathLike | None = None, limit: int | None
         number = model_number(path)
         names.append(Path(path).stem if number is None else f"{CLASS_NAMES[label][:-1]}{number:02d}")
     return np.asarray(names)
+
+
+def draw_across_models(labels: Any, image_models: Any, per_class: int, seed: int = 0) -> np.ndarray:
+    """A class-balanced random draw of images that covers as many rendered models as it can.
+
+    Images of one rendered model are near duplicates, so what a statistic
+    over the drawn images can show depends on how many *models* they come
+    from (:mod:`course_utils.statistics` resamples models, not images). Within
+    each class this takes one image of every model (in random order) before a
+    second image of any, and so on. With the 183 held-out images of the full
+    data set (9 horse and 3 human models), 12 images per class come from all
+    12 models, where a plain random draw of 16 per class came from 11.
+
+    Parameters
+    ----------
+    labels
+        ``(N,)`` labels (0 horses, 1 humans).
+    image_models
+        ``(N,)`` the rendered model of each image (:func:`held_out_models`),
+        or None when unknown: then a plain random draw per class.
+    per_class
+        Images drawn from each class.
+    seed
+        Seeds the order of the images and of the models.
+
+    Returns
+    -------
+    np.ndarray
+        ``(2 * per_class,)`` int64 indices into ``labels``: the horses, then
+        the humans, each in the order drawn (the first ``k`` of a class cover
+        ``min(k, its models)`` models).
+
+    Raises
+    ------
+    ValueError
+        If the lengths differ or a class has fewer than ``per_class`` images.
+    """
+    truth = np.asarray(labels).astype(np.int64).reshape(-1)
+    per_class = positive_int("per_class", per_class)
+    seed = positive_int("seed", seed, 0)
+    groups = None if image_models is None else np.asarray(image_models).reshape(-1)
+    if groups is not None and groups.shape[0] != truth.shape[0]:
+        raise ValueError(f"image_models must hold one model per label ({truth.shape[0]}), got {groups.shape[0]}")
+    rng = np.random.default_rng(seed)
+    drawn = []
+    for label, name in enumerate(CLASS_NAMES):
+        shuffled = rng.permutation(np.flatnonzero(truth == label))
+        if shuffled.size < per_class:
+            raise ValueError(
+                f"per_class={per_class} but only {shuffled.size} {name} images are given; draw at most that many"
+            )
+        if groups is None:
+            drawn.append(shuffled[:per_class])
+            continue
+        by_model: dict[Any, list[int]] = {}  # models in the order their first image was drawn
+        for index in shuffled:
+            by_model.setdefault(groups[index], []).append(int(index))
+        rounds = max(len(images) for images in by_model.values())
+        in_turn = [images[r] for r in range(rounds) for images in by_model.values() if r < len(images)]
+        drawn.append(np.asarray(in_turn[:per_class]))
+    return np.concatenate(drawn).astype(np.int64)
 
 
 def choose_cases(labels: Any, probabilities: Any, wrong: int = 1) -> list[tuple[int, str]]:

@@ -11,7 +11,15 @@ from course_utils import data
 
 def _write(path: Path, mode: str = "RGB", size=(20, 16)) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    color = {"L": 128, "LA": (128, 200), "P": 3, "RGBA": (10, 20, 30, 128), "CMYK": (0, 50, 100, 0), "RGB": (10, 20, 30), "I;16": 40000}[mode]
+    color = {
+        "L": 128,
+        "LA": (128, 200),
+        "P": 3,
+        "RGBA": (10, 20, 30, 128),
+        "CMYK": (0, 50, 100, 0),
+        "RGB": (10, 20, 30),
+        "I;16": 40000,
+    }[mode]
     Image.new(mode, size, color).save(path)
     return path
 
@@ -193,6 +201,50 @@ def test_choose_cases_picks_the_most_confident_right_and_wrong_images():
         data.choose_cases(labels, probabilities[:, :1])
     with pytest.raises(ValueError, match="wrong"):
         data.choose_cases(labels, probabilities, wrong=-1)
+
+
+def _held_out_like():
+    """Labels and rendered models shaped like the held-out split: 9 horse models of 10 images, 3 human models of 31."""
+    models = [f"horse{m:02d}" for m in range(9) for _ in range(10)] + [
+        f"human{m:02d}" for m in range(3) for _ in range(31)
+    ]
+    labels = np.array([0] * 90 + [1] * 93)
+    order = np.random.default_rng(1).permutation(len(labels))  # the images do not come grouped by model
+    return labels[order], np.array(models)[order]
+
+
+def test_draw_across_models_covers_every_model_before_repeating_one():
+    labels, models = _held_out_like()
+    chosen = data.draw_across_models(labels, models, per_class=12, seed=0)
+    assert chosen.dtype == np.int64 and len(set(chosen.tolist())) == 24, "24 different images"
+    assert labels[chosen].tolist() == [0] * 12 + [1] * 12, "horses first, as many as humans"
+    horses, humans = models[chosen[:12]], models[chosen[12:]]
+    assert len(set(horses[:9])) == 9, "the first nine horses come from the nine horse models"
+    assert len(set(horses)) == 9 and len(set(humans)) == 3
+    assert sorted(np.unique(humans, return_counts=True)[1].tolist()) == [4, 4, 4], "humans spread evenly"
+    # A plain random draw of the same size usually misses models: this is what the spreading buys.
+    plain = np.concatenate([np.random.default_rng(s).permutation(np.flatnonzero(labels == 0))[:12] for s in range(50)])
+    assert np.mean([len(set(models[plain[12 * k : 12 * (k + 1)]])) for k in range(50)]) < 9
+    again = data.draw_across_models(labels, models, per_class=12, seed=0)
+    assert again.tolist() == chosen.tolist(), "the same seed draws the same images"
+    assert data.draw_across_models(labels, models, per_class=12, seed=1).tolist() != chosen.tolist()
+
+
+def test_draw_across_models_without_models_is_the_plain_class_balanced_draw():
+    labels, _ = _held_out_like()
+    rng = np.random.default_rng(0)
+    expected = np.concatenate([rng.permutation(np.flatnonzero(labels == label))[:5] for label in (0, 1)])
+    assert data.draw_across_models(labels, None, per_class=5, seed=0).tolist() == expected.tolist()
+
+
+def test_draw_across_models_says_what_is_wrong():
+    labels, models = _held_out_like()
+    with pytest.raises(ValueError, match="only 90 horses images"):
+        data.draw_across_models(labels, models, per_class=91)
+    with pytest.raises(ValueError, match="one model per label"):
+        data.draw_across_models(labels, models[:-1], per_class=4)
+    with pytest.raises(ValueError, match="per_class"):
+        data.draw_across_models(labels, models, per_class=0)
 
 
 def test_real_images_split_by_model_number(horses_dir):
